@@ -1,0 +1,39 @@
+"""The composition root: the `chatlink` command with every available door plugged in."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from bot.app import Chatlink
+from bot.cli import main as cli_main
+from bot.runtime import Door
+
+log = logging.getLogger("chatlink")
+
+
+def build_doors(app: Chatlink) -> list[Door]:
+    """The doors to serve, given the settings; says which are configured and which are not."""
+    settings = app.settings
+    doors: list[Door] = []
+    for name, token, setting in (
+        ("Telegram", settings.telegram_bot_token, "TELEGRAM_BOT_TOKEN"),
+        ("Discord", settings.discord_bot_token, "DISCORD_BOT_TOKEN"),
+    ):
+        if token is None:
+            log.info("%s: not configured (%s is not set)", name, setting)
+        else:
+            log.warning(
+                "%s: %s is set, but this version has no %s adapter yet", name, setting, name
+            )
+    log.warning("Web page and HTTP API: not available in this version yet")
+    return doors
+
+
+def main() -> None:
+    """Entry point of the `chatlink` console script."""
+    sys.exit(cli_main(build_doors=build_doors))
+
+
+if __name__ == "__main__":
+    main()

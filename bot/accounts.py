@@ -1,0 +1,124 @@
+"""Accounts: registration, login with a per-username failure limit, enable/disable."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from bot.clock import Clock, utcnow
+from bot.errors import AccountDisabled, InputRejected, LoginFailed, UsernameUnavailable
+from bot.passwords import burn_verify, hash_password, verify_password
+from bot.ratelimit import Limiter, RateLimitItemPerMinute
+from storage import Account, AccountStore, UsernameTaken
+
+log = logging.getLogger(__name__)
+
+USERNAME_MIN, USERNAME_MAX = 3, 32
+PASSWORD_MIN_CHARS, PASSWORD_MAX_BYTES = 8, 1024
+_USERNAME = re.compile(rf"[a-z0-9_.-]{{{USERNAME_MIN},{USERNAME_MAX}}}")
+
+
+def normalize_username(raw: str) -> str:
+    """The canonical (lower-case) username, or InputRejected saying what is wrong."""
+    name = raw.strip()
+    # ASCII first: str.lower() maps some non-ASCII letters (the Kelvin sign) onto ASCII ones.
+    if not name.isascii() or not _USERNAME.fullmatch(name.lower()):
+        raise InputRejected(
+            f"A username is {USERNAME_MIN}-{USERNAME_MAX} characters of a-z, 0-9, _ . and -."
+        )
+    return name.lower()
+
+
+def check_password(password: str) -> None:
+    """InputRejected unless the password is 8 characters to 1024 bytes."""
+    if len(password) < PASSWORD_MIN_CHARS:
+        raise InputRejected(f"A password needs at least {PASSWORD_MIN_CHARS} characters.")
+    if len(password.encode("utf-8", "surrogatepass")) > PASSWORD_MAX_BYTES:
+        raise InputRejected(f"A password may be at most {PASSWORD_MAX_BYTES} bytes.")
+
+
+class AccountService:
+    """Registers and authenticates accounts; passwords never leave this module."""
+
+    def __init__(
+        self,
+        store: AccountStore,
+        limiter: Limiter,
+        *,
+        max_failures: int = 5,
+        lockout_minutes: int = 15,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.store = store
+        self.limiter = limiter
+        self.clock = clock
+        self._failures = RateLimitItemPerMinute(max_failures, lockout_minutes)
+
+    async def register(self, username: str, password: str) -> Account:
+        """Create an account; InputRejected or UsernameUnavailable when it cannot be."""
+        name = normalize_username(username)
+        check_password(password)
+        if await self.store.by_username(name) is not None:
+            raise UsernameUnavailable()
+        password_hash = await hash_password(password)
+        try:
+            account = await self.store.create(name, password_hash, self.clock())
+        except UsernameTaken as exc:
+            raise UsernameUnavailable() from exc
+        log.info("account registered: account_id=%s", account.id)
+        return account
+
+    async def prepare_registration(self, username: str, password: str) -> tuple[str, str]:
+        """Validate and hash for a registration done inside another transaction."""
+        name = normalize_username(username)
+        check_password(password)
+        if await self.store.by_username(name) is not None:
+            raise UsernameUnavailable()
+        return name, await hash_password(password)
+
+    async def authenticate(self, username: str, password: str) -> Account:
+        """The account if the password matches; one generic LoginFailed otherwise."""
+        try:
+            name = normalize_username(username)
+            check_password(password)
+        except InputRejected:
+            # A malformed username or password can match no account: same answer.
+            raise LoginFailed() from None
+        await self.limiter.check(self._failures, "failed logins", "login", name)
+        account = await self.store.by_username(name)
+        if account is None:
+            await burn_verify(password)
+            ok, new_hash = False, None
+        else:
+            ok, new_hash = await verify_password(password, account.password_hash)
+        if not ok or account is None:
+            await self.limiter.record(self._failures, "login", name)
+            log.info("login failed")
+            raise LoginFailed()
+        await self.limiter.clear(self._failures, "login", name)
+        if new_hash is not None:
+            await self.store.set_password_hash(account.id, new_hash)
+        if account.disabled:
+            raise AccountDisabled()
+        return account
+
+    async def change_password(self, account_id: int, new_password: str) -> None:
+        """Replace the password of an account."""
+        check_password(new_password)
+        await self.store.set_password_hash(account_id, await hash_password(new_password))
+
+    async def by_username(self, username: str) -> Account | None:
+        """The account named `username` (any case), if any."""
+        try:
+            return await self.store.by_username(normalize_username(username))
+        except InputRejected:
+            return None
+
+    async def set_disabled(self, username: str, disabled: bool) -> Account:
+        """Disable or enable an account by name; InputRejected when there is none."""
+        account = await self.by_username(username)
+        if account is None:
+            raise InputRejected(f"No account named {username!r}.")
+        await self.store.set_disabled(account.id, disabled)
+        log.info("account %s: account_id=%s", "disabled" if disabled else "enabled", account.id)
+        return account

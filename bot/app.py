@@ -1,0 +1,83 @@
+"""Assembly of the core from settings: database, stores, services, provider."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.accounts import AccountService
+from bot.clock import Clock, utcnow
+from bot.core import ChatCore
+from bot.link_codes import LinkCodeCodec
+from bot.linking import LinkService
+from bot.memory import Memory
+from bot.providers import make_provider
+from bot.ratelimit import Limiter
+from bot.secret import load_secret_key
+from bot.settings import Settings
+from storage import AccountStore, Database, LinkCodeStore, MessageStore, upgrade
+
+
+@dataclass(frozen=True, slots=True)
+class Chatlink:
+    """The assembled core, handed to the command line and to every adapter."""
+
+    settings: Settings
+    db: Database
+    accounts: AccountService
+    links: LinkService
+    core: ChatCore
+
+
+@asynccontextmanager
+async def open_chatlink(
+    settings: Settings, *, migrate: bool = True, clock: Clock = utcnow
+) -> AsyncIterator[Chatlink]:
+    """Open the database (migrated unless told not to) and build the core around it."""
+    secret_key = load_secret_key(settings)
+    provider = make_provider(settings)
+    db = Database(settings.database_url)
+    limiter = Limiter()
+    try:
+        if migrate:
+            await upgrade(db)
+        account_store = AccountStore(db)
+        accounts = AccountService(
+            account_store,
+            limiter,
+            max_failures=settings.login_max_failures,
+            lockout_minutes=settings.login_lockout_minutes,
+            clock=clock,
+        )
+        links = LinkService(
+            LinkCodeCodec(secret_key),
+            LinkCodeStore(db),
+            account_store,
+            accounts,
+            limiter,
+            public_url=settings.public_url,
+            ttl=timedelta(minutes=settings.link_code_ttl_minutes),
+            max_pending=settings.link_codes_max_pending,
+            requests_per_hour=settings.link_code_requests_per_hour,
+            clock=clock,
+        )
+        memory = Memory(
+            MessageStore(db),
+            max_messages=settings.history_max_messages,
+            max_chars=settings.history_max_chars,
+            clock=clock,
+        )
+        core = ChatCore(
+            account_store=account_store,
+            links=links,
+            memory=memory,
+            provider=provider,
+            max_message_chars=settings.max_message_chars,
+        )
+        yield Chatlink(settings, db, accounts, links, core)
+    finally:
+        await provider.close()
+        await limiter.close()
+        await db.close()

@@ -1,0 +1,197 @@
+"""The `chatlink` command line: run, migrate, user, link-code, stats."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+from pydantic import ValidationError
+
+from bot.app import Chatlink, open_chatlink
+from bot.clock import utcnow
+from bot.errors import ChatlinkError, ConfigError
+from bot.logs import configure_logging
+from bot.runtime import Door, serve
+from bot.settings import Settings
+from storage import Database, collect_stats, upgrade
+
+log = logging.getLogger("chatlink")
+
+DoorFactory = Callable[[Chatlink], Sequence[Door]]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chatlink",
+        description="One chat bot for Telegram, Discord and the web, with one memory per person.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser(
+        "run", help="serve every configured door until Ctrl-C or SIGTERM",
+        description="Migrate the database, start every configured adapter and serve until "
+        "Ctrl-C or SIGTERM, then shut down cleanly.",
+    )  # fmt: skip
+    commands.add_parser(
+        "migrate", help="bring the database schema up to date",
+        description="Apply pending Alembic migrations (also done by `run`).",
+    )  # fmt: skip
+
+    user = commands.add_parser("user", help="manage accounts", description="Manage accounts.")
+    user_commands = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    add = user_commands.add_parser(
+        "add", help="create an account",
+        description="Create an account. The password is asked for at a prompt, or read "
+        "from the first line of standard input when it is not a terminal.",
+    )  # fmt: skip
+    add.add_argument("username", help="3-32 characters of a-z 0-9 _ . -")
+    user_commands.add_parser("list", help="list accounts", description="List every account.")
+    for action, text in (("disable", "refuse this account's chats"), ("enable", "undo disable")):
+        sub = user_commands.add_parser(action, help=text, description=text.capitalize() + ".")
+        sub.add_argument("username")
+
+    code = commands.add_parser(
+        "link-code", help="make an account-first link code",
+        description="Print a one-time code that links a chat to the account when sent as "
+        "`/link CODE` to the bot. The code is the last line of the output.",
+    )  # fmt: skip
+    code.add_argument("username")
+    commands.add_parser(
+        "stats", help="show counts and the database size",
+        description="Accounts, linked identities per platform, messages and database size.",
+    )  # fmt: skip
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, build_doors: DoorFactory | None = None) -> int:
+    """Parse arguments and run one command; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]).upper()
+            print(f"chatlink: setting {field}: {error['msg']}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    try:
+        return asyncio.run(_dispatch(args, settings, build_doors))
+    except ConfigError as exc:
+        print(f"chatlink: {exc}", file=sys.stderr)
+        return 2
+    except ChatlinkError as exc:
+        print(f"chatlink: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(
+    args: argparse.Namespace, settings: Settings, build_doors: DoorFactory | None
+) -> int:
+    if args.command == "migrate":
+        db = Database(settings.database_url)
+        try:
+            await upgrade(db)
+        finally:
+            await db.close()
+        print("database is up to date")
+        return 0
+    async with open_chatlink(settings) as app:
+        if args.command == "run":
+            return await _run(app, build_doors)
+        if args.command == "user":
+            return await _user(app, args)
+        if args.command == "link-code":
+            return await _link_code(app, args.username)
+        if args.command == "stats":
+            return await _stats(app)
+    raise AssertionError(args.command)
+
+
+async def _run(app: Chatlink, build_doors: DoorFactory | None) -> int:
+    doors = list(build_doors(app)) if build_doors is not None else []
+    if not doors:
+        log.warning("no door is configured: serving nothing until stopped (see README)")
+    log.info("chatlink running with %d door(s); Ctrl-C or SIGTERM stops it", len(doors))
+    await serve(doors)
+    log.info("stopped cleanly")
+    return 0
+
+
+def read_password(stdin: TextIO = sys.stdin) -> str:
+    """From a prompt (typed twice) on a terminal, else the first line of standard input."""
+    if stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != first:
+            raise ChatlinkError("The passwords do not match.")
+        return first
+    return stdin.readline().rstrip("\r\n")
+
+
+async def _user(app: Chatlink, args: argparse.Namespace) -> int:
+    if args.user_command == "add":
+        account = await app.accounts.register(args.username, read_password())
+        print(f"created account {account.username}")
+    elif args.user_command == "list":
+        accounts = await app.accounts.store.all()
+        print(f"{'username':<32}  {'created (UTC)':<19}  {'state':<8}  linked")
+        for account in accounts:
+            identities = await app.accounts.store.identities_of(account.id)
+            print(
+                f"{account.username:<32}  {account.created_at:%Y-%m-%d %H:%M:%S}  "
+                f"{'disabled' if account.disabled else 'active':<8}  "
+                f"{', '.join(i.platform for i in identities) or '-'}"
+            )
+        print(f"{len(accounts)} account(s)")
+    else:
+        disabled = args.user_command == "disable"
+        account = await app.accounts.set_disabled(args.username, disabled)
+        print(f"account {account.username} {'disabled' if disabled else 'enabled'}")
+    return 0
+
+
+async def _link_code(app: Chatlink, username: str) -> int:
+    account = await app.accounts.by_username(username)
+    if account is None:
+        raise ChatlinkError(f"No account named {username!r}.")
+    issued = await app.links.issue_for_account(account.id)
+    print(f"Link code for {account.username}, valid until {issued.expires_at:%Y-%m-%d %H:%M} UTC.")
+    print("Send it to the bot in a private chat as: /link <code>")
+    print(issued.code)
+    return 0
+
+
+async def _stats(app: Chatlink) -> int:
+    stats = await collect_stats(app.db, utcnow())
+    rows = [
+        ("accounts", f"{stats.accounts} ({stats.disabled_accounts} disabled)"),
+        *(
+            (f"linked {platform} identities", str(count))
+            for platform, count in sorted(stats.identities_by_platform.items())
+        ),
+        ("conversation threads", str(stats.threads)),
+        ("messages", str(stats.messages)),
+        ("pending link codes", str(stats.pending_link_codes)),
+        (
+            "database size",
+            "n/a (server)" if stats.database_bytes is None else _size(stats.database_bytes),
+        ),
+    ]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    return 0
+
+
+def _size(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError

@@ -1,0 +1,47 @@
+"""Chat command parsing, the same for every platform: `/name[@bot] [args]`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+COMMANDS = ("start", "help", "link", "unlink", "reset", "forget", "whoami")
+
+_COMMAND = re.compile(r"/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+(.*))?", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A parsed command; `target` is the bot named after `@`, if any."""
+
+    name: str
+    args: str
+    target: str | None
+
+    def is_for(self, bot_username: str | None) -> bool:
+        """Whether this command is addressed to us (no `@name`, or our name)."""
+        if self.target is None or bot_username is None:
+            return True
+        return self.target.lower() == bot_username.lstrip("@").lower()
+
+
+def parse_command(text: str) -> Command | None:
+    """The command in `text`, or None when `text` is not a command."""
+    match = _COMMAND.fullmatch(text.strip())
+    if match is None:
+        return None
+    name, target, args = match.groups()
+    return Command(name.lower(), (args or "").strip(), target)
+
+
+HELP = """\
+I am a chat bot with one memory across Telegram, Discord and the web.
+
+/link: link this chat to your account (or /link CODE with a code from the web page)
+/unlink: detach this chat from your account
+/reset: forget this conversation (only this chat's thread)
+/forget: erase everything you ever said to me
+/whoami: show your account and linked chats
+/help: this list
+
+Passwords are typed only on the web page, never in a chat."""

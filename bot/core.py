@@ -1,0 +1,140 @@
+"""The core: one platform-neutral message in, the replies out."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from bot.chat_commands import ChatCommands
+from bot.commands import Command, parse_command
+from bot.errors import ChatlinkError
+from bot.linking import LinkService
+from bot.locks import KeyedLocks
+from bot.memory import Memory, thread_key
+from bot.messages import IncomingMessage, ProgressCallback, Reply, ReplyKind
+from bot.providers.base import ReplyProvider
+from storage import Account, AccountStore
+
+log = logging.getLogger(__name__)
+
+NOT_TEXT = "I can only read text messages."
+EMPTY = "Send me some text."
+MODEL_FAILED = "The model is unavailable right now. Please try again in a moment."
+NOT_LINKED_PRIVATE = (
+    "Hi! This chat is not linked to an account yet. Send /link and I will give you a "
+    "link to the web page, where you log in or register. (Never send me a password here.)"
+)
+NOT_LINKED_GROUP = "This chat is not linked to an account. Message me privately and send /link."
+
+
+class ChatCore:
+    """Commands, linking and conversation for every door; adapters only translate."""
+
+    def __init__(
+        self,
+        *,
+        account_store: AccountStore,
+        links: LinkService,
+        memory: Memory,
+        provider: ReplyProvider,
+        max_message_chars: int = 8000,
+    ) -> None:
+        self.account_store = account_store
+        self.links = links
+        self.memory = memory
+        self.provider = provider
+        self.max_message_chars = max_message_chars
+        self._sender_locks = KeyedLocks()
+        self._thread_locks = KeyedLocks()
+        self.commands = ChatCommands(account_store, links, memory, self._thread_locks)
+
+    async def handle(
+        self, message: IncomingMessage, on_progress: ProgressCallback | None = None
+    ) -> list[Reply]:
+        """Answer one message; an empty list means "ignore it" (a group chat not addressed to us).
+
+        Messages of one sender in one chat are handled one at a time in arrival order: the
+        sender lock is taken before the first await.
+        """
+        if not message.is_private and not message.addressed:
+            return []
+        async with self._sender_locks.hold((message.platform, message.chat_id, message.user_id)):
+            try:
+                return await self._dispatch(message, on_progress)
+            except ChatlinkError as error:
+                return [Reply(str(error), private=message.is_private, kind=ReplyKind.ERROR)]
+
+    async def _dispatch(
+        self, message: IncomingMessage, on_progress: ProgressCallback | None
+    ) -> list[Reply]:
+        if message.text is None:
+            return [Reply(NOT_TEXT, kind=ReplyKind.ERROR)]
+        command = parse_command(message.text)
+        if command is not None:
+            if not command.is_for(message.bot_username):
+                return []
+            return await self._command(message, command)
+        text = message.text.strip()
+        if not text:
+            return [Reply(EMPTY, kind=ReplyKind.ERROR)]
+        if len(text) > self.max_message_chars:
+            return [
+                Reply(
+                    f"That message is too long ({len(text):,} characters); the limit is "
+                    f"{self.max_message_chars:,}.",
+                    kind=ReplyKind.ERROR,
+                )
+            ]
+        account = await self._account_of(message)
+        if account is None:
+            return [Reply(NOT_LINKED_PRIVATE if message.is_private else NOT_LINKED_GROUP)]
+        if account.disabled:
+            return [
+                Reply("This account is disabled. Ask the bot's operator.", kind=ReplyKind.ERROR)
+            ]
+        return [await self._converse(account, message, text, on_progress)]
+
+    async def _account_of(self, message: IncomingMessage) -> Account | None:
+        identity = await self.account_store.identity(message.platform.value, message.user_id)
+        if identity is None:
+            return None
+        return await self.account_store.by_id(identity.account_id)
+
+    async def _converse(
+        self,
+        account: Account,
+        message: IncomingMessage,
+        text: str,
+        on_progress: ProgressCallback | None,
+    ) -> Reply:
+        key = thread_key(message)
+        async with self._thread_locks.hold((account.id, key)):
+            thread_id = await self.memory.thread(account.id, key)
+            # Committed before anything slow: the message survives a model failure or a crash.
+            await self.memory.remember(thread_id, "user", text, message.platform.value)
+            history = await self.memory.history(thread_id)
+            started = time.perf_counter()
+            parts: list[str] = []
+            try:
+                async for piece in self.provider.stream(history):
+                    parts.append(piece)
+                    if on_progress is not None:
+                        await on_progress("".join(parts))
+            except Exception:
+                log.exception(
+                    "reply provider %s failed: account_id=%s", self.provider.name, account.id
+                )
+                return Reply(MODEL_FAILED, kind=ReplyKind.ERROR)
+            reply = "".join(parts)
+            await self.memory.remember(thread_id, "assistant", reply, message.platform.value)
+            log.debug(
+                "replied: account_id=%s provider=%s ms=%.1f",
+                account.id,
+                self.provider.name,
+                (time.perf_counter() - started) * 1000,
+            )
+        return Reply(reply, kind=ReplyKind.MODEL)
+
+    async def _command(self, message: IncomingMessage, command: Command) -> list[Reply]:
+        account = await self._account_of(message)
+        return await self.commands.run(message, command, account)

@@ -1,0 +1,121 @@
+"""Errors the core raises, each carrying the short text a person is shown.
+
+ChatlinkError                 base: `str(error)` is safe to show a person
+ ├── ConfigError              a setting is missing or wrong (start-up)
+ ├── InputRejected            empty, too long, not text, or a malformed field
+ ├── LoginFailed              wrong username or password (never says which)
+ ├── RateLimited              too many attempts; says when to try again
+ ├── AccountDisabled          the account was disabled by an operator
+ ├── UsernameUnavailable      registering a name that exists
+ ├── NotLinked                the chat identity has no account
+ └── LinkError                a link code cannot be used
+      ├── CodeInvalid         not a code of ours, or tampered with
+      ├── CodeExpired         past its expiry
+      ├── CodeUsed            redeemed before
+      ├── CodeWrongDirection  a web code used in a chat, or the reverse
+      ├── AlreadyLinked       this identity is linked (to this or another account)
+      ├── PlatformTaken       the account already has an identity on that platform
+      └── TooManyCodes        too many codes pending at once
+"""
+
+from __future__ import annotations
+
+
+class ChatlinkError(Exception):
+    """Base class; the message is what the person reads."""
+
+    text = "Something went wrong. Please try again."
+
+    def __init__(self, text: str | None = None) -> None:
+        super().__init__(text or self.text)
+
+
+class ConfigError(ChatlinkError):
+    """A setting is missing or wrong."""
+
+    text = "The configuration is invalid."
+
+
+class InputRejected(ChatlinkError):
+    """The input is empty, too long, not text or malformed."""
+
+    text = "That input was not accepted."
+
+
+class LoginFailed(ChatlinkError):
+    """Username or password is wrong."""
+
+    text = "Wrong username or password."
+
+
+class RateLimited(ChatlinkError):
+    """Too many attempts."""
+
+    def __init__(self, what: str, retry_after_s: float) -> None:
+        self.retry_after_s = max(1, round(retry_after_s))
+        super().__init__(f"Too many {what}. Try again in {_duration(self.retry_after_s)}.")
+
+
+class AccountDisabled(ChatlinkError):
+    """The account is disabled."""
+
+    text = "This account is disabled. Ask the bot's operator."
+
+
+class UsernameUnavailable(ChatlinkError):
+    """The username is taken."""
+
+    text = "That username is not available. Choose another one."
+
+
+class NotLinked(ChatlinkError):
+    """The sender has no linked account."""
+
+    text = "This chat is not linked to an account. Send /link to link it."
+
+
+class LinkError(ChatlinkError):
+    """A link code cannot be used."""
+
+
+class CodeInvalid(LinkError):
+    """Not a valid code."""
+
+    text = "That link code is not valid. Check that you copied all of it."
+
+
+class CodeExpired(LinkError):
+    """The code expired."""
+
+    text = "That link code has expired. Ask for a new one."
+
+
+class CodeUsed(LinkError):
+    """The code was used."""
+
+    text = "That link code was already used. Ask for a new one."
+
+
+class CodeWrongDirection(LinkError):
+    """The code belongs to the other way of linking."""
+
+
+class AlreadyLinked(LinkError):
+    """The identity is linked already."""
+
+
+class PlatformTaken(LinkError):
+    """The account already has an identity on this platform."""
+
+
+class TooManyCodes(LinkError):
+    """Too many codes are pending."""
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} seconds"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} minutes"
+    return f"{round(minutes / 60)} hours"

@@ -1,0 +1,304 @@
+"""Linking chat identities to accounts with one-time codes, in both directions."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import NoReturn
+
+from bot.accounts import AccountService
+from bot.clock import Clock, utcnow
+from bot.errors import (
+    AlreadyLinked,
+    CodeExpired,
+    CodeInvalid,
+    CodeUsed,
+    CodeWrongDirection,
+    PlatformTaken,
+    TooManyCodes,
+    UsernameUnavailable,
+)
+from bot.link_codes import DecodedCode, LinkCodeCodec, Purpose
+from bot.ratelimit import Limiter, RateLimitItemPerHour
+from storage import (
+    Account,
+    AccountStore,
+    CodeNotAvailable,
+    Identity,
+    IdentityTaken,
+    LinkCode,
+    LinkCodeStore,
+    UsernameTaken,
+)
+from storage import PlatformTaken as PlatformSlotTaken
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCode:
+    """A fresh code with its expiry and the web address that completes it (chat-first)."""
+
+    code: str
+    purpose: Purpose
+    expires_at: datetime
+    web_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatLinkRequest:
+    """Who asked for a chat-first code, for the web page to show before confirming."""
+
+    platform: str
+    display_name: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CompletedLink:
+    """A link made from the web; `chat_id` is where to send the confirmation."""
+
+    account: Account
+    identity: Identity
+    chat_id: str | None
+
+
+class LinkService:
+    """Issues and redeems link codes; the database decides single use."""
+
+    def __init__(
+        self,
+        codec: LinkCodeCodec,
+        codes: LinkCodeStore,
+        accounts: AccountStore,
+        account_service: AccountService,
+        limiter: Limiter,
+        *,
+        public_url: str,
+        ttl: timedelta = timedelta(minutes=10),
+        max_pending: int = 3,
+        requests_per_hour: int = 10,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.codec = codec
+        self.codes = codes
+        self.accounts = accounts
+        self.account_service = account_service
+        self.limiter = limiter
+        self.public_url = public_url
+        self.ttl = ttl
+        self.max_pending = max_pending
+        self.clock = clock
+        self._requests = RateLimitItemPerHour(requests_per_hour)
+
+    def web_url(self, code: str) -> str:
+        """Where a chat-first code is completed."""
+        return f"{self.public_url}/link/{code}"
+
+    async def issue_for_identity(
+        self, platform: str, platform_user_id: str, display_name: str, chat_id: str
+    ) -> IssuedCode:
+        """A chat-first code bound to this (unlinked) identity."""
+        await self.limiter.hit(self._requests, "link codes", "code", platform, platform_user_id)
+        now = self.clock()
+        pending = await self.codes.pending(now, identity=(platform, platform_user_id))
+        self._check_pending(pending)
+        return await self._issue(
+            Purpose.CHAT_FIRST,
+            now,
+            platform=platform,
+            platform_user_id=platform_user_id,
+            display_name=display_name[:128],
+            chat_id=chat_id,
+        )
+
+    async def issue_for_account(self, account_id: int) -> IssuedCode:
+        """An account-first code, redeemed by sending `/link CODE` from a chat."""
+        await self.limiter.hit(self._requests, "link codes", "code", "account", str(account_id))
+        now = self.clock()
+        self._check_pending(await self.codes.pending(now, account_id=account_id))
+        return await self._issue(Purpose.ACCOUNT_FIRST, now, account_id=account_id)
+
+    def _check_pending(self, pending: list[LinkCode]) -> None:
+        if len(pending) >= self.max_pending:
+            wait = (pending[0].expires_at - self.clock()).total_seconds()
+            minutes = max(1, round(wait / 60))
+            raise TooManyCodes(
+                f"You already have {len(pending)} unused link codes. Use one of them, or "
+                f"ask again in {minutes} minute{'s' if minutes != 1 else ''}."
+            )
+
+    async def _issue(
+        self,
+        purpose: Purpose,
+        now: datetime,
+        *,
+        account_id: int | None = None,
+        platform: str | None = None,
+        platform_user_id: str | None = None,
+        display_name: str | None = None,
+        chat_id: str | None = None,
+    ) -> IssuedCode:
+        expires_at = (now + self.ttl).replace(microsecond=0)
+        code, nonce = self.codec.make(purpose, expires_at)
+        await self.codes.add(
+            LinkCode(
+                nonce,
+                purpose.value,
+                account_id,
+                platform,
+                platform_user_id,
+                display_name,
+                chat_id,
+                now,
+                expires_at,
+                None,
+            )
+        )
+        log.info("link code issued: purpose=%s account_id=%s", purpose.value, account_id)
+        return IssuedCode(code, purpose, expires_at, self.web_url(code))
+
+    async def _lookup(self, code: str, purpose: Purpose) -> tuple[DecodedCode, LinkCode]:
+        """Decode and find a code, raising the one error that explains why it is unusable."""
+        decoded = self.codec.decode(code)
+        if decoded.purpose is not purpose:
+            if decoded.purpose is Purpose.CHAT_FIRST:
+                raise CodeWrongDirection(
+                    "That code finishes on the web page: open " + self.web_url(code)
+                )
+            raise CodeWrongDirection(
+                "That code is for a chat: send /link followed by the code to the bot."
+            )
+        stored = await self.codes.get(decoded.nonce)
+        if stored is None:
+            raise CodeInvalid()
+        self._check_usable(stored)
+        return decoded, stored
+
+    def _check_usable(self, stored: LinkCode) -> None:
+        if stored.used_at is not None:
+            raise CodeUsed()
+        if stored.expires_at <= self.clock():
+            raise CodeExpired()
+
+    async def _explain_lost_race(self, nonce: str) -> NoReturn:
+        stored = await self.codes.get(nonce)
+        if stored is None:
+            raise CodeInvalid()
+        self._check_usable(stored)
+        raise CodeUsed()
+
+    async def redeem_in_chat(
+        self, code: str, platform: str, platform_user_id: str, display_name: str
+    ) -> Account:
+        """Link this identity to the account that made the (account-first) code."""
+        decoded, stored = await self._lookup(code, Purpose.ACCOUNT_FIRST)
+        assert stored.account_id is not None
+        current = await self.accounts.identity(platform, platform_user_id)
+        if current is not None:
+            raise self._already_linked(current.account_id, stored.account_id)
+        try:
+            await self.codes.redeem_and_link(
+                decoded.nonce,
+                Purpose.ACCOUNT_FIRST.value,
+                self.clock(),
+                account_id=stored.account_id,
+                platform=platform,
+                platform_user_id=platform_user_id,
+                display_name=display_name[:128],
+            )
+        except CodeNotAvailable:
+            await self._explain_lost_race(decoded.nonce)
+        except IdentityTaken as exc:
+            raise self._already_linked(exc.account_id, stored.account_id) from None
+        except PlatformSlotTaken:
+            raise self._platform_taken(platform) from None
+        account = await self.accounts.by_id(stored.account_id)
+        assert account is not None
+        log.info("identity linked: account_id=%s platform=%s", account.id, platform)
+        return account
+
+    async def void_in_public(self, code: str) -> None:
+        """Use up a code that was shown in a group, where others could copy it."""
+        decoded = self.codec.decode(code)
+        await self.codes.void(decoded.nonce, self.clock())
+
+    async def describe_chat_request(self, code: str) -> ChatLinkRequest:
+        """Which identity a chat-first code links, if the code is still usable."""
+        _, stored = await self._lookup(code, Purpose.CHAT_FIRST)
+        return ChatLinkRequest(stored.platform or "", stored.display_name or "", stored.expires_at)
+
+    async def complete_with_login(self, code: str, username: str, password: str) -> CompletedLink:
+        """Confirm a chat-first code by proving an existing account's password."""
+        decoded, stored = await self._lookup(code, Purpose.CHAT_FIRST)
+        account = await self.account_service.authenticate(username, password)
+        return await self.complete_for_account(code, account, _checked=(decoded, stored))
+
+    async def complete_for_account(
+        self,
+        code: str,
+        account: Account,
+        *,
+        _checked: tuple[DecodedCode, LinkCode] | None = None,
+    ) -> CompletedLink:
+        """Confirm a chat-first code for an account already logged in (web session, API)."""
+        decoded, stored = _checked or await self._lookup(code, Purpose.CHAT_FIRST)
+        platform, user_id = stored.platform or "", stored.platform_user_id or ""
+        try:
+            identity = await self.codes.redeem_and_link(
+                decoded.nonce,
+                Purpose.CHAT_FIRST.value,
+                self.clock(),
+                account_id=account.id,
+                platform=platform,
+                platform_user_id=user_id,
+                display_name=stored.display_name or "",
+            )
+        except CodeNotAvailable:
+            await self._explain_lost_race(decoded.nonce)
+        except IdentityTaken as exc:
+            raise self._already_linked(exc.account_id, account.id) from None
+        except PlatformSlotTaken:
+            raise self._platform_taken(platform) from None
+        log.info("identity linked: account_id=%s platform=%s", account.id, platform)
+        return CompletedLink(account, identity, stored.chat_id)
+
+    async def complete_with_registration(
+        self, code: str, username: str, password: str
+    ) -> CompletedLink:
+        """Confirm a chat-first code by registering a new account."""
+        decoded, stored = await self._lookup(code, Purpose.CHAT_FIRST)
+        name, password_hash = await self.account_service.prepare_registration(username, password)
+        try:
+            account, identity = await self.codes.redeem_and_register(
+                decoded.nonce,
+                Purpose.CHAT_FIRST.value,
+                self.clock(),
+                username=name,
+                password_hash=password_hash,
+                platform=stored.platform or "",
+                platform_user_id=stored.platform_user_id or "",
+                display_name=stored.display_name or "",
+            )
+        except CodeNotAvailable:
+            await self._explain_lost_race(decoded.nonce)
+        except UsernameTaken:
+            raise UsernameUnavailable() from None
+        except IdentityTaken as exc:
+            raise self._already_linked(exc.account_id, None) from None
+        log.info("account registered and linked: account_id=%s", account.id)
+        return CompletedLink(account, identity, stored.chat_id)
+
+    def _already_linked(self, owner_id: int, wanted_id: int | None) -> AlreadyLinked:
+        if owner_id == wanted_id:
+            return AlreadyLinked("This chat is already linked to that account.")
+        return AlreadyLinked(
+            "This chat is linked to another account. Send /unlink in it first, then link again."
+        )
+
+    def _platform_taken(self, platform: str) -> PlatformTaken:
+        return PlatformTaken(
+            f"That account already has a {platform} chat linked. Unlink it first "
+            "(/unlink from that chat, or on the web page)."
+        )

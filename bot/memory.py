@@ -1,0 +1,73 @@
+"""Conversation memory: which thread a message belongs to, and the bounded history."""
+
+from __future__ import annotations
+
+from bot.clock import Clock, utcnow
+from bot.messages import IncomingMessage
+from bot.providers.base import Turn
+from storage import MessageStore, StoredMessage
+
+PRIVATE_THREAD = "private"
+
+
+def thread_key(message: IncomingMessage) -> str:
+    """All private chats of an account share one thread; each group chat has its own."""
+    if message.is_private:
+        return PRIVATE_THREAD
+    return f"{message.platform.value}:{message.chat_id}"
+
+
+def bound_history(messages: list[StoredMessage], max_chars: int) -> list[Turn]:
+    """Drop the oldest messages until the rest fit `max_chars`; the newest always stays."""
+    kept: list[Turn] = []
+    total = 0
+    for message in reversed(messages):
+        total += len(message.content)
+        if kept and total > max_chars:
+            break
+        kept.append(Turn(message.role, message.content))
+    kept.reverse()
+    return kept
+
+
+class Memory:
+    """Stores turns and reads back the recent ones, bounded by count and characters."""
+
+    def __init__(
+        self,
+        store: MessageStore,
+        *,
+        max_messages: int = 20,
+        max_chars: int = 16_000,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.store = store
+        self.max_messages = max_messages
+        self.max_chars = max_chars
+        self.clock = clock
+
+    async def thread(self, account_id: int, key: str) -> int:
+        """The thread id for an account and key, created on first use."""
+        return await self.store.thread_id(account_id, key, self.clock())
+
+    async def remember(self, thread_id: int, role: str, content: str, platform: str) -> None:
+        """Store one turn (committed on return)."""
+        await self.store.append(thread_id, role, content, platform, self.clock())
+
+    async def history(self, thread_id: int) -> list[Turn]:
+        """The recent turns of a thread, oldest first, within the count and character bounds."""
+        recent = await self.store.recent(thread_id, self.max_messages)
+        return bound_history(recent, self.max_chars)
+
+    async def reset(self, account_id: int, key: str) -> int:
+        """Empty one thread; returns how many messages went."""
+        thread_id = await self.store.existing_thread_id(account_id, key)
+        return 0 if thread_id is None else await self.store.clear_thread(thread_id)
+
+    async def forget(self, account_id: int) -> int:
+        """Erase every message of an account."""
+        return await self.store.forget_account(account_id)
+
+    async def count(self, account_id: int) -> int:
+        """Messages stored for an account."""
+        return await self.store.count(account_id)

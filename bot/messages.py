@@ -1,0 +1,55 @@
+"""What goes into the core and what comes out: platform-neutral, frozen values."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Platform(StrEnum):
+    """The doors a message can come through."""
+
+    TELEGRAM = "telegram"
+    DISCORD = "discord"
+    WEB = "web"
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """One message from a person, as an adapter translated it.
+
+    `text` is None for a non-text message (sticker, photo, voice). `addressed` says the
+    bot was spoken to (mention, reply to the bot, or a command); private chats always are.
+    `bot_username` lets `/cmd@name` addressed to another bot be told apart.
+    """
+
+    platform: Platform
+    user_id: str
+    chat_id: str
+    is_private: bool
+    text: str | None
+    display_name: str = ""
+    addressed: bool = True
+    bot_username: str | None = None
+
+
+class ReplyKind(StrEnum):
+    """Why a reply was made, so adapters can render it (for example, as an error)."""
+
+    INFO = "info"
+    ERROR = "error"
+    MODEL = "model"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One answer. `private` replies must not be shown to a group (ephemeral or DM)."""
+
+    text: str
+    private: bool = False
+    kind: ReplyKind = ReplyKind.INFO
+
+
+# Called with the reply text so far while a model reply streams in.
+ProgressCallback = Callable[[str], Awaitable[None]]

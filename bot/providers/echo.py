@@ -1,0 +1,45 @@
+"""The offline provider: deterministic, and visibly using the conversation memory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+from bot.providers.base import Turn
+
+QUOTE_CHARS = 200
+
+
+def _quote(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…"
+
+
+def echo_reply(history: Sequence[Turn]) -> str:
+    """The echo provider's whole answer to `history`."""
+    *earlier, current = history
+    lines = [f"Echo: {current.content}"]
+    if not earlier:
+        lines.append("(This is the start of our conversation; I remember nothing before it.)")
+    else:
+        count = len(earlier)
+        lines.append(f"(I remember {count} earlier message{'s' if count != 1 else ''} here.)")
+        previous = next((t for t in reversed(earlier) if t.role == "user"), None)
+        if previous is not None:
+            lines.append(f'(Before this you said: "{_quote(previous.content)}")')
+    return "\n".join(lines)
+
+
+class EchoProvider:
+    """Echoes the message and says what it remembers; needs no network."""
+
+    name = "echo"
+
+    async def stream(self, history: Sequence[Turn]) -> AsyncIterator[str]:
+        """Yield the reply line by line, like a model streaming tokens."""
+        text = echo_reply(history)
+        lines = text.split("\n")
+        for index, line in enumerate(lines):
+            yield line + ("\n" if index < len(lines) - 1 else "")
+
+    async def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,61 @@
+"""The one settings object, read once from the environment and `.env`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_KEY_BYTES = 32
+
+
+class Settings(BaseSettings):
+    """Every setting chatlink reads; each is documented in `.env.example`."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    data_dir: Path = Path("./data")
+    database_url: str = "sqlite+aiosqlite:///./data/chatlink.db"
+    secret_key: SecretStr | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    llm_provider: str = "echo"
+
+    max_message_chars: int = Field(8000, ge=1, le=1_000_000)
+    history_max_messages: int = Field(20, ge=1, le=1000)
+    history_max_chars: int = Field(16_000, ge=100)
+
+    link_code_ttl_minutes: int = Field(10, ge=1, le=7 * 24 * 60)
+    link_codes_max_pending: int = Field(3, ge=1, le=100)
+    link_code_requests_per_hour: int = Field(10, ge=1)
+
+    login_max_failures: int = Field(5, ge=1)
+    login_lockout_minutes: int = Field(15, ge=1)
+
+    telegram_bot_token: SecretStr | None = None
+    discord_bot_token: SecretStr | None = None
+
+    @field_validator("secret_key", "telegram_bot_token", "discord_bot_token", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_KEY_BYTES:
+            raise ValueError(
+                f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes; generate one with "
+                '`python -c "import secrets; print(secrets.token_urlsafe(48))"`'
+            )
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")

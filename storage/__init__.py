@@ -1,0 +1,40 @@
+"""Persistence: async SQLAlchemy engine set-up, tables, queries and Alembic migrations.
+
+Nothing outside this package writes SQL or imports SQLAlchemy.
+"""
+
+from storage.accounts import AccountStore
+from storage.database import Database
+from storage.errors import (
+    CodeNotAvailable,
+    IdentityTaken,
+    PlatformTaken,
+    StorageError,
+    UsernameTaken,
+)
+from storage.link_codes import LinkCodeStore
+from storage.messages import MessageStore
+from storage.migrate import current_revision, head_revision, upgrade
+from storage.records import Account, Identity, LinkCode, Stats, StoredMessage
+from storage.stats import collect as collect_stats
+
+__all__ = [
+    "Account",
+    "AccountStore",
+    "CodeNotAvailable",
+    "Database",
+    "Identity",
+    "IdentityTaken",
+    "LinkCode",
+    "LinkCodeStore",
+    "MessageStore",
+    "PlatformTaken",
+    "Stats",
+    "StorageError",
+    "StoredMessage",
+    "UsernameTaken",
+    "collect_stats",
+    "current_revision",
+    "head_revision",
+    "upgrade",
+]

@@ -1,0 +1,180 @@
+"""Accounts and the chat identities linked to them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.database import Database
+from storage.errors import IdentityTaken, PlatformTaken, UsernameTaken
+from storage.records import Account, Identity
+from storage.tables import accounts, identities
+
+
+def _account(row: Any) -> Account:
+    return Account(row.id, row.username, row.password_hash, bool(row.disabled), row.created_at)
+
+
+def _identity(row: Any) -> Identity:
+    return Identity(
+        row.id, row.account_id, row.platform, row.platform_user_id, row.display_name,
+        row.created_at,
+    )  # fmt: skip
+
+
+async def insert_account(
+    conn: AsyncConnection, username: str, password_hash: str, now: datetime
+) -> Account:
+    """Insert an account inside the caller's transaction; UsernameTaken on a duplicate."""
+    taken = await conn.scalar(select(accounts.c.id).where(accounts.c.username == username))
+    if taken is not None:
+        raise UsernameTaken(username)
+    try:
+        async with conn.begin_nested():
+            result = await conn.execute(
+                insert(accounts)
+                .values(username=username, password_hash=password_hash, created_at=now)
+                .returning(*accounts.c)
+            )
+            return _account(result.one())
+    except IntegrityError as exc:  # a concurrent writer on a server database
+        raise UsernameTaken(username) from exc
+
+
+async def insert_identity(
+    conn: AsyncConnection,
+    account_id: int,
+    platform: str,
+    platform_user_id: str,
+    display_name: str,
+    now: datetime,
+) -> Identity:
+    """Link an identity inside the caller's transaction, or raise why it cannot be."""
+    owner = await conn.scalar(
+        select(identities.c.account_id).where(
+            identities.c.platform == platform, identities.c.platform_user_id == platform_user_id
+        )
+    )
+    if owner is not None:
+        raise IdentityTaken(owner)
+    slot = await conn.scalar(
+        select(identities.c.id).where(
+            identities.c.account_id == account_id, identities.c.platform == platform
+        )
+    )
+    if slot is not None:
+        raise PlatformTaken(platform)
+    try:
+        async with conn.begin_nested():
+            result = await conn.execute(
+                insert(identities)
+                .values(
+                    account_id=account_id,
+                    platform=platform,
+                    platform_user_id=platform_user_id,
+                    display_name=display_name,
+                    created_at=now,
+                )
+                .returning(*identities.c)
+            )
+            return _identity(result.one())
+    except IntegrityError as exc:
+        raise PlatformTaken(platform) from exc
+
+
+class AccountStore:
+    """Queries on accounts and identities."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, username: str, password_hash: str, now: datetime) -> Account:
+        """Register an account; UsernameTaken when the name exists."""
+        async with self.db.write() as conn:
+            return await insert_account(conn, username, password_hash, now)
+
+    async def by_username(self, username: str) -> Account | None:
+        """The account with this (normalised) username."""
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(select(accounts).where(accounts.c.username == username))
+            ).first()
+        return _account(row) if row else None
+
+    async def by_id(self, account_id: int) -> Account | None:
+        """The account with this id."""
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
+        return _account(row) if row else None
+
+    async def all(self) -> list[Account]:
+        """Every account, by username."""
+        async with self.db.read() as conn:
+            rows = (await conn.execute(select(accounts).order_by(accounts.c.username))).all()
+        return [_account(r) for r in rows]
+
+    async def set_disabled(self, account_id: int, disabled: bool) -> None:
+        """Disable or enable an account."""
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(accounts).where(accounts.c.id == account_id).values(disabled=disabled)
+            )
+
+    async def set_password_hash(self, account_id: int, password_hash: str) -> None:
+        """Replace an account's password hash (rehash or change)."""
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id)
+                .values(password_hash=password_hash)
+            )
+
+    async def identity(self, platform: str, platform_user_id: str) -> Identity | None:
+        """The identity for this platform user, if linked."""
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(identities).where(
+                        identities.c.platform == platform,
+                        identities.c.platform_user_id == platform_user_id,
+                    )
+                )
+            ).first()
+        return _identity(row) if row else None
+
+    async def identities_of(self, account_id: int) -> list[Identity]:
+        """Every identity linked to an account."""
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(identities)
+                    .where(identities.c.account_id == account_id)
+                    .order_by(identities.c.platform)
+                )
+            ).all()
+        return [_identity(r) for r in rows]
+
+    async def unlink(self, platform: str, platform_user_id: str) -> bool:
+        """Remove an identity's link; False when it was not linked."""
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                delete(identities).where(
+                    identities.c.platform == platform,
+                    identities.c.platform_user_id == platform_user_id,
+                )
+            )
+        return bool(result.rowcount)
+
+    async def count_identities_by_platform(self) -> dict[str, int]:
+        """Linked identities per platform."""
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(identities.c.platform, func.count()).group_by(identities.c.platform)
+                )
+            ).all()
+        return {platform: count for platform, count in rows}

@@ -1,0 +1,110 @@
+"""Engine set-up: one writer and a small reader pool on SQLite, one pool elsewhere."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # SQLAlchemy emits BEGIN itself (see _begin); the driver must not.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    # In WAL mode NORMAL keeps every commit across a crash of the process.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _install_sqlite_begin(engine: AsyncEngine, statement: str) -> None:
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql(statement)
+
+    event.listen(engine.sync_engine, "begin", _begin)
+
+
+class Database:
+    """Connections to one database, with `write()` and `read()` transactions.
+
+    On SQLite every write transaction starts as BEGIN IMMEDIATE on a single writer
+    connection: a transaction that reads first and writes later can otherwise fail
+    at once with "database is locked" when another connection wrote in between.
+    """
+
+    def __init__(self, url: str, *, reader_pool_size: int = 4) -> None:
+        self.url = make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            path = self.sqlite_path
+            if path is None:
+                raise ValueError("an in-memory SQLite database cannot be shared; use a file")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.writer = create_async_engine(
+                self.url, pool_size=1, max_overflow=0, pool_timeout=300
+            )
+            _install_sqlite_begin(self.writer, "BEGIN IMMEDIATE")
+            self.reader = create_async_engine(
+                self.url, pool_size=reader_pool_size, max_overflow=0, pool_timeout=300
+            )
+            _install_sqlite_begin(self.reader, "BEGIN")
+        else:
+            self.writer = create_async_engine(self.url, pool_pre_ping=True)
+            self.reader = self.writer
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file of a SQLite URL, None otherwise."""
+        if not self.is_sqlite:
+            return None
+        name = self.url.database
+        if not name or name == ":memory:" or name.startswith("file::memory:"):
+            return None
+        return Path(name)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction, committed when the block ends without error."""
+        async with self.writer.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction."""
+        async with self.reader.begin() as conn:
+            yield conn
+
+    async def ping(self) -> None:
+        """Raise unless the database answers a trivial query."""
+        async with self.read() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    def size_bytes(self) -> int | None:
+        """Bytes on disk for SQLite (database plus WAL), None for servers."""
+        path = self.sqlite_path
+        if path is None or not path.exists():
+            return None
+        total = 0
+        for suffix in ("", "-wal"):
+            candidate = Path(str(path) + suffix)
+            if candidate.exists():
+                total += os.path.getsize(candidate)
+        return total
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        await self.writer.dispose()
+        if self.reader is not self.writer:
+            await self.reader.dispose()

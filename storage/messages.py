@@ -1,0 +1,113 @@
+"""Conversation threads and their messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from storage.database import Database
+from storage.records import StoredMessage
+from storage.tables import messages, threads
+
+
+def _message(row: Any) -> StoredMessage:
+    return StoredMessage(row.id, row.thread_id, row.role, row.content, row.platform, row.created_at)
+
+
+class MessageStore:
+    """Queries on threads and messages."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def thread_id(self, account_id: int, key: str, now: datetime) -> int:
+        """The id of an account's thread with this key, created on first use."""
+        query = select(threads.c.id).where(threads.c.account_id == account_id, threads.c.key == key)
+        async with self.db.read() as conn:
+            found = await conn.scalar(query)
+        if found is not None:
+            return int(found)
+        async with self.db.write() as conn:
+            found = await conn.scalar(query)
+            if found is not None:
+                return int(found)
+            try:
+                async with conn.begin_nested():
+                    new_id = await conn.scalar(
+                        insert(threads)
+                        .values(account_id=account_id, key=key, created_at=now)
+                        .returning(threads.c.id)
+                    )
+            except IntegrityError:  # created by another replica meanwhile
+                new_id = await conn.scalar(query)
+        assert new_id is not None
+        return int(new_id)
+
+    async def existing_thread_id(self, account_id: int, key: str) -> int | None:
+        """The id of an account's thread with this key, if it exists."""
+        async with self.db.read() as conn:
+            found = await conn.scalar(
+                select(threads.c.id).where(threads.c.account_id == account_id, threads.c.key == key)
+            )
+        return None if found is None else int(found)
+
+    async def append(
+        self, thread_id: int, role: str, content: str, platform: str, now: datetime
+    ) -> StoredMessage:
+        """Store one message; committed when this returns."""
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                insert(messages)
+                .values(
+                    thread_id=thread_id,
+                    role=role,
+                    content=content,
+                    platform=platform,
+                    created_at=now,
+                )
+                .returning(*messages.c)
+            )
+            return _message(result.one())
+
+    async def recent(
+        self, thread_id: int, limit: int, *, before_id: int | None = None
+    ) -> list[StoredMessage]:
+        """The latest `limit` messages of a thread (older than `before_id`), oldest first."""
+        query = select(messages).where(messages.c.thread_id == thread_id)
+        if before_id is not None:
+            query = query.where(messages.c.id < before_id)
+        query = query.order_by(messages.c.id.desc()).limit(limit)
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_message(r) for r in reversed(rows)]
+
+    async def clear_thread(self, thread_id: int) -> int:
+        """Delete every message of one thread; returns how many went."""
+        async with self.db.write() as conn:
+            result = await conn.execute(delete(messages).where(messages.c.thread_id == thread_id))
+        return int(result.rowcount or 0)
+
+    async def forget_account(self, account_id: int) -> int:
+        """Delete every message of every thread of an account."""
+        owned = select(threads.c.id).where(threads.c.account_id == account_id)
+        async with self.db.write() as conn:
+            result = await conn.execute(delete(messages).where(messages.c.thread_id.in_(owned)))
+        return int(result.rowcount or 0)
+
+    async def count(self, account_id: int | None = None) -> int:
+        """Messages stored, in all or for one account."""
+        query = select(func.count()).select_from(messages)
+        if account_id is not None:
+            query = query.join(threads, threads.c.id == messages.c.thread_id).where(
+                threads.c.account_id == account_id
+            )
+        async with self.db.read() as conn:
+            return int(await conn.scalar(query) or 0)
+
+    async def count_threads(self) -> int:
+        """Threads in all."""
+        async with self.db.read() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(threads)) or 0)

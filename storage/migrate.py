@@ -1,0 +1,48 @@
+"""Alembic, driven from code: `upgrade()` brings a database to the newest schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from storage.database import Database
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic config pointing at our migrations, optionally bound to a connection."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+async def upgrade(db: Database, revision: str = "head") -> None:
+    """Apply every pending migration inside one write transaction."""
+
+    def _run(sync_conn: Connection) -> None:
+        command.upgrade(alembic_config(sync_conn), revision)
+
+    async with db.write() as conn:
+        await conn.run_sync(_run)
+
+
+async def current_revision(db: Database) -> str | None:
+    """The revision the database is at, None when it was never migrated."""
+
+    def _get(sync_conn: Connection) -> str | None:
+        return MigrationContext.configure(sync_conn).get_current_revision()
+
+    async with db.read() as conn:
+        return await conn.run_sync(_get)
+
+
+def head_revision() -> str | None:
+    """The newest revision shipped with this code."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

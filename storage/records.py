@@ -1,0 +1,70 @@
+"""Typed rows handed out of storage: frozen dataclasses, never dicts or live ORM objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """An account; `password_hash` never leaves the accounts service."""
+
+    id: int
+    username: str
+    password_hash: str
+    disabled: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A chat identity linked to an account."""
+
+    id: int
+    account_id: int
+    platform: str
+    platform_user_id: str
+    display_name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LinkCode:
+    """A stored link code (by nonce); the signed code itself is never stored."""
+
+    nonce: str
+    purpose: str
+    account_id: int | None
+    platform: str | None
+    platform_user_id: str | None
+    display_name: str | None
+    chat_id: str | None
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """One turn of a conversation thread."""
+
+    id: int
+    thread_id: int
+    role: str
+    content: str
+    platform: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Counts for `chatlink stats`."""
+
+    accounts: int
+    disabled_accounts: int
+    identities_by_platform: dict[str, int]
+    threads: int
+    messages: int
+    pending_link_codes: int
+    database_bytes: int | None

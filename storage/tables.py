@@ -1,0 +1,124 @@
+"""The schema: accounts, identities, link codes, conversation threads and messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base holding the metadata that Alembic migrates."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class AccountRow(Base):
+    """A person: a username and a password hash."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(32), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class IdentityRow(Base):
+    """A chat identity (platform, platform user id) linked to one account."""
+
+    __tablename__ = "identities"
+    __table_args__ = (
+        UniqueConstraint("platform", "platform_user_id"),
+        UniqueConstraint("account_id", "platform"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(16))
+    platform_user_id: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class LinkCodeRow(Base):
+    """A one-time link code; `used_at` is set once, by a conditional UPDATE."""
+
+    __tablename__ = "link_codes"
+    __table_args__ = (
+        Index(None, "account_id", "expires_at"),
+        Index(None, "platform", "platform_user_id", "expires_at"),
+    )
+
+    nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    # account-first codes name the account; chat-first codes name the asking identity.
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True
+    )
+    platform: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    platform_user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    display_name: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    chat_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class ThreadRow(Base):
+    """One conversation memory of one account: its private thread or one group's."""
+
+    __tablename__ = "threads"
+    __table_args__ = (UniqueConstraint("account_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(160))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class MessageRow(Base):
+    """One stored turn; (thread_id, id) makes "latest N of a thread" an index range scan."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index(None, "thread_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    platform: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+metadata = Base.metadata
+accounts = cast(Table, AccountRow.__table__)
+identities = cast(Table, IdentityRow.__table__)
+link_codes = cast(Table, LinkCodeRow.__table__)
+threads = cast(Table, ThreadRow.__table__)
+messages = cast(Table, MessageRow.__table__)
