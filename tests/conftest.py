@@ -1,0 +1,111 @@
+"""Shared fixtures: a fresh SQLite file per test, a clock the test controls, linked people."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.app import Chatlink, open_chatlink
+from bot.messages import IncomingMessage, Platform
+from bot.settings import Settings
+from storage import Account
+
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+PASSWORD = "correct horse battery"
+
+
+class FakeClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 26, 12, 0, 0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    """Settings isolated from the environment and any .env file."""
+    values: dict[str, object] = {
+        "data_dir": tmp_path / "data",
+        "database_url": f"sqlite+aiosqlite:///{tmp_path}/data/chatlink.db",
+        "secret_key": SECRET,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: FakeClock) -> AsyncIterator[Chatlink]:
+    async with open_chatlink(settings, clock=clock) as chatlink:
+        yield chatlink
+
+
+def dm(
+    text: str | None,
+    user_id: str = "1001",
+    platform: Platform = Platform.TELEGRAM,
+    display_name: str = "Alice A.",
+) -> IncomingMessage:
+    """A private message from one person."""
+    return IncomingMessage(
+        platform=platform,
+        user_id=user_id,
+        chat_id=user_id,
+        is_private=True,
+        text=text,
+        display_name=display_name,
+    )
+
+
+def group(
+    text: str | None,
+    user_id: str = "1001",
+    chat_id: str = "-500",
+    platform: Platform = Platform.TELEGRAM,
+    addressed: bool = True,
+    bot_username: str | None = "chatlink_bot",
+) -> IncomingMessage:
+    """A group message from one person."""
+    return IncomingMessage(
+        platform=platform,
+        user_id=user_id,
+        chat_id=chat_id,
+        is_private=False,
+        text=text,
+        display_name="Alice A.",
+        addressed=addressed,
+        bot_username=bot_username,
+    )
+
+
+async def link_account_first(
+    app: Chatlink, username: str, user_id: str = "1001", platform: Platform = Platform.TELEGRAM
+) -> Account:
+    """Register `username` (if needed) and link a chat identity to it with `/link CODE`."""
+    account = await app.accounts.by_username(username)
+    if account is None:
+        account = await app.accounts.register(username, PASSWORD)
+    issued = await app.links.issue_for_account(account.id)
+    replies = await app.core.handle(dm(f"/link {issued.code}", user_id, platform))
+    assert "Linked" in replies[0].text, replies
+    return account

@@ -1,0 +1,290 @@
+"""The core: commands on every platform, memory threads, input limits, ordering."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+
+import pytest
+
+from bot.app import Chatlink
+from bot.commands import parse_command
+from bot.messages import Platform, ReplyKind
+from bot.providers.base import Turn
+from tests.conftest import PASSWORD, dm, group, link_account_first
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "args", "target"),
+    [
+        ("/start", "start", "", None),
+        ("/START abc", "start", "abc", None),
+        ("/link@chatlink_bot CODE-123", "link", "CODE-123", "chatlink_bot"),
+        ("  /reset  ", "reset", "", None),
+        ("/whoami@Other_Bot", "whoami", "", "Other_Bot"),
+        ("/help\nmore lines", "help", "more lines", None),
+    ],
+)
+def test_parse_command(text: str, name: str, args: str, target: str | None) -> None:
+    command = parse_command(text)
+    assert command is not None
+    assert (command.name, command.args, command.target) == (name, args, target)
+
+
+@pytest.mark.parametrize("text", ["hello", "/", "a /link", "//link", "/link-me", "/ link"])
+def test_not_commands(text: str) -> None:
+    assert parse_command(text) is None
+
+
+async def test_unlinked_sender_gets_instructions_not_a_model_reply(app: Chatlink) -> None:
+    replies = await app.core.handle(dm("hello"))
+    assert len(replies) == 1 and "/link" in replies[0].text
+    assert "Echo" not in replies[0].text
+    assert "password" in replies[0].text.lower()  # says where (not) to type it
+    assert await app.core.memory.store.count() == 0
+
+
+async def test_chat_first_link_through_the_core(app: Chatlink) -> None:
+    [reply] = await app.core.handle(dm("/link", "1001", display_name="Alice A."))
+    assert reply.private
+    code = reply.text.split()[-1]
+    assert f"{app.settings.public_url}/link/{code}" in reply.text
+    request = await app.links.describe_chat_request(code)
+    assert request.display_name == "Alice A."
+    done = await app.links.complete_with_registration(code, "alice", PASSWORD)
+    assert done.chat_id == "1001"
+    [whoami] = await app.core.handle(dm("/whoami"))
+    assert "You are alice" in whoami.text and whoami.private
+    [again] = await app.core.handle(dm("/link"))
+    assert "already linked to account alice" in again.text
+
+
+async def test_start_with_deep_link_code_links(app: Chatlink) -> None:
+    alice = await app.accounts.register("alice", PASSWORD)
+    code = (await app.links.issue_for_account(alice.id)).code
+    [reply] = await app.core.handle(dm(f"/start {code}"))
+    assert "Linked" in reply.text and "alice" in reply.text
+    [welcome] = await app.core.handle(dm("/start"))
+    assert "Welcome back, alice" in welcome.text
+
+
+async def test_memory_shows_in_echo_replies(app: Chatlink) -> None:
+    await link_account_first(app, "alice")
+    [first] = await app.core.handle(dm("I like green tea"))
+    assert first.kind is ReplyKind.MODEL
+    assert "Echo: I like green tea" in first.text and "start of our conversation" in first.text
+    [second] = await app.core.handle(dm("what do I like?"))
+    assert "I remember 2 earlier messages" in second.text
+    assert 'you said: "I like green tea"' in second.text
+
+
+async def test_private_chats_of_one_account_share_a_thread(app: Chatlink) -> None:
+    await link_account_first(app, "alice", "1001", Platform.TELEGRAM)
+    await link_account_first(app, "alice", "d-77", Platform.DISCORD)
+    await app.core.handle(dm("said on telegram", "1001", Platform.TELEGRAM))
+    [reply] = await app.core.handle(dm("and now discord", "d-77", Platform.DISCORD))
+    assert 'you said: "said on telegram"' in reply.text
+
+
+async def test_groups_have_their_own_thread_and_never_see_private(app: Chatlink) -> None:
+    await link_account_first(app, "alice")
+    await app.core.handle(dm("my secret plan"))
+    [in_group] = await app.core.handle(group("hello group"))
+    assert "start of our conversation" in in_group.text
+    assert "secret" not in in_group.text
+    [other_group] = await app.core.handle(group("other", chat_id="-600"))
+    assert "start of our conversation" in other_group.text
+
+
+async def test_reset_in_group_leaves_private_thread(app: Chatlink) -> None:
+    await link_account_first(app, "alice")
+    await app.core.handle(dm("private one"))
+    await app.core.handle(group("group one"))
+    [reset] = await app.core.handle(group("/reset"))
+    assert "2 messages" in reset.text
+    [in_group] = await app.core.handle(group("after reset"))
+    assert "start of our conversation" in in_group.text
+    [private] = await app.core.handle(dm("still there?"))
+    assert 'you said: "private one"' in private.text
+
+
+async def test_reset_and_forget(app: Chatlink) -> None:
+    alice = await link_account_first(app, "alice")
+    await app.core.handle(dm("one"))
+    await app.core.handle(group("two"))
+    [reset] = await app.core.handle(dm("/reset"))
+    assert "private conversation (2 messages)" in reset.text
+    assert await app.core.memory.count(alice.id) == 2
+    [forget] = await app.core.handle(dm("/forget"))
+    assert forget.private and "(2 messages)" in forget.text
+    assert await app.core.memory.count(alice.id) == 0
+
+
+async def test_memory_commands_need_a_link(app: Chatlink) -> None:
+    for command in ("/reset", "/forget"):
+        [reply] = await app.core.handle(dm(command))
+        assert "not linked" in reply.text and reply.kind is ReplyKind.ERROR
+    [unlink] = await app.core.handle(dm("/unlink"))
+    assert "not linked" in unlink.text
+
+
+async def test_group_link_never_shows_a_code(app: Chatlink) -> None:
+    [reply] = await app.core.handle(group("/link"))
+    assert "privately" in reply.text
+    assert not any(len(word) >= 40 for word in reply.text.split())
+    assert await app.links.codes.count_pending(app.links.clock()) == 0
+
+
+async def test_code_pasted_in_a_group_is_voided(app: Chatlink) -> None:
+    alice = await app.accounts.register("alice", PASSWORD)
+    code = (await app.links.issue_for_account(alice.id)).code
+    [reply] = await app.core.handle(group(f"/link@chatlink_bot {code}"))
+    assert "void" in reply.text
+    [later] = await app.core.handle(dm(f"/link {code}", "666"))
+    assert "already used" in later.text
+    assert await app.accounts.store.identity("telegram", "666") is None
+
+
+async def test_group_messages_not_addressed_are_ignored(app: Chatlink) -> None:
+    await link_account_first(app, "alice")
+    assert await app.core.handle(group("just chatting", addressed=False)) == []
+    assert await app.core.handle(group("/reset@another_bot")) == []
+    assert await app.core.handle(group(None, addressed=False)) == []
+    assert await app.core.memory.store.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (None, "only read text"),
+        ("", "some text"),
+        ("   \n\t ", "some text"),
+        ("x" * 8001, "too long (8,001 characters); the limit is 8,000"),
+    ],
+)
+async def test_bad_input_gets_an_answer_and_stores_nothing(
+    app: Chatlink, text: str | None, expected: str
+) -> None:
+    await link_account_first(app, "alice")
+    [reply] = await app.core.handle(dm(text))
+    assert expected in reply.text and reply.kind is ReplyKind.ERROR
+    assert await app.core.memory.store.count() == 0
+
+
+async def test_longest_allowed_message_is_accepted(app: Chatlink) -> None:
+    await link_account_first(app, "alice")
+    [reply] = await app.core.handle(dm("y" * 8000))
+    assert reply.kind is ReplyKind.MODEL
+
+
+async def test_sql_looking_input_is_stored_verbatim(app: Chatlink) -> None:
+    alice = await link_account_first(app, "alice")
+    nasty = "'); DROP TABLE messages; -- \\ % _ \x00 ‮ 🙂"
+    await app.core.handle(dm(nasty))
+    thread = await app.core.memory.thread(alice.id, "private")
+    stored = await app.core.memory.store.recent(thread, 10)
+    assert stored[0].content == nasty.strip()
+    assert stored[0].role == "user" and stored[1].role == "assistant"
+
+
+async def test_unknown_command(app: Chatlink) -> None:
+    [reply] = await app.core.handle(dm("/frobnicate"))
+    assert "Unknown command /frobnicate" in reply.text
+
+
+async def test_disabled_account_gets_a_short_answer_and_nothing_is_stored(app: Chatlink) -> None:
+    await link_account_first(app, "alice")
+    await app.accounts.set_disabled("alice", True)
+    [reply] = await app.core.handle(dm("hello"))
+    assert "disabled" in reply.text
+    [reset] = await app.core.handle(dm("/reset"))
+    assert "disabled" in reset.text
+    assert await app.core.memory.store.count() == 0
+
+
+async def test_concurrent_messages_in_one_thread_are_stored_in_order(app: Chatlink) -> None:
+    alice = await link_account_first(app, "alice")
+    texts = [f"message {n:02d}" for n in range(30)]
+    results = await asyncio.gather(*(app.core.handle(dm(text)) for text in texts))
+    thread = await app.core.memory.thread(alice.id, "private")
+    stored = await app.core.memory.store.recent(thread, 100)
+    assert [m.content for m in stored if m.role == "user"] == texts
+    # each reply saw exactly the messages before it (up to the history bound)
+    bound = app.settings.history_max_messages - 1
+    for n, [reply] in enumerate(results[1:], start=1):
+        assert f"I remember {min(2 * n, bound)} earlier" in reply.text
+        assert f'you said: "message {n - 1:02d}"' in reply.text
+
+
+async def test_history_is_bounded_by_count_and_characters(app: Chatlink) -> None:
+    alice = await link_account_first(app, "alice")
+    seen: list[Sequence[Turn]] = []
+    provider = app.core.provider
+
+    class Spy:
+        name = "spy"
+
+        async def stream(self, history: Sequence[Turn]) -> AsyncIterator[str]:
+            seen.append(history)
+            yield "ok"
+
+        async def close(self) -> None:
+            await provider.close()
+
+    app.core.provider = Spy()
+    for n in range(30):
+        await app.core.handle(dm(f"m{n}"))
+    assert len(seen[-1]) == app.settings.history_max_messages
+    assert seen[-1][-1] == Turn("user", "m29")
+    memory = app.core.memory
+    memory.max_chars = 5000
+    await app.core.handle(dm("z" * 3000))
+    await app.core.handle(dm("w" * 3000))
+    assert [t.content[0] for t in seen[-1]] == ["o", "w"]  # "ok" reply, then the new message
+    assert sum(len(t.content) for t in seen[-1]) <= 5000
+    assert alice.id
+
+
+async def test_provider_failure_keeps_the_user_message_and_recovers(app: Chatlink) -> None:
+    alice = await link_account_first(app, "alice")
+    echo = app.core.provider
+
+    class Broken:
+        name = "broken"
+
+        async def stream(self, history: Sequence[Turn]) -> AsyncIterator[str]:
+            yield "half a rep"
+            raise ConnectionError("model went away")
+
+        async def close(self) -> None:
+            pass
+
+    app.core.provider = Broken()
+    [reply] = await app.core.handle(dm("are you there?"))
+    assert reply.kind is ReplyKind.ERROR and "unavailable" in reply.text
+    thread = await app.core.memory.thread(alice.id, "private")
+    stored = await app.core.memory.store.recent(thread, 10)
+    assert [(m.role, m.content) for m in stored] == [("user", "are you there?")]
+    app.core.provider = echo
+    [ok] = await app.core.handle(dm("now?"))
+    assert ok.kind is ReplyKind.MODEL and 'you said: "are you there?"' in ok.text
+
+
+async def test_streaming_progress_reaches_the_callback(app: Chatlink) -> None:
+    await link_account_first(app, "alice")
+    progress: list[str] = []
+
+    async def on_progress(text: str) -> None:
+        progress.append(text)
+
+    [reply] = await app.core.handle(dm("stream please"), on_progress=on_progress)
+    assert len(progress) >= 2 and progress[-1] == reply.text
+    assert all(reply.text.startswith(p) for p in progress)
+
+
+async def test_group_unlinked_sender_is_told_to_go_private(app: Chatlink) -> None:
+    [reply] = await app.core.handle(group("hi bot"))
+    assert "privately" in reply.text and not reply.private
+    [whoami] = await app.core.handle(replace(group("/whoami"), user_id="42"))
+    assert whoami.private
