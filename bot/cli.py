@@ -117,7 +117,6 @@ async def _run(app: Chatlink, build_doors: DoorFactory | None) -> int:
     doors = list(build_doors(app)) if build_doors is not None else []
     if not doors:
         log.warning("no door is configured: serving nothing until stopped (see README)")
-    log.info("chatlink running with %d door(s); Ctrl-C or SIGTERM stops it", len(doors))
     await serve(doors)
     log.info("stopped cleanly")
     return 0

@@ -37,6 +37,7 @@ async def serve(doors: Sequence[Door], stop: asyncio.Event | None = None) -> Non
             await door.start()
             started.append(door)
             log.info("%s: started", door.name)
+        log.info("chatlink running with %d door(s); Ctrl-C or SIGTERM stops it", len(started))
         await stop.wait()
         log.info("stopping")
     finally:

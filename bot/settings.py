@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_KEY_BYTES = 32
@@ -19,7 +19,8 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Path("./data")
-    database_url: str = "sqlite+aiosqlite:///./data/chatlink.db"
+    # Unset: a SQLite file in DATA_DIR (sqlite+aiosqlite:///./data/chatlink.db by default).
+    database_url: str = ""
     secret_key: SecretStr | None = None
     public_url: str = "http://127.0.0.1:8000"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -54,6 +55,12 @@ class Settings(BaseSettings):
                 '`python -c "import secrets; print(secrets.token_urlsafe(48))"`'
             )
         return value
+
+    @model_validator(mode="after")
+    def _default_database(self) -> Settings:
+        if not self.database_url.strip():
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir.as_posix()}/chatlink.db"
+        return self
 
     @field_validator("public_url")
     @classmethod

@@ -1,0 +1,133 @@
+"""The `chatlink` command line, run as a subprocess on a fresh folder with nothing configured."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.app import open_chatlink
+from tests.conftest import PASSWORD, dm, make_settings
+
+CHATLINK = [sys.executable, "-m", "adapters.compose"]
+ROOT = Path(__file__).parent.parent
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SECRET_KEY", "DATABASE_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    for name in ("TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN", "DATA_DIR", "LLM_PROVIDER"):
+        env.pop(name, None)
+    return env
+
+
+def chatlink(
+    cwd: Path, *args: str, stdin: str = "", check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [*CHATLINK, *args], cwd=cwd, env=_env(), input=stdin, text=True,
+        capture_output=True, timeout=60,
+    )  # fmt: skip
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.mark.parametrize(
+    "args",
+    [(), ("run",), ("migrate",), ("user",), ("user", "add"), ("user", "list"),
+     ("user", "disable"), ("user", "enable"), ("link-code",), ("stats",)],
+)  # fmt: skip
+def test_help_on_every_command(tmp_path: Path, args: tuple[str, ...]) -> None:
+    result = chatlink(tmp_path, *args, "--help")
+    assert result.stdout.startswith("usage: ")
+
+
+async def test_user_add_link_code_and_stats(tmp_path: Path) -> None:
+    created = chatlink(tmp_path, "user", "add", "Alice", stdin=PASSWORD + "\n")
+    assert "created account alice" in created.stdout
+    assert PASSWORD not in created.stdout + created.stderr
+    assert (tmp_path / "data" / "chatlink.db").exists()
+    assert (tmp_path / "data" / "secret_key").exists()
+
+    duplicate = chatlink(tmp_path, "user", "add", "ALICE", stdin=PASSWORD + "\n", check=False)
+    assert duplicate.returncode == 1 and "not available" in duplicate.stderr
+
+    weak = chatlink(tmp_path, "user", "add", "bob", stdin="short\n", check=False)
+    assert weak.returncode == 1 and "at least 8" in weak.stderr
+
+    code = chatlink(tmp_path, "link-code", "alice").stdout.strip().splitlines()[-1]
+    assert code not in chatlink(tmp_path, "stats").stderr
+
+    # the code printed by the CLI links a chat in the same database (same generated key)
+    key = (tmp_path / "data" / "secret_key").read_text().strip()
+    settings = make_settings(
+        tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path}/data/chatlink.db", secret_key=key
+    )
+    async with open_chatlink(settings) as app:
+        [reply] = await app.core.handle(dm(f"/link {code}"))
+        assert "account alice" in reply.text
+        await app.core.handle(dm("hello"))
+
+    stats = {
+        name.strip(): value
+        for name, value in (
+            line.rsplit("  ", 1) for line in chatlink(tmp_path, "stats").stdout.splitlines()
+        )
+    }
+    assert stats["accounts"] == "1 (0 disabled)"
+    assert stats["linked telegram identities"] == "1"
+    assert stats["messages"] == "2" and stats["pending link codes"] == "0"
+    assert stats["database size"].endswith("KiB")
+
+    listing = chatlink(tmp_path, "user", "list").stdout
+    assert "alice" in listing and "telegram" in listing and "1 account(s)" in listing
+
+    assert "disabled" in chatlink(tmp_path, "user", "disable", "alice").stdout
+    assert "disabled" in chatlink(tmp_path, "user", "list").stdout
+    missing = chatlink(tmp_path, "user", "disable", "nobody", check=False)
+    assert missing.returncode == 1 and "No account named" in missing.stderr
+    nobody = chatlink(tmp_path, "link-code", "nobody", check=False)
+    assert nobody.returncode == 1
+
+
+def test_bad_setting_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("SECRET_KEY=short\n")
+    result = chatlink(tmp_path, "stats", check=False)
+    assert result.returncode == 2
+    assert "SECRET_KEY" in result.stderr and "at least 32 bytes" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_migrate(tmp_path: Path) -> None:
+    assert "up to date" in chatlink(tmp_path, "migrate").stdout
+    assert "up to date" in chatlink(tmp_path, "migrate").stdout
+
+
+def test_run_says_what_is_configured_and_stops_on_sigterm(tmp_path: Path) -> None:
+    env = _env() | {"TELEGRAM_BOT_TOKEN": "123:secret-token-value"}
+    process = subprocess.Popen(
+        [*CHATLINK, "run"], cwd=tmp_path, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        lines.append(line)
+        if "Ctrl-C or SIGTERM" in line or not line:
+            break
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=30)
+    output = "".join(lines) + out
+    assert process.returncode == 0, output
+    assert "DISCORD_BOT_TOKEN is not set" in output
+    assert "TELEGRAM_BOT_TOKEN is set" in output
+    assert "secret-token-value" not in output
+    assert "stopped cleanly" in output

@@ -1,0 +1,48 @@
+"""The dependency rule: adapters -> bot -> storage, and SQL stays in storage."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+PLATFORM_LIBRARIES = {"telegram", "discord", "fastapi", "starlette", "uvicorn", "adapters"}
+
+
+def _imports(package: str) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for path in (ROOT / package).rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        names: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+@pytest.mark.parametrize(
+    ("package", "forbidden"),
+    [
+        ("bot", PLATFORM_LIBRARIES | {"sqlalchemy", "alembic"}),
+        ("storage", PLATFORM_LIBRARIES | {"bot"}),
+    ],
+)
+def test_dependency_rule(package: str, forbidden: set[str]) -> None:
+    offenders = {
+        module: sorted(names & forbidden)
+        for module, names in _imports(package).items()
+        if names & forbidden
+    }
+    assert offenders == {}
+
+
+def test_no_adapter_imports_another() -> None:
+    # Only the composition root may import adapters; an adapter package uses relative imports.
+    for module, names in _imports("adapters").items():
+        if module != "adapters/compose.py":
+            assert "adapters" not in names, module

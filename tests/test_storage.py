@@ -1,0 +1,84 @@
+"""Storage: migrations, SQLite settings, restarts, and the cost of reading recent history."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from bot.app import Chatlink, open_chatlink
+from bot.settings import Settings
+from storage import Database, current_revision, head_revision, upgrade
+from tests.conftest import PASSWORD, FakeClock, dm, link_account_first
+
+
+async def test_migrations_are_current_and_idempotent(settings: Settings) -> None:
+    db = Database(settings.database_url)
+    try:
+        assert await current_revision(db) is None
+        await upgrade(db)
+        await upgrade(db)
+        assert await current_revision(db) == head_revision() is not None
+    finally:
+        await db.close()
+
+
+async def test_sqlite_is_in_wal_mode_with_foreign_keys(app: Chatlink) -> None:
+    path = app.db.sqlite_path
+    assert path is not None and path.exists()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"accounts", "identities", "link_codes", "threads", "messages"} <= tables
+
+
+async def test_folder_is_created(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/a/b/c/chat.db")
+    try:
+        await upgrade(db)
+        assert (tmp_path / "a/b/c/chat.db").exists()
+    finally:
+        await db.close()
+
+
+async def test_latest_messages_query_uses_the_index(app: Chatlink) -> None:
+    # The plan must be an index range scan, never a scan of the table or a sort.
+    path = app.db.sqlite_path
+    assert path is not None
+    with sqlite3.connect(path) as conn:
+        plan = " | ".join(
+            row[3]
+            for row in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT * FROM messages WHERE thread_id = ? AND id < ? "
+                "ORDER BY id DESC LIMIT 20",
+                (1, 10**9),
+            )
+        )
+    assert "USING INDEX ix_messages_thread_id_id" in plan or "USING COVERING INDEX" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
+
+
+async def test_restart_keeps_accounts_links_and_memory(
+    settings: Settings, clock: FakeClock
+) -> None:
+    async with open_chatlink(settings, clock=clock) as first:
+        await link_account_first(first, "alice", "1001")
+        await first.core.handle(dm("remember the blue door"))
+    # a new engine on the same file, as after a process restart
+    async with open_chatlink(settings, clock=clock) as second:
+        await second.accounts.authenticate("alice", PASSWORD)
+        [whoami] = await second.core.handle(dm("/whoami"))
+        assert "You are alice" in whoami.text
+        [reply] = await second.core.handle(dm("which door?"))
+        assert 'you said: "remember the blue door"' in reply.text
+
+
+async def test_reading_history_beyond_the_newest(app: Chatlink) -> None:
+    alice = await link_account_first(app, "alice")
+    for n in range(5):
+        await app.core.handle(dm(f"m{n}"))
+    thread = await app.core.memory.thread(alice.id, "private")
+    newest = await app.core.memory.store.recent(thread, 2)
+    older = await app.core.memory.store.recent(thread, 2, before_id=newest[0].id)
+    assert [m.content for m in newest] == ["m4", newest[1].content]
+    assert older[0].content == "m3" and newest[1].content.startswith("Echo: m4")
+    assert older[-1].id < newest[0].id
