@@ -95,10 +95,9 @@ class ChatCore:
         return [await self._converse(account, message, text, on_progress)]
 
     async def _account_of(self, message: IncomingMessage) -> Account | None:
-        identity = await self.account_store.identity(message.platform.value, message.user_id)
-        if identity is None:
-            return None
-        return await self.account_store.by_id(identity.account_id)
+        return await self.account_store.account_for_identity(
+            message.platform.value, message.user_id
+        )
 
     async def _converse(
         self,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from bot.clock import Clock, utcnow
 from bot.messages import IncomingMessage
 from bot.providers.base import Turn
 from storage import MessageStore, StoredMessage
 
 PRIVATE_THREAD = "private"
+THREAD_CACHE_SIZE = 10_000
 
 
 def thread_key(message: IncomingMessage) -> str:
@@ -45,10 +48,21 @@ class Memory:
         self.max_messages = max_messages
         self.max_chars = max_chars
         self.clock = clock
+        # Threads are never deleted while their account lives, so ids can be cached.
+        self._thread_ids: OrderedDict[tuple[int, str], int] = OrderedDict()
 
     async def thread(self, account_id: int, key: str) -> int:
         """The thread id for an account and key, created on first use."""
-        return await self.store.thread_id(account_id, key, self.clock())
+        cache_key = (account_id, key)
+        thread_id = self._thread_ids.get(cache_key)
+        if thread_id is None:
+            thread_id = await self.store.thread_id(account_id, key, self.clock())
+            self._thread_ids[cache_key] = thread_id
+            if len(self._thread_ids) > THREAD_CACHE_SIZE:
+                self._thread_ids.popitem(last=False)
+        else:
+            self._thread_ids.move_to_end(cache_key)
+        return thread_id
 
     async def remember(self, thread_id: int, role: str, content: str, platform: str) -> None:
         """Store one turn (committed on return)."""

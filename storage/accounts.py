@@ -146,6 +146,20 @@ class AccountStore:
             ).first()
         return _identity(row) if row else None
 
+    async def account_for_identity(self, platform: str, platform_user_id: str) -> Account | None:
+        """The account a chat identity is linked to, in one query."""
+        query = (
+            select(accounts)
+            .join(identities, identities.c.account_id == accounts.c.id)
+            .where(
+                identities.c.platform == platform,
+                identities.c.platform_user_id == platform_user_id,
+            )
+        )
+        async with self.db.read() as conn:
+            row = (await conn.execute(query)).first()
+        return _account(row) if row else None
+
     async def identities_of(self, account_id: int) -> list[Identity]:
         """Every identity linked to an account."""
         async with self.db.read() as conn:

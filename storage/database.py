@@ -27,8 +27,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _install_sqlite_begin(engine: AsyncEngine, statement: str) -> None:
+def _install_sqlite_begin(engine: AsyncEngine, statement: str | None) -> None:
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    if statement is None:
+        return  # each statement runs in its own implicit transaction
 
     def _begin(conn: Any) -> None:
         conn.exec_driver_sql(statement)
@@ -52,14 +54,26 @@ class Database:
             if path is None:
                 raise ValueError("an in-memory SQLite database cannot be shared; use a file")
             path.parent.mkdir(parents=True, exist_ok=True)
+            # Every transaction ends in COMMIT or ROLLBACK through `begin()`, so the pool's
+            # extra ROLLBACK on check-in would only cost a round trip.
             self.writer = create_async_engine(
-                self.url, pool_size=1, max_overflow=0, pool_timeout=300
+                self.url,
+                pool_size=1,
+                max_overflow=0,
+                pool_timeout=300,
+                pool_reset_on_return=None,
             )
             _install_sqlite_begin(self.writer, "BEGIN IMMEDIATE")
             self.reader = create_async_engine(
-                self.url, pool_size=reader_pool_size, max_overflow=0, pool_timeout=300
+                self.url,
+                pool_size=reader_pool_size,
+                max_overflow=0,
+                pool_timeout=300,
+                pool_reset_on_return=None,
             )
-            _install_sqlite_begin(self.reader, "BEGIN")
+            # Reads are single statements: SQLite's implicit per-statement transaction
+            # gives each a consistent snapshot without a BEGIN/COMMIT round trip.
+            _install_sqlite_begin(self.reader, None)
         else:
             self.writer = create_async_engine(self.url, pool_pre_ping=True)
             self.reader = self.writer
@@ -82,7 +96,7 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only transaction."""
+        """A connection for reading (on SQLite, each statement sees one consistent snapshot)."""
         async with self.reader.begin() as conn:
             yield conn
 
