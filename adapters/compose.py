@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from adapters.web import WebDoor
 from bot.app import Chatlink
 from bot.cli import main as cli_main
 from bot.runtime import Door
@@ -26,7 +27,10 @@ def build_doors(app: Chatlink) -> list[Door]:
             log.warning(
                 "%s: %s is set, but this version has no %s adapter yet", name, setting, name
             )
-    log.warning("Web page and HTTP API: not available in this version yet")
+    if settings.web_enabled:
+        doors.append(WebDoor(app))
+    else:
+        log.info("Web page and HTTP API: turned off (WEB_ENABLED=false)")
     return doors
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 
@@ -9,7 +10,15 @@ from bot.clock import Clock, utcnow
 from bot.errors import AccountDisabled, InputRejected, LoginFailed, UsernameUnavailable
 from bot.passwords import burn_verify, hash_password, verify_password
 from bot.ratelimit import Limiter, RateLimitItemPerMinute
-from storage import Account, AccountStore, UsernameTaken
+from storage import Account, AccountStore, Identity, UsernameTaken
+
+__all__ = [
+    "Account",
+    "AccountService",
+    "check_password",
+    "credential_version",
+    "normalize_username",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,20 +56,23 @@ class AccountService:
         *,
         max_failures: int = 5,
         lockout_minutes: int = 15,
+        attempts_per_client_per_minute: int = 20,
         clock: Clock = utcnow,
     ) -> None:
         self.store = store
         self.limiter = limiter
         self.clock = clock
         self._failures = RateLimitItemPerMinute(max_failures, lockout_minutes)
+        self._per_client = RateLimitItemPerMinute(attempts_per_client_per_minute)
 
-    async def register(self, username: str, password: str) -> Account:
+    async def _count_client(self, client: str | None) -> None:
+        # Web and API callers pass the client address: one address cannot sweep many names.
+        if client is not None:
+            await self.limiter.hit(self._per_client, "attempts", "auth-client", client)
+
+    async def register(self, username: str, password: str, *, client: str | None = None) -> Account:
         """Create an account; InputRejected or UsernameUnavailable when it cannot be."""
-        name = normalize_username(username)
-        check_password(password)
-        if await self.store.by_username(name) is not None:
-            raise UsernameUnavailable()
-        password_hash = await hash_password(password)
+        name, password_hash = await self.prepare_registration(username, password, client=client)
         try:
             account = await self.store.create(name, password_hash, self.clock())
         except UsernameTaken as exc:
@@ -68,16 +80,22 @@ class AccountService:
         log.info("account registered: account_id=%s", account.id)
         return account
 
-    async def prepare_registration(self, username: str, password: str) -> tuple[str, str]:
-        """Validate and hash for a registration done inside another transaction."""
+    async def prepare_registration(
+        self, username: str, password: str, *, client: str | None = None
+    ) -> tuple[str, str]:
+        """Validate and hash for a registration (possibly done inside another transaction)."""
+        await self._count_client(client)
         name = normalize_username(username)
         check_password(password)
         if await self.store.by_username(name) is not None:
             raise UsernameUnavailable()
         return name, await hash_password(password)
 
-    async def authenticate(self, username: str, password: str) -> Account:
+    async def authenticate(
+        self, username: str, password: str, *, client: str | None = None
+    ) -> Account:
         """The account if the password matches; one generic LoginFailed otherwise."""
+        await self._count_client(client)
         try:
             name = normalize_username(username)
             check_password(password)
@@ -102,6 +120,21 @@ class AccountService:
             raise AccountDisabled()
         return account
 
+    async def by_id(self, account_id: int) -> Account | None:
+        """The account with this id, if any."""
+        return await self.store.by_id(account_id)
+
+    async def identities_of(self, account_id: int) -> list[Identity]:
+        """The chat identities linked to an account."""
+        return await self.store.identities_of(account_id)
+
+    async def unlink_platform(self, account_id: int, platform: str) -> bool:
+        """Unlink the account's identity on `platform`; False when there was none."""
+        removed = await self.store.unlink_platform(account_id, platform)
+        if removed:
+            log.info("identity unlinked: account_id=%s platform=%s", account_id, platform)
+        return removed
+
     async def change_password(self, account_id: int, new_password: str) -> None:
         """Replace the password of an account."""
         check_password(new_password)
@@ -122,3 +155,9 @@ class AccountService:
         await self.store.set_disabled(account.id, disabled)
         log.info("account %s: account_id=%s", "disabled" if disabled else "enabled", account.id)
         return account
+
+
+def credential_version(account: Account) -> str:
+    """Changes whenever the password does: sessions and tokens carry it, so a new password
+    logs out every other session."""
+    return hashlib.sha256(account.password_hash.encode()).hexdigest()[:16]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from bot.accounts import AccountService
@@ -16,6 +16,7 @@ from bot.memory import Memory
 from bot.providers import make_provider
 from bot.ratelimit import Limiter
 from bot.secret import load_secret_key
+from bot.senders import ChatSenders
 from bot.settings import Settings
 from storage import AccountStore, Database, LinkCodeStore, MessageStore, upgrade
 
@@ -29,6 +30,8 @@ class Chatlink:
     accounts: AccountService
     links: LinkService
     core: ChatCore
+    senders: ChatSenders
+    secret_key: str = field(repr=False)
 
 
 @asynccontextmanager
@@ -44,11 +47,13 @@ async def open_chatlink(
         if migrate:
             await upgrade(db)
         account_store = AccountStore(db)
+        senders = ChatSenders()
         accounts = AccountService(
             account_store,
             limiter,
             max_failures=settings.login_max_failures,
             lockout_minutes=settings.login_lockout_minutes,
+            attempts_per_client_per_minute=settings.auth_attempts_per_minute,
             clock=clock,
         )
         links = LinkService(
@@ -61,6 +66,7 @@ async def open_chatlink(
             ttl=timedelta(minutes=settings.link_code_ttl_minutes),
             max_pending=settings.link_codes_max_pending,
             requests_per_hour=settings.link_code_requests_per_hour,
+            senders=senders,
             clock=clock,
         )
         memory = Memory(
@@ -76,7 +82,7 @@ async def open_chatlink(
             provider=provider,
             max_message_chars=settings.max_message_chars,
         )
-        yield Chatlink(settings, db, accounts, links, core)
+        yield Chatlink(settings, db, accounts, links, core, senders, secret_key)
     finally:
         await provider.close()
         await limiter.close()

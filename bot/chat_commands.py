@@ -10,11 +10,15 @@ from bot.errors import AccountDisabled, NotLinked
 from bot.linking import LinkService
 from bot.locks import KeyedLocks
 from bot.memory import Memory, thread_key
-from bot.messages import IncomingMessage, Reply
+from bot.messages import IncomingMessage, Platform, Reply
 from storage import Account, AccountStore
 
 log = logging.getLogger(__name__)
 
+ON_THE_WEB = (
+    "On the web page, linked chats are managed on your account page: "
+    "make a code there, or unlink a chat with one click."
+)
 LINK_IN_GROUP = "To link your account, message me privately and send /link there."
 CODE_IN_GROUP = (
     "Link codes only work in a private chat. That code is void now, because others could "
@@ -79,6 +83,8 @@ class ChatCommands:
         self, message: IncomingMessage, args: str, account: Account | None
     ) -> list[Reply]:
         """`/link` asks for a chat-first code; `/link CODE` redeems an account-first one."""
+        if message.platform is Platform.WEB:
+            return [Reply(ON_THE_WEB, private=True)]
         code = args.split()[0] if args else ""
         if not message.is_private:
             if code:
@@ -120,6 +126,8 @@ class ChatCommands:
         self, message: IncomingMessage, args: str, account: Account | None
     ) -> list[Reply]:
         """Detach this identity from its account (the account and its memory stay)."""
+        if message.platform is Platform.WEB:
+            return [Reply(ON_THE_WEB, private=True)]
         if account is None:
             return [Reply("This chat is not linked to an account.", private=True)]
         await self.account_store.unlink(message.platform.value, message.user_id)

@@ -7,11 +7,11 @@ import time
 
 from bot.chat_commands import ChatCommands
 from bot.commands import Command, parse_command
-from bot.errors import ChatlinkError
+from bot.errors import AccountDisabled, ChatlinkError
 from bot.linking import LinkService
 from bot.locks import KeyedLocks
 from bot.memory import Memory, thread_key
-from bot.messages import IncomingMessage, ProgressCallback, Reply, ReplyKind
+from bot.messages import IncomingMessage, Platform, ProgressCallback, Reply, ReplyKind
 from bot.providers.base import ReplyProvider
 from storage import Account, AccountStore
 
@@ -62,13 +62,13 @@ class ChatCore:
             try:
                 return await self._dispatch(message, on_progress)
             except ChatlinkError as error:
-                return [Reply(str(error), private=message.is_private, kind=ReplyKind.ERROR)]
+                return [Reply(str(error), private=message.is_private, kind=ReplyKind.REJECTED)]
 
     async def _dispatch(
         self, message: IncomingMessage, on_progress: ProgressCallback | None
     ) -> list[Reply]:
         if message.text is None:
-            return [Reply(NOT_TEXT, kind=ReplyKind.ERROR)]
+            return [Reply(NOT_TEXT, kind=ReplyKind.REJECTED)]
         command = parse_command(message.text)
         if command is not None:
             if not command.is_for(message.bot_username):
@@ -76,25 +76,26 @@ class ChatCore:
             return await self._command(message, command)
         text = message.text.strip()
         if not text:
-            return [Reply(EMPTY, kind=ReplyKind.ERROR)]
+            return [Reply(EMPTY, kind=ReplyKind.REJECTED)]
         if len(text) > self.max_message_chars:
             return [
                 Reply(
                     f"That message is too long ({len(text):,} characters); the limit is "
                     f"{self.max_message_chars:,}.",
-                    kind=ReplyKind.ERROR,
+                    kind=ReplyKind.REJECTED,
                 )
             ]
         account = await self._account_of(message)
         if account is None:
             return [Reply(NOT_LINKED_PRIVATE if message.is_private else NOT_LINKED_GROUP)]
         if account.disabled:
-            return [
-                Reply("This account is disabled. Ask the bot's operator.", kind=ReplyKind.ERROR)
-            ]
+            raise AccountDisabled()
         return [await self._converse(account, message, text, on_progress)]
 
     async def _account_of(self, message: IncomingMessage) -> Account | None:
+        if message.platform is Platform.WEB:
+            # The web door authenticated the sender already: its user id is the account id.
+            return await self.account_store.by_id(int(message.user_id))
         return await self.account_store.account_for_identity(
             message.platform.value, message.user_id
         )

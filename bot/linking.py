@@ -21,6 +21,7 @@ from bot.errors import (
 )
 from bot.link_codes import DecodedCode, LinkCodeCodec, Purpose
 from bot.ratelimit import Limiter, RateLimitItemPerHour
+from bot.senders import ChatSenders
 from storage import (
     Account,
     AccountStore,
@@ -79,6 +80,7 @@ class LinkService:
         ttl: timedelta = timedelta(minutes=10),
         max_pending: int = 3,
         requests_per_hour: int = 10,
+        senders: ChatSenders | None = None,
         clock: Clock = utcnow,
     ) -> None:
         self.codec = codec
@@ -89,12 +91,28 @@ class LinkService:
         self.public_url = public_url
         self.ttl = ttl
         self.max_pending = max_pending
+        self.senders = senders or ChatSenders()
         self.clock = clock
         self._requests = RateLimitItemPerHour(requests_per_hour)
 
     def web_url(self, code: str) -> str:
         """Where a chat-first code is completed."""
         return f"{self.public_url}/link/{code}"
+
+    def telegram_deep_link(self, code: str) -> str | None:
+        """`https://t.me/<bot>?start=<code>`, when the Telegram bot's username is known."""
+        username = self.senders.username("telegram")
+        return f"https://t.me/{username}?start={code}" if username else None
+
+    async def _confirm_in_chat(self, done: CompletedLink) -> CompletedLink:
+        if done.chat_id is not None:
+            await self.senders.send(
+                done.identity.platform,
+                done.chat_id,
+                f"This chat is now linked to account {done.account.username}. Just write to me; "
+                "I remember our conversation across your linked chats.",
+            )
+        return done
 
     async def issue_for_identity(
         self, platform: str, platform_user_id: str, display_name: str, chat_id: str
@@ -229,10 +247,12 @@ class LinkService:
         _, stored = await self._lookup(code, Purpose.CHAT_FIRST)
         return ChatLinkRequest(stored.platform or "", stored.display_name or "", stored.expires_at)
 
-    async def complete_with_login(self, code: str, username: str, password: str) -> CompletedLink:
+    async def complete_with_login(
+        self, code: str, username: str, password: str, *, client: str | None = None
+    ) -> CompletedLink:
         """Confirm a chat-first code by proving an existing account's password."""
         decoded, stored = await self._lookup(code, Purpose.CHAT_FIRST)
-        account = await self.account_service.authenticate(username, password)
+        account = await self.account_service.authenticate(username, password, client=client)
         return await self.complete_for_account(code, account, _checked=(decoded, stored))
 
     async def complete_for_account(
@@ -262,14 +282,16 @@ class LinkService:
         except PlatformSlotTaken:
             raise self._platform_taken(platform) from None
         log.info("identity linked: account_id=%s platform=%s", account.id, platform)
-        return CompletedLink(account, identity, stored.chat_id)
+        return await self._confirm_in_chat(CompletedLink(account, identity, stored.chat_id))
 
     async def complete_with_registration(
-        self, code: str, username: str, password: str
+        self, code: str, username: str, password: str, *, client: str | None = None
     ) -> CompletedLink:
         """Confirm a chat-first code by registering a new account."""
         decoded, stored = await self._lookup(code, Purpose.CHAT_FIRST)
-        name, password_hash = await self.account_service.prepare_registration(username, password)
+        name, password_hash = await self.account_service.prepare_registration(
+            username, password, client=client
+        )
         try:
             account, identity = await self.codes.redeem_and_register(
                 decoded.nonce,
@@ -288,7 +310,7 @@ class LinkService:
         except IdentityTaken as exc:
             raise self._already_linked(exc.account_id, None) from None
         log.info("account registered and linked: account_id=%s", account.id)
-        return CompletedLink(account, identity, stored.chat_id)
+        return await self._confirm_in_chat(CompletedLink(account, identity, stored.chat_id))
 
     def _already_linked(self, owner_id: int, wanted_id: int | None) -> AlreadyLinked:
         if owner_id == wanted_id:

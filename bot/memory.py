@@ -73,6 +73,19 @@ class Memory:
         recent = await self.store.recent(thread_id, self.max_messages)
         return bound_history(recent, self.max_chars)
 
+    async def page(
+        self, account_id: int, key: str, limit: int, before_id: int | None = None
+    ) -> list[StoredMessage]:
+        """Up to `limit` messages of a thread older than `before_id`, oldest first."""
+        thread_id = await self.store.existing_thread_id(account_id, key)
+        if thread_id is None:
+            return []
+        return await self.store.recent(thread_id, limit, before_id=before_id)
+
+    async def everything(self, account_id: int) -> list[tuple[str, StoredMessage]]:
+        """Every message of an account with its thread key, oldest first (for export)."""
+        return await self.store.all_of_account(account_id)
+
     async def reset(self, account_id: int, key: str) -> int:
         """Empty one thread; returns how many messages went."""
         thread_id = await self.store.existing_thread_id(account_id, key)

@@ -21,7 +21,8 @@ class IncomingMessage:
 
     `text` is None for a non-text message (sticker, photo, voice). `addressed` says the
     bot was spoken to (mention, reply to the bot, or a command); private chats always are.
-    `bot_username` lets `/cmd@name` addressed to another bot be told apart.
+    `bot_username` lets `/cmd@name` addressed to another bot be told apart. On the web
+    door the sender is already logged in, and `user_id` is the account id.
     """
 
     platform: Platform
@@ -38,8 +39,9 @@ class ReplyKind(StrEnum):
     """Why a reply was made, so adapters can render it (for example, as an error)."""
 
     INFO = "info"
-    ERROR = "error"
     MODEL = "model"
+    REJECTED = "rejected"  # the request was refused (bad input, limits, codes); nothing stored
+    ERROR = "error"  # something failed on our side (the model is down); the person may retry
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
 
     login_max_failures: int = Field(5, ge=1)
     login_lockout_minutes: int = Field(15, ge=1)
+    auth_attempts_per_minute: int = Field(20, ge=1)
+
+    web_enabled: bool = True
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(8000, ge=0, le=65535)
+    token_expire_minutes: int = Field(60, ge=1, le=60 * 24 * 365)
+    max_request_bytes: int = Field(65_536, ge=1024)
 
     telegram_bot_token: SecretStr | None = None
     discord_bot_token: SecretStr | None = None
@@ -64,5 +71,7 @@ class Settings(BaseSettings):
 
     @field_validator("public_url")
     @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
+    def _absolute_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("PUBLIC_URL must start with http:// or https://")
         return value.rstrip("/")

@@ -183,6 +183,16 @@ class AccountStore:
             )
         return bool(result.rowcount)
 
+    async def unlink_platform(self, account_id: int, platform: str) -> bool:
+        """Remove the account's identity on `platform`; False when it had none."""
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                delete(identities).where(
+                    identities.c.account_id == account_id, identities.c.platform == platform
+                )
+            )
+        return bool(result.rowcount)
+
     async def count_identities_by_platform(self) -> dict[str, int]:
         """Linked identities per platform."""
         async with self.db.read() as conn:

@@ -84,6 +84,18 @@ class MessageStore:
             rows = (await conn.execute(query)).all()
         return [_message(r) for r in reversed(rows)]
 
+    async def all_of_account(self, account_id: int) -> list[tuple[str, StoredMessage]]:
+        """Every message of an account, with its thread key, oldest first."""
+        query = (
+            select(threads.c.key, messages)
+            .join(threads, threads.c.id == messages.c.thread_id)
+            .where(threads.c.account_id == account_id)
+            .order_by(messages.c.id)
+        )
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(row.key, _message(row)) for row in rows]
+
     async def clear_thread(self, thread_id: int) -> int:
         """Delete every message of one thread; returns how many went."""
         async with self.db.write() as conn:

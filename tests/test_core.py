@@ -124,7 +124,7 @@ async def test_reset_and_forget(app: Chatlink) -> None:
 async def test_memory_commands_need_a_link(app: Chatlink) -> None:
     for command in ("/reset", "/forget"):
         [reply] = await app.core.handle(dm(command))
-        assert "not linked" in reply.text and reply.kind is ReplyKind.ERROR
+        assert "not linked" in reply.text and reply.kind is ReplyKind.REJECTED
     [unlink] = await app.core.handle(dm("/unlink"))
     assert "not linked" in unlink.text
 
@@ -168,7 +168,7 @@ async def test_bad_input_gets_an_answer_and_stores_nothing(
 ) -> None:
     await link_account_first(app, "alice")
     [reply] = await app.core.handle(dm(text))
-    assert expected in reply.text and reply.kind is ReplyKind.ERROR
+    assert expected in reply.text and reply.kind is ReplyKind.REJECTED
     assert await app.core.memory.store.count() == 0
 
 

@@ -1,0 +1,172 @@
+"""The HTTP API under /api, and /healthz."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.security import OAuth2PasswordRequestForm
+
+from adapters.web.deps import ApiAccount, ChatlinkDep, get_tokens
+from adapters.web.schemas import (
+    AccountOut,
+    ChatIn,
+    ChatOut,
+    ChatPlatform,
+    DeletedOut,
+    HealthOut,
+    HistoryOut,
+    IdentityOut,
+    LinkCodeOut,
+    LinkedOut,
+    MessageOut,
+    Problem,
+    RegisterIn,
+    TokenOut,
+)
+from adapters.web.security import ApiTokens, client_address
+from bot.accounts import Account
+from bot.memory import PRIVATE_THREAD
+from bot.messages import IncomingMessage, Platform, ReplyKind
+
+api = APIRouter(prefix="/api", tags=["api"])
+health = APIRouter(tags=["health"])
+
+PROBLEMS: dict[int | str, dict[str, object]] = {
+    code: {"model": Problem} for code in (400, 401, 403, 404, 409, 410, 413, 422, 429)
+}
+
+
+def web_message(account: Account, text: str) -> IncomingMessage:
+    """A message typed on the web by a logged-in account (its private thread)."""
+    return IncomingMessage(
+        platform=Platform.WEB,
+        user_id=str(account.id),
+        chat_id=f"web:{account.id}",
+        is_private=True,
+        text=text,
+        display_name=account.username,
+    )
+
+
+@api.post("/token", response_model=TokenOut, responses=PROBLEMS)
+async def token(
+    request: Request,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    chatlink: ChatlinkDep,
+    tokens: Annotated[ApiTokens, Depends(get_tokens)],
+) -> TokenOut:
+    """OAuth2 password flow: a bearer token for the account."""
+    account = await chatlink.accounts.authenticate(
+        form.username, form.password, client=client_address(request.scope)
+    )
+    return TokenOut(
+        access_token=tokens.issue(account),
+        expires_in=int(tokens.lifetime / timedelta(seconds=1)),
+    )
+
+
+@api.post("/register", status_code=201, response_model=AccountOut, responses=PROBLEMS)
+async def register(request: Request, body: RegisterIn, chatlink: ChatlinkDep) -> AccountOut:
+    """Create an account."""
+    account = await chatlink.accounts.register(
+        body.username, body.password, client=client_address(request.scope)
+    )
+    return AccountOut(id=account.id, username=account.username, created_at=account.created_at)
+
+
+@api.get("/me", response_model=AccountOut, responses=PROBLEMS)
+async def me(account: ApiAccount, chatlink: ChatlinkDep) -> AccountOut:
+    """The account and its linked chat identities."""
+    identities = await chatlink.accounts.identities_of(account.id)
+    return AccountOut(
+        id=account.id,
+        username=account.username,
+        created_at=account.created_at,
+        identities=[
+            IdentityOut(platform=i.platform, display_name=i.display_name, linked_at=i.created_at)
+            for i in identities
+        ],
+    )
+
+
+@api.post("/chat", response_model=ChatOut, responses=PROBLEMS | {503: {"model": Problem}})
+async def chat(body: ChatIn, account: ApiAccount, chatlink: ChatlinkDep) -> ChatOut:
+    """Send a message on the account's private thread and get the reply."""
+    replies = await chatlink.core.handle(web_message(account, body.message))
+    reply = replies[0]
+    if reply.kind is ReplyKind.REJECTED:
+        raise HTTPException(status_code=422, detail=reply.text)
+    if reply.kind is ReplyKind.ERROR:
+        raise HTTPException(status_code=503, detail=reply.text)
+    return ChatOut(reply=reply.text, thread=PRIVATE_THREAD, kind=reply.kind.value)
+
+
+@api.get("/history", response_model=HistoryOut, responses=PROBLEMS)
+async def history(
+    account: ApiAccount,
+    chatlink: ChatlinkDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+) -> HistoryOut:
+    """The private thread, newest page first; page back with `before`."""
+    page = await chatlink.core.memory.page(account.id, PRIVATE_THREAD, limit, before)
+    return HistoryOut(
+        thread=PRIVATE_THREAD,
+        messages=[
+            MessageOut(
+                id=m.id,
+                role=m.role,
+                content=m.content,
+                platform=m.platform,
+                created_at=m.created_at,
+            )
+            for m in page
+        ],
+        next_before=page[0].id if len(page) == limit else None,
+    )
+
+
+@api.delete("/history", response_model=DeletedOut, responses=PROBLEMS)
+async def delete_history(account: ApiAccount, chatlink: ChatlinkDep) -> DeletedOut:
+    """Erase every message of the account, in every thread."""
+    return DeletedOut(deleted=await chatlink.core.memory.forget(account.id))
+
+
+@api.post("/link-codes", status_code=201, response_model=LinkCodeOut, responses=PROBLEMS)
+async def link_code(account: ApiAccount, chatlink: ChatlinkDep) -> LinkCodeOut:
+    """An account-first code: send `/link CODE` to the bot from the chat to link."""
+    issued = await chatlink.links.issue_for_account(account.id)
+    return LinkCodeOut(
+        code=issued.code,
+        expires_at=issued.expires_at,
+        command=f"/link {issued.code}",
+        telegram_deep_link=chatlink.links.telegram_deep_link(issued.code),
+    )
+
+
+@api.post("/links/{code}", response_model=LinkedOut, responses=PROBLEMS)
+async def confirm_link(code: str, account: ApiAccount, chatlink: ChatlinkDep) -> LinkedOut:
+    """Confirm a chat-first code (from `/link` in a chat) for this account."""
+    done = await chatlink.links.complete_for_account(code, account)
+    return LinkedOut(platform=done.identity.platform, display_name=done.identity.display_name)
+
+
+@api.delete("/identities/{platform}", status_code=204, responses=PROBLEMS)
+async def unlink(platform: ChatPlatform, account: ApiAccount, chatlink: ChatlinkDep) -> Response:
+    """Unlink the account's chat identity on `platform`."""
+    if not await chatlink.accounts.unlink_platform(account.id, platform.value):
+        raise HTTPException(status_code=404, detail=f"No {platform.value} chat is linked.")
+    return Response(status_code=204)
+
+
+@health.get("/healthz", response_model=HealthOut, responses={503: {"model": HealthOut}})
+async def healthz(chatlink: ChatlinkDep) -> HealthOut | JSONResponse:
+    """Whether the database answers; for load balancers."""
+    try:
+        await chatlink.db.ping()
+    except Exception:
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    return HealthOut(status="ok", database="ok")

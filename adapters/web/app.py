@@ -1,0 +1,114 @@
+"""The FastAPI application of the web door: middleware, routers, error pages, docs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import fastapi_offline
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from adapters.web.api import api, health
+from adapters.web.errors import headers_of, status_of
+from adapters.web.live import live
+from adapters.web.pages import CsrfFailed, pages, render
+from adapters.web.security import ApiTokens, BodyLimit, SecurityHeaders, derive_key
+from bot.app import Chatlink
+from bot.errors import ChatlinkError
+
+HERE = Path(__file__).parent
+SESSION_DAYS = 14
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api") or request.url.path == "/healthz"
+
+
+def _describe(error: RequestValidationError) -> str:
+    # Never echo the offending input: it may be a password.
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item.get("loc", ()) if p not in ("body", "query", "path"))
+        parts.append(f"{where or 'body'}: {item.get('msg', 'invalid')}")
+    return "Invalid request: " + "; ".join(parts)
+
+
+def create_app(chatlink: Chatlink, secret_key: str) -> FastAPI:
+    """The web page and HTTP API around an assembled core."""
+    settings = chatlink.settings
+    app = FastAPI(
+        title="chatlink",
+        summary="Accounts, link codes and chat over HTTP and WebSocket.",
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.chatlink = chatlink
+    app.state.tokens = ApiTokens(secret_key, timedelta(minutes=settings.token_expire_minutes))
+    app.state.templates = Jinja2Templates(directory=HERE / "templates")
+
+    app.include_router(api)
+    app.include_router(health)
+    app.include_router(live)
+    app.include_router(pages)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    docs_assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/static/docs", StaticFiles(directory=docs_assets), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="chatlink API",
+            swagger_js_url="/static/docs/swagger-ui-bundle.js",
+            swagger_css_url="/static/docs/swagger-ui.css",
+            swagger_favicon_url="/static/docs/favicon.png",
+        )
+
+    @app.exception_handler(ChatlinkError)
+    async def chatlink_error(request: Request, error: ChatlinkError) -> Response:
+        status = status_of(error)
+        if _wants_json(request):
+            return JSONResponse({"detail": str(error)}, status, headers=headers_of(error))
+        return render(request, "error.html", status, error=str(error))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": _describe(error)}, 422)
+        return render(request, "error.html", 422, error="That request was not understood.")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if _wants_json(request):
+            return JSONResponse(
+                {"detail": str(error.detail)}, error.status_code, headers=error.headers
+            )
+        text = "Page not found." if error.status_code == 404 else str(error.detail)
+        return render(request, "error.html", error.status_code, error=text)
+
+    @app.exception_handler(CsrfFailed)
+    async def csrf_failed(request: Request, error: CsrfFailed) -> Response:
+        return render(
+            request, "error.html", 403,
+            error="This form has expired or came from another site. Reload the page and try again.",
+        )  # fmt: skip
+
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=derive_key(secret_key, "chatlink.web-session"),
+        session_cookie="chatlink_session",
+        max_age=SESSION_DAYS * 24 * 3600,
+        same_site="lax",
+        https_only=settings.public_url.startswith("https://"),
+    )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(SecurityHeaders)
+    return app

@@ -1,0 +1,86 @@
+"""Request dependencies: the assembled core, and the account behind a token or a session."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import OAuth2PasswordBearer
+from starlette.requests import HTTPConnection
+
+from adapters.web.security import ApiTokens, TokenError, new_csrf_token
+from bot.accounts import credential_version
+from bot.app import Chatlink
+from storage import Account
+
+bearer = OAuth2PasswordBearer(tokenUrl="/api/token", auto_error=False)
+
+UNAUTHORIZED = HTTPException(
+    status_code=401,
+    detail="Not authenticated: send a valid bearer token from POST /api/token.",
+    headers={"WWW-Authenticate": "Bearer"},
+)
+
+
+def get_chatlink(request: HTTPConnection) -> Chatlink:
+    """The assembled core this app serves."""
+    chatlink: Chatlink = request.app.state.chatlink
+    return chatlink
+
+
+def get_tokens(request: HTTPConnection) -> ApiTokens:
+    """The API token issuer."""
+    tokens: ApiTokens = request.app.state.tokens
+    return tokens
+
+
+async def account_from_token(chatlink: Chatlink, tokens: ApiTokens, token: str) -> Account | None:
+    """The live, enabled account a token names, if the token is still good."""
+    try:
+        account_id, version = tokens.read(token)
+    except TokenError:
+        return None
+    account = await chatlink.accounts.by_id(account_id)
+    if account is None or account.disabled or credential_version(account) != version:
+        return None
+    return account
+
+
+async def api_account(
+    token: Annotated[str | None, Depends(bearer)],
+    chatlink: Annotated[Chatlink, Depends(get_chatlink)],
+    tokens: Annotated[ApiTokens, Depends(get_tokens)],
+) -> Account:
+    """The account of the bearer token, or 401."""
+    account = await account_from_token(chatlink, tokens, token) if token else None
+    if account is None:
+        raise UNAUTHORIZED
+    return account
+
+
+async def session_account(request: HTTPConnection) -> Account | None:
+    """The account logged in through the session cookie, if it is still valid."""
+    account_id = request.session.get("account_id")
+    if not isinstance(account_id, int):
+        return None
+    account = await get_chatlink(request).accounts.by_id(account_id)
+    if (
+        account is None
+        or account.disabled
+        or request.session.get("ver") != credential_version(account)
+    ):
+        request.session.pop("account_id", None)
+        return None
+    return account
+
+
+def log_in(request: Request, account: Account) -> None:
+    """Bind the session to an account (a fresh CSRF token too: no session fixation)."""
+    request.session.clear()
+    request.session.update(
+        account_id=account.id, ver=credential_version(account), csrf=new_csrf_token()
+    )
+
+
+ApiAccount = Annotated[Account, Depends(api_account)]
+ChatlinkDep = Annotated[Chatlink, Depends(get_chatlink)]

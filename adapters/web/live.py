@@ -1,0 +1,93 @@
+"""WS /api/ws: chat on the private thread with the reply streamed in chunks.
+
+The client sends `{"message": "..."}`; the server answers with `{"type": "chunk", "text": ...}`
+pieces (each appends to the reply so far) and one `{"type": "reply", "text": ..., "kind": ...}`
+holding the whole reply. Bad frames get `{"type": "error", "detail": ...}` and the socket stays.
+Authentication: `Authorization: Bearer <token>`, or the page's session cookie from the same origin.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from adapters.web.api import web_message
+from adapters.web.deps import account_from_token, get_chatlink, get_tokens, session_account
+from bot.accounts import Account
+
+log = logging.getLogger(__name__)
+
+live = APIRouter()
+
+POLICY_VIOLATION = 1008
+
+
+def _same_origin(websocket: WebSocket, public_url: str) -> bool:
+    # A cookie is sent on cross-site WebSocket handshakes too: only trust it from our origin.
+    origin = websocket.headers.get("origin")
+    if not origin:
+        return False
+    host = websocket.headers.get("host", "")
+    allowed = {f"http://{host}", f"https://{host}"}
+    parts = urlsplit(public_url)
+    allowed.add(f"{parts.scheme}://{parts.netloc}")
+    return origin in allowed
+
+
+async def _authenticate(websocket: WebSocket) -> Account | None:
+    chatlink = get_chatlink(websocket)
+    header = websocket.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return await account_from_token(chatlink, get_tokens(websocket), header[7:].strip())
+    if _same_origin(websocket, chatlink.settings.public_url):
+        return await session_account(websocket)
+    return None
+
+
+@live.websocket("/api/ws")
+async def chat_socket(websocket: WebSocket) -> None:
+    """Chat over a WebSocket, one message at a time, replies streamed."""
+    account = await _authenticate(websocket)
+    if account is None:
+        await websocket.close(code=POLICY_VIOLATION, reason="not authenticated")
+        return
+    await websocket.accept()
+    chatlink = get_chatlink(websocket)
+    try:
+        while True:
+            raw = await websocket.receive_text()
+            text = _message_text(raw)
+            if text is None:
+                await websocket.send_json(
+                    {"type": "error", "detail": 'Send JSON like {"message": "hello"}.'}
+                )
+                continue
+            sent = 0
+
+            async def stream(so_far: str) -> None:
+                nonlocal sent
+                if len(so_far) > sent:
+                    await websocket.send_json({"type": "chunk", "text": so_far[sent:]})
+                    sent = len(so_far)
+
+            replies = await chatlink.core.handle(web_message(account, text), on_progress=stream)
+            for reply in replies:
+                await websocket.send_json(
+                    {"type": "reply", "text": reply.text, "kind": reply.kind.value}
+                )
+    except WebSocketDisconnect:
+        return
+
+
+def _message_text(raw: str) -> str | None:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("message"), str):
+        return None
+    text: str = data["message"]
+    return text

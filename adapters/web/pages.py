@@ -1,0 +1,306 @@
+"""Server-rendered pages: register, log in, link a chat, account, chat."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.datastructures import FormData
+
+from adapters.web.api import web_message
+from adapters.web.deps import get_chatlink, log_in, session_account
+from adapters.web.errors import status_of
+from adapters.web.security import client_address, csrf_matches, new_csrf_token
+from bot.account_data import export_account
+from bot.accounts import Account
+from bot.errors import ChatlinkError, InputRejected, LoginFailed
+from bot.memory import PRIVATE_THREAD
+from bot.messages import ReplyKind
+
+pages = APIRouter(include_in_schema=False)
+
+HISTORY_ON_PAGE = 50
+
+
+class CsrfFailed(Exception):
+    """A form came back without this session's CSRF token."""
+
+
+def templates(request: Request) -> Jinja2Templates:
+    """The page templates (autoescaped)."""
+    found: Jinja2Templates = request.app.state.templates
+    return found
+
+
+def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """Render a page with the session's CSRF token and any one-time notice."""
+    csrf = request.session.get("csrf")
+    if not isinstance(csrf, str):
+        csrf = request.session["csrf"] = new_csrf_token()
+    context.setdefault("account", None)
+    context.update(csrf=csrf, notice=request.session.pop("notice", None))
+    return templates(request).TemplateResponse(request, name, context, status_code=status)
+
+
+def redirect(path: str, notice: str | None = None, request: Request | None = None) -> Response:
+    """303 to `path` (so a reload never re-posts), optionally with a one-time notice."""
+    if notice and request is not None:
+        request.session["notice"] = notice
+    return RedirectResponse(path, status_code=303)
+
+
+async def checked_form(request: Request) -> FormData:
+    """The posted form, once its CSRF token matches the session's."""
+    form = await request.form()
+    if not csrf_matches(request.session.get("csrf"), form.get("csrf_token")):
+        raise CsrfFailed()
+    return form
+
+
+def field(form: FormData, name: str) -> str:
+    """A text field of the form ('' when missing or a file)."""
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site relative paths may be redirected to."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return "/chat"
+
+
+@pages.get("/")
+async def home(request: Request) -> Response:
+    account = await session_account(request)
+    if account is not None:
+        return redirect("/chat")
+    return render(request, "home.html")
+
+
+@pages.get("/register")
+async def register_form(request: Request) -> Response:
+    return render(request, "register.html")
+
+
+@pages.post("/register")
+async def register(request: Request) -> Response:
+    form = await checked_form(request)
+    username = field(form, "username")
+    try:
+        if field(form, "password") != field(form, "password_repeat"):
+            raise InputRejected("The two passwords do not match.")
+        account = await get_chatlink(request).accounts.register(
+            username, field(form, "password"), client=client_address(request.scope)
+        )
+    except ChatlinkError as error:
+        return render(
+            request, "register.html", status_of(error), error=str(error), username=username
+        )
+    log_in(request, account)
+    return redirect("/chat", f"Welcome, {account.username}!", request)
+
+
+@pages.get("/login")
+async def login_form(request: Request, next: str | None = None) -> Response:
+    return render(request, "login.html", next=safe_next(next))
+
+
+@pages.post("/login")
+async def login(request: Request) -> Response:
+    form = await checked_form(request)
+    username, target = field(form, "username"), safe_next(field(form, "next"))
+    try:
+        account = await get_chatlink(request).accounts.authenticate(
+            username, field(form, "password"), client=client_address(request.scope)
+        )
+    except ChatlinkError as error:
+        return render(
+            request, "login.html", status_of(error), error=str(error), username=username,
+            next=target,
+        )  # fmt: skip
+    log_in(request, account)
+    return redirect(target)
+
+
+@pages.post("/logout")
+async def logout(request: Request) -> Response:
+    await checked_form(request)
+    request.session.clear()
+    return redirect("/", "You are logged out.", request)
+
+
+@pages.get("/link/{code}")
+async def link_form(request: Request, code: str) -> Response:
+    chatlink = get_chatlink(request)
+    account = await session_account(request)
+    try:
+        asking = await chatlink.links.describe_chat_request(code)
+    except ChatlinkError as error:
+        return render(request, "link.html", status_of(error), account=account, error=str(error))
+    return render(request, "link.html", account=account, code=code, asking=asking)
+
+
+@pages.post("/link/{code}")
+async def link(request: Request, code: str) -> Response:
+    form = await checked_form(request)
+    chatlink = get_chatlink(request)
+    account = await session_account(request)
+    action, username = field(form, "action"), field(form, "username")
+    client = client_address(request.scope)
+    try:
+        if action == "confirm" and account is not None:
+            done = await chatlink.links.complete_for_account(code, account)
+        elif action == "login":
+            done = await chatlink.links.complete_with_login(
+                code, username, field(form, "password"), client=client
+            )
+        elif action == "register":
+            if field(form, "password") != field(form, "password_repeat"):
+                raise InputRejected("The two passwords do not match.")
+            done = await chatlink.links.complete_with_registration(
+                code, username, field(form, "password"), client=client
+            )
+        else:
+            raise InputRejected("Choose to log in, register or confirm.")
+    except ChatlinkError as error:
+        try:
+            asking = await chatlink.links.describe_chat_request(code)
+        except ChatlinkError:
+            asking = None
+        return render(
+            request, "link.html", status_of(error), account=account, code=code, asking=asking,
+            error=str(error), username=username, tab=action,
+        )  # fmt: skip
+    log_in(request, done.account)
+    notice = f"Your {done.identity.platform} chat is now linked to {done.account.username}."
+    return redirect("/account", notice, request)
+
+
+async def _require_account(request: Request) -> Account | Response:
+    account = await session_account(request)
+    if account is None:
+        return redirect(f"/login?next={request.url.path}")
+    return account
+
+
+@pages.get("/account")
+async def account_page(request: Request) -> Response:
+    account = await _require_account(request)
+    if isinstance(account, Response):
+        return account
+    chatlink = get_chatlink(request)
+    identities = await chatlink.accounts.identities_of(account.id)
+    issued = request.session.pop("issued_code", None)
+    return render(
+        request, "account.html", account=account, identities=identities, issued=issued,
+        stored=await chatlink.core.memory.count(account.id),
+    )  # fmt: skip
+
+
+@pages.post("/account/link-code")
+async def make_link_code(request: Request) -> Response:
+    await checked_form(request)
+    account = await _require_account(request)
+    if isinstance(account, Response):
+        return account
+    chatlink = get_chatlink(request)
+    try:
+        issued = await chatlink.links.issue_for_account(account.id)
+    except ChatlinkError as error:
+        return redirect("/account", str(error), request)
+    request.session["issued_code"] = {
+        "code": issued.code,
+        "expires_at": f"{issued.expires_at:%Y-%m-%d %H:%M} UTC",
+        "deep_link": chatlink.links.telegram_deep_link(issued.code),
+    }
+    return redirect("/account")
+
+
+@pages.post("/account/identities/{platform}/unlink")
+async def unlink(request: Request, platform: str) -> Response:
+    await checked_form(request)
+    account = await _require_account(request)
+    if isinstance(account, Response):
+        return account
+    removed = await get_chatlink(request).accounts.unlink_platform(account.id, platform)
+    notice = f"Your {platform} chat is unlinked." if removed else "That chat was not linked."
+    return redirect("/account", notice, request)
+
+
+@pages.post("/account/password")
+async def change_password(request: Request) -> Response:
+    form = await checked_form(request)
+    account = await _require_account(request)
+    if isinstance(account, Response):
+        return account
+    chatlink = get_chatlink(request)
+    try:
+        await chatlink.accounts.authenticate(
+            account.username, field(form, "current_password"),
+            client=client_address(request.scope),
+        )  # fmt: skip
+        if field(form, "new_password") != field(form, "new_password_repeat"):
+            raise InputRejected("The two new passwords do not match.")
+        await chatlink.accounts.change_password(account.id, field(form, "new_password"))
+    except LoginFailed:
+        return redirect("/account", "The current password is wrong.", request)
+    except ChatlinkError as error:
+        return redirect("/account", str(error), request)
+    refreshed = await chatlink.accounts.by_id(account.id)
+    assert refreshed is not None
+    log_in(request, refreshed)  # other sessions and API tokens end with the old password
+    return redirect("/account", "Password changed. Other sessions are logged out.", request)
+
+
+@pages.get("/account/export")
+async def export(request: Request) -> Response:
+    account = await _require_account(request)
+    if isinstance(account, Response):
+        return account
+    chatlink = get_chatlink(request)
+    data = await export_account(account, chatlink.accounts, chatlink.core.memory)
+    return Response(
+        json.dumps(data, ensure_ascii=False, indent=2),
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="chatlink-{account.username}.json"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@pages.post("/account/history/delete")
+async def delete_history(request: Request) -> Response:
+    await checked_form(request)
+    account = await _require_account(request)
+    if isinstance(account, Response):
+        return account
+    removed = await get_chatlink(request).core.memory.forget(account.id)
+    return redirect("/account", f"Deleted {removed} messages.", request)
+
+
+@pages.get("/chat")
+async def chat_page(request: Request) -> Response:
+    account = await _require_account(request)
+    if isinstance(account, Response):
+        return account
+    chatlink = get_chatlink(request)
+    history = await chatlink.core.memory.page(account.id, PRIVATE_THREAD, HISTORY_ON_PAGE)
+    return render(request, "chat.html", account=account, history=history)
+
+
+@pages.post("/chat")
+async def chat_post(request: Request) -> Response:
+    """The no-JavaScript way to chat: post the form, get the page back with the reply."""
+    form = await checked_form(request)
+    account = await _require_account(request)
+    if isinstance(account, Response):
+        return account
+    replies = await get_chatlink(request).core.handle(web_message(account, field(form, "message")))
+    # Model replies are in the history shown; anything else (refusals, command answers) is not.
+    notice = "\n".join(r.text for r in replies if r.kind is not ReplyKind.MODEL) or None
+    return redirect("/chat", notice, request)

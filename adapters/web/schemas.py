@@ -1,0 +1,92 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Body(BaseModel):
+    """Request bodies refuse unknown fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisterIn(Body):
+    username: str = Field(max_length=256, examples=["alice"])
+    password: str = Field(max_length=4096, examples=["a long passphrase"])
+
+
+class ChatIn(Body):
+    message: str = Field(max_length=100_000, examples=["Hello!"])
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class IdentityOut(BaseModel):
+    platform: str
+    display_name: str
+    linked_at: datetime
+
+
+class AccountOut(BaseModel):
+    id: int
+    username: str
+    created_at: datetime
+    identities: list[IdentityOut] = []
+
+
+class ChatOut(BaseModel):
+    reply: str
+    thread: str
+    kind: str
+
+
+class MessageOut(BaseModel):
+    id: int
+    role: str
+    content: str
+    platform: str
+    created_at: datetime
+
+
+class HistoryOut(BaseModel):
+    thread: str
+    messages: list[MessageOut]
+    next_before: int | None = Field(description="pass as `before` for the next older page")
+
+
+class DeletedOut(BaseModel):
+    deleted: int
+
+
+class LinkCodeOut(BaseModel):
+    code: str
+    expires_at: datetime
+    command: str = Field(description="what to send the bot in a private chat")
+    telegram_deep_link: str | None
+
+
+class LinkedOut(BaseModel):
+    platform: str
+    display_name: str
+
+
+class HealthOut(BaseModel):
+    status: str
+    database: str
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+class ChatPlatform(StrEnum):
+    telegram = "telegram"
+    discord = "discord"

@@ -1,0 +1,47 @@
+"""A person's own data, as one JSON-ready document (the "download my data" export)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.accounts import AccountService
+from bot.clock import utcnow
+from bot.memory import Memory
+from storage import Account
+
+
+async def export_account(
+    account: Account, accounts: AccountService, memory: Memory
+) -> dict[str, Any]:
+    """Account, linked identities and every stored message; never the password hash."""
+    identities = await accounts.identities_of(account.id)
+    messages = await memory.everything(account.id)
+    return {
+        "exported_at": utcnow().isoformat() + "Z",
+        "account": {
+            "id": account.id,
+            "username": account.username,
+            "created_at": account.created_at.isoformat() + "Z",
+            "disabled": account.disabled,
+        },
+        "identities": [
+            {
+                "platform": i.platform,
+                "platform_user_id": i.platform_user_id,
+                "display_name": i.display_name,
+                "linked_at": i.created_at.isoformat() + "Z",
+            }
+            for i in identities
+        ],
+        "messages": [
+            {
+                "id": m.id,
+                "thread": key,
+                "role": m.role,
+                "content": m.content,
+                "platform": m.platform,
+                "created_at": m.created_at.isoformat() + "Z",
+            }
+            for key, m in messages
+        ],
+    }
