@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
+from adapters.web import WebDoor
 from bot.app import Chatlink, open_chatlink
 from bot.messages import IncomingMessage, Platform
 from bot.settings import Settings
@@ -39,6 +41,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "data_dir": tmp_path / "data",
         "database_url": f"sqlite+aiosqlite:///{tmp_path}/data/chatlink.db",
         "secret_key": SECRET,
+        "web_port": 0,  # any free port
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -58,6 +61,26 @@ def settings(tmp_path: Path) -> Settings:
 async def app(settings: Settings, clock: FakeClock) -> AsyncIterator[Chatlink]:
     async with open_chatlink(settings, clock=clock) as chatlink:
         yield chatlink
+
+
+@pytest.fixture
+async def web(app: Chatlink) -> AsyncIterator[WebDoor]:
+    """The web door served for real by uvicorn on 127.0.0.1 (a free port)."""
+    door = WebDoor(app)
+    await door.start()
+    try:
+        yield door
+    finally:
+        await door.stop()
+
+
+@pytest.fixture
+async def http(web: WebDoor) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client (with a cookie jar) pointed at the web door."""
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{web.port}", trust_env=False, timeout=30
+    ) as client:
+        yield client
 
 
 def dm(

@@ -60,16 +60,16 @@ def create_app(chatlink: Chatlink, secret_key: str) -> FastAPI:
     app.include_router(pages)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     docs_assets = Path(fastapi_offline.__file__).parent / "static"
-    app.mount("/static/docs", StaticFiles(directory=docs_assets), name="docs-static")
+    app.mount("/docs-static", StaticFiles(directory=docs_assets), name="docs-static")
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url="/openapi.json",
             title="chatlink API",
-            swagger_js_url="/static/docs/swagger-ui-bundle.js",
-            swagger_css_url="/static/docs/swagger-ui.css",
-            swagger_favicon_url="/static/docs/favicon.png",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/docs-static/favicon.png",
         )
 
     @app.exception_handler(ChatlinkError)
