@@ -100,8 +100,9 @@ async def test_login_errors_are_generic_and_rate_limited(
 
 async def test_per_address_limit(http: httpx.AsyncClient, app: Chatlink) -> None:
     statuses = [
-        (await http.post("/api/token", data={"username": f"u{n}", "password": "whatever1"}))
-        .status_code
+        (
+            await http.post("/api/token", data={"username": f"u{n}", "password": "whatever1"})
+        ).status_code
         for n in range(app.settings.auth_attempts_per_minute + 1)
     ]
     assert statuses[:-1] == [401] * app.settings.auth_attempts_per_minute
@@ -287,7 +288,9 @@ async def test_websocket_cookie_needs_our_origin(http: httpx.AsyncClient, web: W
     cookie = f"chatlink_session={http.cookies['chatlink_session']}"
     url = f"ws://127.0.0.1:{web.port}/api/ws"
     with pytest.raises(InvalidStatus):
-        async with connect(url, additional_headers={"Cookie": cookie}, origin="http://evil.example"):  # type: ignore[arg-type]
+        async with connect(
+            url, additional_headers={"Cookie": cookie}, origin="http://evil.example"
+        ):  # type: ignore[arg-type]
             pass
     origin = f"http://127.0.0.1:{web.port}"
     async with connect(url, additional_headers={"Cookie": cookie}, origin=origin) as socket:  # type: ignore[arg-type]
