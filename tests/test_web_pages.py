@@ -169,7 +169,8 @@ async def test_account_page_code_unlink_export_delete(
     data = json.loads(export.text)
     assert data["account"]["username"] == "alice"
     assert [i["platform"] for i in data["identities"]] == ["telegram"]
-    assert [m["content"] for m in data["messages"]][0] == "a private thought"
+    first = data["messages"][0]
+    assert (first["role"], first["content"]) == ("user", "a private thought")
     assert "argon2" not in export.text and "password" not in export.text
 
     deleted = await post_form(http, "/account", "/account/history/delete")
