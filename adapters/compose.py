@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from adapters.telegram_bot import TelegramDoor
 from adapters.web import WebDoor
 from bot.app import Chatlink
 from bot.cli import main as cli_main
@@ -17,16 +18,16 @@ def build_doors(app: Chatlink) -> list[Door]:
     """The doors to serve, given the settings; says which are configured and which are not."""
     settings = app.settings
     doors: list[Door] = []
-    for name, token, setting in (
-        ("Telegram", settings.telegram_bot_token, "TELEGRAM_BOT_TOKEN"),
-        ("Discord", settings.discord_bot_token, "DISCORD_BOT_TOKEN"),
-    ):
-        if token is None:
-            log.info("%s: not configured (%s is not set)", name, setting)
-        else:
-            log.warning(
-                "%s: %s is set, but this version has no %s adapter yet", name, setting, name
-            )
+    if settings.telegram_bot_token is not None:
+        doors.append(TelegramDoor(app))
+    else:
+        log.info("Telegram: not configured (TELEGRAM_BOT_TOKEN is not set)")
+    if settings.discord_bot_token is None:
+        log.info("Discord: not configured (DISCORD_BOT_TOKEN is not set)")
+    else:
+        log.warning(
+            "Discord: DISCORD_BOT_TOKEN is set, but this version has no Discord adapter yet"
+        )
     if settings.web_enabled:
         doors.append(WebDoor(app))
     else:

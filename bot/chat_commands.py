@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot.commands import HELP, Command
+from bot.commands import HELP, START_LINK, Command
 from bot.errors import AccountDisabled, NotLinked
 from bot.linking import LinkService
 from bot.locks import KeyedLocks
@@ -65,6 +65,8 @@ class ChatCommands:
         self, message: IncomingMessage, args: str, account: Account | None
     ) -> list[Reply]:
         """`/start` greets; `/start CODE` (a Telegram deep link) links like `/link CODE`."""
+        if args == START_LINK:
+            return await self.link(message, "", account)
         if args:
             return await self.link(message, args, account)
         if account is None:
@@ -89,8 +91,8 @@ class ChatCommands:
         if not message.is_private:
             if code:
                 await self.links.void_in_public(code)
-                return [Reply(CODE_IN_GROUP)]
-            return [Reply(LINK_IN_GROUP)]
+                return [Reply(CODE_IN_GROUP, open_private=True)]
+            return [Reply(LINK_IN_GROUP, open_private=True)]
         if code:
             linked = await self.links.redeem_in_chat(
                 code, message.platform.value, message.user_id, message.display_name

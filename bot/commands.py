@@ -7,6 +7,19 @@ from dataclasses import dataclass
 
 COMMANDS = ("start", "help", "link", "unlink", "reset", "forget", "whoami")
 
+# What each command does, in the platforms' command menus.
+DESCRIPTIONS = {
+    "start": "Start, or link with a code",
+    "help": "What I can do",
+    "link": "Link this chat to your account",
+    "unlink": "Detach this chat from your account",
+    "reset": "Forget this conversation",
+    "forget": "Erase everything you said to me",
+    "whoami": "Show your account and linked chats",
+}
+# `/start link` (the deep link a group offers) asks for a link code in the private chat.
+START_LINK = "link"
+
 _COMMAND = re.compile(r"/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+(.*))?", re.DOTALL)
 
 

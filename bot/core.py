@@ -87,7 +87,9 @@ class ChatCore:
             ]
         account = await self._account_of(message)
         if account is None:
-            return [Reply(NOT_LINKED_PRIVATE if message.is_private else NOT_LINKED_GROUP)]
+            if message.is_private:
+                return [Reply(NOT_LINKED_PRIVATE)]
+            return [Reply(NOT_LINKED_GROUP, open_private=True)]
         if account.disabled:
             raise AccountDisabled()
         return [await self._converse(account, message, text, on_progress)]

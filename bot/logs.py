@@ -1,17 +1,44 @@
-"""Logging set-up: plain lines on stderr; message text and secrets stay out of INFO."""
+"""Logging set-up: plain lines on stderr; message text and secrets stay out of the logs."""
 
 from __future__ import annotations
 
 import logging
 
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats as usual, then replaces every registered secret (bot tokens) with a marker.
+
+    Tracebacks are covered too: client libraries put request URLs, and Telegram's hold
+    the token, into exception messages.
+    """
+
+    def __init__(self, fmt: str = FORMAT) -> None:
+        super().__init__(fmt)
+        self.secrets: set[str] = set()
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        for secret in self.secrets:
+            text = text.replace(secret, "<redacted>")
+        return text
+
 
 def configure_logging(level: str = "INFO") -> None:
     """Send log records to stderr with time, level and logger name."""
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
+    logging.basicConfig(level=level, format=FORMAT, force=True)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(RedactingFormatter())
     # Client libraries log request URLs at INFO, and Telegram's contain the bot token.
     for noisy in ("httpx", "httpcore", "aiosqlite", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def redact(secret: str) -> None:
+    """Keep `secret` out of every log line from now on."""
+    if not secret:
+        return
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, RedactingFormatter):
+            handler.formatter.secrets.add(secret)

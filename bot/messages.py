@@ -46,11 +46,13 @@ class ReplyKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """One answer. `private` replies must not be shown to a group (ephemeral or DM)."""
+    """One answer. `private` replies must not be shown to a group (ephemeral or DM);
+    `open_private` asks the adapter to offer a way into a private chat with the bot."""
 
     text: str
     private: bool = False
     kind: ReplyKind = ReplyKind.INFO
+    open_private: bool = False
 
 
 # Called with the reply text so far while a model reply streams in.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -45,3 +47,8 @@ def load_secret_key(settings: Settings) -> str:
         path,
     )
     return key
+
+
+def derive_key(secret_key: str, purpose: str) -> str:
+    """A key for one purpose (hex), so a token of one kind can never pass as another."""
+    return hmac.new(secret_key.encode(), purpose.encode(), hashlib.sha256).hexdigest()

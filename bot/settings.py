@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -46,9 +47,22 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(65_536, ge=1024)
 
     telegram_bot_token: SecretStr | None = None
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_mode: Literal["polling", "webhook"] = "polling"
+    telegram_webhook_url: str | None = None
+    telegram_webhook_listen: str = "127.0.0.1"
+    telegram_webhook_port: int = Field(8443, ge=0, le=65535)
+    telegram_webhook_secret: SecretStr | None = None
     discord_bot_token: SecretStr | None = None
 
-    @field_validator("secret_key", "telegram_bot_token", "discord_bot_token", mode="before")
+    @field_validator(
+        "secret_key",
+        "telegram_bot_token",
+        "telegram_webhook_secret",
+        "telegram_webhook_url",
+        "discord_bot_token",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -62,6 +76,28 @@ class Settings(BaseSettings):
                 '`python -c "import secrets; print(secrets.token_urlsafe(48))"`'
             )
         return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _telegram_secret_alphabet(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(
+            r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()
+        ):
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z a-z 0-9 _ -")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_url(self) -> Settings:
+        if (
+            self.telegram_bot_token is not None
+            and self.telegram_mode == "webhook"
+            and not self.telegram_webhook_url
+        ):
+            raise ValueError(
+                "TELEGRAM_MODE=webhook needs TELEGRAM_WEBHOOK_URL (the https:// address Telegram "
+                "posts updates to)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

@@ -235,3 +235,13 @@ async def test_security_headers_on_pages(http: httpx.AsyncClient, path: str) -> 
     assert "unsafe-inline" not in csp
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] == "no-referrer"
+
+
+async def test_tampered_session_cookie_is_ignored(http: httpx.AsyncClient) -> None:
+    await register(http)
+    cookie = http.cookies["chatlink_session"]
+    payload, _, signature = cookie.partition(".")
+    forged = payload[:-4] + ("AAAA" if payload[-4:] != "AAAA" else "BBBB") + "." + signature
+    http.cookies.clear()
+    http.cookies.set("chatlink_session", forged, domain="127.0.0.1")
+    assert (await http.get("/account")).status_code == 303  # back to the login page

@@ -19,9 +19,10 @@ from adapters.web.api import api, health
 from adapters.web.errors import headers_of, status_of
 from adapters.web.live import live
 from adapters.web.pages import CsrfFailed, pages, render
-from adapters.web.security import ApiTokens, BodyLimit, SecurityHeaders, derive_key
+from adapters.web.security import ApiTokens, BodyLimit, SecurityHeaders
 from bot.app import Chatlink
 from bot.errors import ChatlinkError
+from bot.secret import derive_key
 
 HERE = Path(__file__).parent
 SESSION_DAYS = 14

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import secrets
@@ -13,6 +12,7 @@ import jwt
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.accounts import credential_version
+from bot.secret import derive_key
 from storage import Account
 
 TOKEN_ALGORITHM = "HS256"
@@ -24,11 +24,6 @@ PAGE_CSP = (
 )
 # Swagger UI starts itself with an inline script.
 DOCS_CSP = PAGE_CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")
-
-
-def derive_key(secret_key: str, purpose: str) -> str:
-    """A key for one purpose, so a token of one kind can never pass as another."""
-    return hmac.new(secret_key.encode(), purpose.encode(), hashlib.sha256).hexdigest()
 
 
 class TokenError(Exception):

@@ -1,0 +1,196 @@
+"""The Telegram door: an `Application` fed by polling or a webhook, rendering the core's replies."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatAction
+from telegram.error import Conflict, Forbidden, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from adapters.telegram_bot.ordering import PerChatOrder
+from adapters.telegram_bot.translate import incoming
+from bot.app import Chatlink
+from bot.commands import DESCRIPTIONS
+from bot.logs import redact
+from bot.messages import IncomingMessage, Reply
+from bot.secret import derive_key
+from bot.text_split import split_text, utf16_length
+
+log = logging.getLogger(__name__)
+
+MESSAGE_LIMIT = 4096
+TYPING_EVERY_S = 4.5
+APOLOGY = "Sorry, something went wrong on my side. Please try again."
+SENT_PRIVATELY = "I sent you the answer in a private message."
+START_PRIVATE_FIRST = (
+    "I can't message you privately yet: open a private chat with me, press Start, then ask again."
+)
+
+
+class TelegramDoor:
+    """Serves the bot on Telegram; `chatlink run` starts it when TELEGRAM_BOT_TOKEN is set."""
+
+    name = "telegram"
+
+    def __init__(self, chatlink: Chatlink, *, poll_timeout: int = 10) -> None:
+        settings = chatlink.settings
+        assert settings.telegram_bot_token is not None
+        self.chatlink = chatlink
+        self.settings = settings
+        self.token = settings.telegram_bot_token.get_secret_value()
+        self.poll_timeout = poll_timeout
+        redact(self.token)
+        self.application: Application = (  # type: ignore[type-arg]
+            ApplicationBuilder()
+            .token(self.token)
+            .base_url(settings.telegram_api_base_url)
+            .rate_limiter(AIORateLimiter(max_retries=3))
+            .concurrent_updates(PerChatOrder())
+            .build()
+        )
+        self.application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._on_message))
+        self.application.add_error_handler(self._on_error)
+        self.username = ""
+        self.bot_id = 0
+
+    # --- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        """Log in (getMe), register the command menu, then poll or set the webhook."""
+        app = self.application
+        await app.initialize()
+        self.username, self.bot_id = app.bot.username, app.bot.id
+        await app.bot.set_my_commands(
+            [BotCommand(name, text) for name, text in DESCRIPTIONS.items()]
+        )
+        await app.start()
+        assert app.updater is not None
+        if self.settings.telegram_mode == "webhook":
+            url = self.settings.telegram_webhook_url
+            assert url is not None
+            await app.updater.start_webhook(
+                listen=self.settings.telegram_webhook_listen,
+                port=self.settings.telegram_webhook_port,
+                url_path=urlsplit(url).path.lstrip("/"),
+                webhook_url=url,
+                secret_token=self.webhook_secret,
+                allowed_updates=["message"],
+            )
+        else:
+            await app.updater.start_polling(
+                timeout=self.poll_timeout,
+                allowed_updates=["message"],
+                error_callback=self._on_polling_error,
+            )
+        self.chatlink.senders.register("telegram", self._send_to_chat, username=self.username)
+        log.info("telegram: serving @%s (%s)", self.username, self.settings.telegram_mode)
+
+    async def stop(self) -> None:
+        """Stop receiving, finish the updates in flight, close the connection pool."""
+        self.chatlink.senders.unregister("telegram")
+        app = self.application
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+
+    @property
+    def webhook_secret(self) -> str:
+        """TELEGRAM_WEBHOOK_SECRET, else one derived from SECRET_KEY (the same on every replica)."""
+        if self.settings.telegram_webhook_secret is not None:
+            return self.settings.telegram_webhook_secret.get_secret_value()
+        return derive_key(self.chatlink.secret_key, "chatlink.telegram-webhook")[:64]
+
+    # --- updates -----------------------------------------------------------------------
+    async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = incoming(update, self.username, self.bot_id)
+        if message is None or update.message is None:
+            return
+        typing = None
+        if message.text is not None and not message.text.startswith("/"):
+            typing = asyncio.create_task(self._keep_typing(update.message.chat_id))
+        try:
+            replies = await self.chatlink.core.handle(message)
+        finally:
+            if typing is not None:
+                typing.cancel()
+        for reply in replies:
+            await self._render(update.message, message, reply)
+
+    async def _keep_typing(self, chat_id: int) -> None:
+        with contextlib.suppress(TelegramError):
+            while True:
+                await self.application.bot.send_chat_action(chat_id, ChatAction.TYPING)
+                await asyncio.sleep(TYPING_EVERY_S)
+
+    async def _render(self, source: Message, message: IncomingMessage, reply: Reply) -> None:
+        markup = self._private_chat_button() if reply.open_private else None
+        if reply.private and not message.is_private:
+            try:
+                await self._send_parts(int(message.user_id), reply.text)
+            except Forbidden:
+                await source.reply_text(
+                    START_PRIVATE_FIRST, reply_markup=self._private_chat_button()
+                )
+                return
+            await source.reply_text(SENT_PRIVATELY)
+            return
+        parts = split_text(reply.text, MESSAGE_LIMIT, utf16_length)
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            await source.reply_text(
+                part,
+                do_quote=not message.is_private and index == 0,
+                reply_markup=markup if last else None,
+            )
+
+    def _private_chat_button(self) -> InlineKeyboardMarkup:
+        url = f"https://t.me/{self.username}?start=link"
+        return InlineKeyboardMarkup(
+            [[InlineKeyboardButton("Open a private chat with me", url=url)]]
+        )
+
+    async def _send_parts(self, chat_id: int, text: str) -> Sequence[Message]:
+        sent = []
+        for part in split_text(text, MESSAGE_LIMIT, utf16_length):
+            sent.append(await self.application.bot.send_message(chat_id, part))
+        return sent
+
+    async def _send_to_chat(self, chat_id: str, text: str) -> None:
+        await self._send_parts(int(chat_id), text)
+
+    # --- failures ----------------------------------------------------------------------
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not isinstance(update, Update):
+            log.warning("telegram: %s", context.error)
+            return
+        log.error(
+            "telegram: handling update_id=%s failed", update.update_id, exc_info=context.error
+        )
+        chat = update.effective_chat
+        if chat is not None:
+            with contextlib.suppress(TelegramError):
+                await context.bot.send_message(chat.id, APOLOGY)
+
+    def _on_polling_error(self, error: TelegramError) -> None:
+        if isinstance(error, Conflict):
+            log.error(
+                "telegram: another process is polling with this bot token (%s). Run one poller, "
+                "or use TELEGRAM_MODE=webhook for several replicas.",
+                error.message,
+            )
+        else:
+            log.warning("telegram: polling failed, retrying: %s", error)

@@ -1,0 +1,214 @@
+"""A Telegram Bot API stand-in: form-encoded POSTs in, `{"ok": ..., "result": ...}` out.
+
+It keeps a queue of updates for getUpdates (long polling with offset and timeout), records
+every call the bot makes, and can be told to fail the next calls of a method with an HTTP
+status (429 with retry_after, 500, 409 ...), as the real server does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+TOKEN = "123456:TEST-token-value"
+BOT_ID = 999
+BOT_USERNAME = "chatlink_bot"
+
+
+@dataclass
+class Call:
+    """One request the bot made."""
+
+    method: str
+    params: dict[str, Any]
+    ok: bool = True
+
+
+@dataclass
+class FakeTelegram:
+    """State of the stand-in server."""
+
+    token: str = TOKEN
+    calls: list[Call] = field(default_factory=list)
+    failures: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
+    _updates: list[dict[str, Any]] = field(default_factory=list)
+    _next_update_id: int = 1
+    _next_message_id: int = 1000
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    def app(self) -> Starlette:
+        """The ASGI app serving /bot<token>/<method>."""
+        return Starlette(
+            routes=[Route("/bot{token}/{method}", self._handle, methods=["GET", "POST"])]
+        )
+
+    # --- driving the bot -------------------------------------------------------------
+    def user(self, user_id: int, first_name: str = "Alice") -> dict[str, Any]:
+        return {
+            "id": user_id,
+            "is_bot": False,
+            "first_name": first_name,
+            "username": first_name.lower(),
+        }
+
+    def message(
+        self,
+        text: str | None,
+        user_id: int = 1001,
+        chat_id: int | None = None,
+        chat_type: str = "private",
+        first_name: str = "Alice",
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """A message update as Telegram would deliver it (not queued yet)."""
+        chat_id = user_id if chat_id is None else chat_id
+        chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
+        if chat_type == "private":
+            chat["first_name"] = first_name
+        else:
+            chat["title"] = "Test group"
+        self._next_message_id += 1
+        message: dict[str, Any] = {
+            "message_id": self._next_message_id,
+            "date": int(time.time()),
+            "chat": chat,
+            "from": self.user(user_id, first_name),
+            **extra,
+        }
+        if text is not None:
+            message["text"] = text
+            if text.startswith("/"):
+                length = len(text.split()[0].encode("utf-16-le")) // 2
+                message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        return {"message": message}
+
+    async def push(self, update: dict[str, Any]) -> int:
+        """Queue an update for getUpdates; returns its update_id."""
+        update = {"update_id": self._next_update_id, **update}
+        self._next_update_id += 1
+        async with self._changed:
+            self._updates.append(update)
+            self._changed.notify_all()
+        return int(update["update_id"])
+
+    async def say(self, text: str | None, **kwargs: Any) -> int:
+        """Queue a message update."""
+        return await self.push(self.message(text, **kwargs))
+
+    def fail_next(self, method: str, status: int, **parameters: Any) -> None:
+        """Make the next call of `method` fail with `status`."""
+        body: dict[str, Any] = {"ok": False, "error_code": status, "description": f"Error {status}"}
+        if parameters:
+            body["parameters"] = parameters
+        self.failures.setdefault(method, []).append((status, body))
+
+    def sent(self, chat_id: int | None = None) -> list[str]:
+        """Texts of the sendMessage calls that succeeded, optionally to one chat."""
+        return [
+            str(c.params["text"])
+            for c in self.calls
+            if c.method == "sendMessage"
+            and c.ok
+            and (chat_id is None or int(c.params["chat_id"]) == chat_id)
+        ]
+
+    async def wait_sent(
+        self, count: int, chat_id: int | None = None, within: float = 15
+    ) -> list[str]:
+        """Wait until `count` messages were sent (to `chat_id`), and return them."""
+        deadline = time.monotonic() + within
+        async with self._changed:
+            while len(self.sent(chat_id)) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"expected {count} messages, got {self.sent(chat_id)}")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+        return self.sent(chat_id)
+
+    def methods(self) -> list[str]:
+        return [c.method for c in self.calls]
+
+    # --- the server --------------------------------------------------------------------
+    async def _handle(self, request: Request) -> JSONResponse:
+        if request.path_params["token"] != self.token:
+            return JSONResponse(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, 401
+            )
+        method = request.path_params["method"]
+        params = await _params(request)
+        pending = self.failures.get(method)
+        async with self._changed:
+            self.calls.append(Call(method, params, ok=not pending))
+            self._changed.notify_all()
+        if pending:
+            status, body = pending.pop(0)
+            return JSONResponse(body, status)
+        handler = getattr(self, f"_{method}", None)
+        result = await handler(params) if handler else True
+        return JSONResponse({"ok": True, "result": result})
+
+    async def _getMe(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": BOT_ID, "is_bot": True, "first_name": "Chatlink", "username": BOT_USERNAME,
+            "can_join_groups": True, "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }  # fmt: skip
+
+    async def _getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        timeout = min(float(params.get("timeout") or 0), 2.0)
+        deadline = time.monotonic() + timeout
+        async with self._changed:
+            if offset:  # as Telegram does: an offset confirms every update before it
+                self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            while True:
+                ready = [u for u in self._updates if u["update_id"] >= offset]
+                remaining = deadline - time.monotonic()
+                if ready or remaining <= 0:
+                    return ready[: int(params.get("limit") or 100)]
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+
+    async def _sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._next_message_id += 1
+        chat_id = int(params["chat_id"])
+        return {
+            "message_id": self._next_message_id,
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group", "title": "g"},
+            "from": {
+                "id": BOT_ID,
+                "is_bot": True,
+                "first_name": "Chatlink",
+                "username": BOT_USERNAME,
+            },
+            "text": params["text"],
+        }
+
+    async def _editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._sendMessage(params)
+
+
+async def _params(request: Request) -> dict[str, Any]:
+    if request.headers.get("content-type", "").startswith("application/json"):
+        body = await request.body()
+        return dict(json.loads(body)) if body else {}
+    form = await request.form()
+    params: dict[str, Any] = {}
+    for key, value in form.items():
+        text = value if isinstance(value, str) else ""
+        try:
+            params[key] = json.loads(text) if text[:1] in "[{" else text
+        except ValueError:
+            params[key] = text
+    return params

@@ -1,0 +1,274 @@
+"""The Telegram door against a Bot API stand-in on 127.0.0.1, driven by python-telegram-bot."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from adapters.telegram_bot import TelegramDoor
+from bot.app import Chatlink, open_chatlink
+from bot.logs import RedactingFormatter
+from tests.conftest import PASSWORD, FakeClock, make_settings
+from tests.fakes.serve import serve
+from tests.fakes.telegram_api import BOT_ID, BOT_USERNAME, TOKEN, FakeTelegram
+
+GROUP = -100500
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[tuple[FakeTelegram, str]]:
+    fake = FakeTelegram()
+    async with serve(fake.app()) as url:
+        yield fake, url
+
+
+def telegram_settings(tmp_path: Path, url: str, **extra: Any) -> Any:
+    return make_settings(
+        tmp_path, telegram_bot_token=TOKEN, telegram_api_base_url=f"{url}/bot", **extra
+    )
+
+
+@pytest.fixture
+async def running(
+    telegram: tuple[FakeTelegram, str], tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[tuple[FakeTelegram, Chatlink]]:
+    fake, url = telegram
+    async with open_chatlink(telegram_settings(tmp_path, url), clock=clock) as app:
+        door = TelegramDoor(app, poll_timeout=1)
+        await door.start()
+        try:
+            yield fake, app
+        finally:
+            await door.stop()
+
+
+async def test_start_up_registers_commands(running: tuple[FakeTelegram, Chatlink]) -> None:
+    fake, app = running
+    for _ in range(100):
+        if "getUpdates" in fake.methods():
+            break
+        await asyncio.sleep(0.05)
+    methods = fake.methods()
+    assert methods[:1] == ["getMe"] and "setMyCommands" in methods and "getUpdates" in methods
+    [commands] = [c.params["commands"] for c in fake.calls if c.method == "setMyCommands"]
+    assert [c["command"] for c in commands] == [
+        "start", "help", "link", "unlink", "reset", "forget", "whoami",
+    ]  # fmt: skip
+    assert app.senders.username("telegram") == BOT_USERNAME
+
+
+async def test_chat_first_link_then_memory_then_reset(
+    running: tuple[FakeTelegram, Chatlink],
+) -> None:
+    fake, app = running
+    await fake.say("hello")
+    [instructions] = await fake.wait_sent(1)
+    assert "/link" in instructions and "Echo" not in instructions
+
+    await fake.say("/link")
+    code = (await fake.wait_sent(2))[-1].split()[-1]
+    done = await app.links.complete_with_registration(code, "alice", PASSWORD)
+    assert done.account.username == "alice"
+    confirmation = (await fake.wait_sent(3))[-1]
+    assert "linked to account alice" in confirmation
+
+    await fake.say("I like green tea")
+    await fake.wait_sent(4)
+    await fake.say("what do I like?")
+    reply = (await fake.wait_sent(5))[-1]
+    assert 'you said: "I like green tea"' in reply
+    assert "sendChatAction" in fake.methods()
+
+    await fake.say("/reset")
+    assert "forgot our private conversation" in (await fake.wait_sent(6))[-1]
+    await fake.say("anything?")
+    assert "start of our conversation" in (await fake.wait_sent(7))[-1]
+
+
+async def test_account_first_deep_link_and_reuse(running: tuple[FakeTelegram, Chatlink]) -> None:
+    fake, app = running
+    alice = await app.accounts.register("alice", PASSWORD)
+    code = (await app.links.issue_for_account(alice.id)).code
+    await fake.say(f"/start {code}")
+    assert "account alice" in (await fake.wait_sent(1))[-1]
+    await fake.say(f"/link {code}", user_id=2002, first_name="Mallory")
+    assert "already used" in (await fake.wait_sent(1, chat_id=2002))[-1]
+    tampered = code[:10] + ("A" if code[10] != "A" else "B") + code[11:]
+    await fake.say(f"/link {tampered}", user_id=2002, first_name="Mallory")
+    assert "not valid" in (await fake.wait_sent(2, chat_id=2002))[-1]
+    assert await app.accounts.store.identity("telegram", "2002") is None
+
+
+async def test_group_rules(running: tuple[FakeTelegram, Chatlink]) -> None:
+    fake, app = running
+    alice = await app.accounts.register("alice", PASSWORD)
+    code = (await app.links.issue_for_account(alice.id)).code
+    await fake.say(f"/link {code}")
+    await fake.wait_sent(1)
+
+    await fake.say("just chatting with friends", chat_id=GROUP, chat_type="supergroup")
+    await fake.say(f"@{BOT_USERNAME} what is up?", chat_id=GROUP, chat_type="supergroup",
+                   entities=[{"type": "mention", "offset": 0, "length": len(BOT_USERNAME) + 1}])  # fmt: skip
+    [answer] = await fake.wait_sent(1, chat_id=GROUP)
+    assert answer.startswith("Echo: what is up?")  # unaddressed chatter was neither seen nor stored
+    assert "start of our conversation" in answer
+
+    await fake.say(f"/link@{BOT_USERNAME}", chat_id=GROUP, chat_type="supergroup")
+    link_answer = (await fake.wait_sent(2, chat_id=GROUP))[-1]
+    assert "privately" in link_answer
+    call = [c for c in fake.calls if c.method == "sendMessage" and c.params["text"] == link_answer][
+        0
+    ]
+    button = call.params["reply_markup"]["inline_keyboard"][0][0]
+    assert button["url"] == f"https://t.me/{BOT_USERNAME}?start=link"
+    assert not any(len(w) >= 40 for w in link_answer.split())
+
+    await fake.say("/whoami", chat_id=GROUP, chat_type="supergroup")
+    assert (await fake.wait_sent(3, chat_id=GROUP))[
+        -1
+    ] == "I sent you the answer in a private message."
+    assert "You are alice" in (await fake.wait_sent(2, chat_id=1001))[-1]
+
+    await fake.say("/reset@other_bot", chat_id=GROUP, chat_type="supergroup")
+    await fake.say("photo", chat_id=GROUP, chat_type="supergroup")
+    await asyncio.sleep(0.5)
+    assert len(fake.sent(GROUP)) == 3
+
+
+async def test_non_text_and_edits(running: tuple[FakeTelegram, Chatlink]) -> None:
+    fake, _ = running
+    sticker = fake.message(None, sticker={"file_id": "x", "file_unique_id": "y", "type": "regular",
+                                          "width": 1, "height": 1, "is_animated": False,
+                                          "is_video": False})  # fmt: skip
+    await fake.push(sticker)
+    assert "only read text" in (await fake.wait_sent(1))[-1]
+    edited = fake.message("edited text")
+    await fake.push({"edited_message": edited["message"] | {"edit_date": 1}})
+    await fake.push(
+        {"channel_post": fake.message("post", chat_type="channel", chat_id=-777)["message"]}
+    )
+    await asyncio.sleep(0.5)
+    assert len(fake.sent()) == 1
+
+
+async def test_long_reply_is_split_in_three(running: tuple[FakeTelegram, Chatlink]) -> None:
+    fake, app = running
+    alice = await app.accounts.register("alice", PASSWORD)
+    await fake.say(f"/link {(await app.links.issue_for_account(alice.id)).code}")
+    await fake.wait_sent(1)
+    text = ("All work and no play makes a dull bot. " * 30 + "\n\n") * 8
+    text = text[:8000]
+    await fake.say(text)
+    pieces = (await fake.wait_sent(4))[1:]
+    echoed = "".join(pieces)
+    assert echoed.startswith("Echo: " + text[:100])
+    assert len(pieces) == 3 and all(len(p.encode("utf-16-le")) // 2 <= 4096 for p in pieces)
+    thread = await app.core.memory.thread(alice.id, "private")
+    stored = await app.core.memory.store.recent(thread, 1)
+    assert stored[0].content == echoed  # joined back equal to the original
+
+
+async def test_flood_control_and_polling_errors(running: tuple[FakeTelegram, Chatlink]) -> None:
+    fake, _ = running
+    fake.fail_next("sendMessage", 429, retry_after=1)
+    await fake.say("hello")
+    [instructions] = await fake.wait_sent(1)
+    attempts = [c for c in fake.calls if c.method == "sendMessage"]
+    assert len(attempts) == 2 and "/link" in instructions, fake.methods()
+
+    fake.fail_next("getUpdates", 500)
+    fake.fail_next("getUpdates", 500)
+    await fake.say("still there?")
+    await fake.wait_sent(2, within=30)
+
+
+async def test_restart_keeps_link_and_memory(
+    telegram: tuple[FakeTelegram, str], tmp_path: Path, clock: FakeClock
+) -> None:
+    fake, url = telegram
+    settings = telegram_settings(tmp_path, url)
+    async with open_chatlink(settings, clock=clock) as app:
+        door = TelegramDoor(app, poll_timeout=1)
+        await door.start()
+        alice = await app.accounts.register("alice", PASSWORD)
+        await fake.say(f"/link {(await app.links.issue_for_account(alice.id)).code}")
+        await fake.say("remember the blue door")
+        await fake.wait_sent(2)
+        await door.stop()
+    async with open_chatlink(settings, clock=clock) as app:
+        door = TelegramDoor(app, poll_timeout=1)
+        await door.start()
+        try:
+            await fake.say("which door?")
+            assert 'you said: "remember the blue door"' in (await fake.wait_sent(3))[-1]
+        finally:
+            await door.stop()
+
+
+async def test_webhook_mode(
+    telegram: tuple[FakeTelegram, str], tmp_path: Path, clock: FakeClock, unused_tcp_port: int
+) -> None:
+    fake, url = telegram
+    hook = f"http://127.0.0.1:{unused_tcp_port}/telegram/hook"
+    settings = telegram_settings(
+        tmp_path, url, telegram_mode="webhook", telegram_webhook_url=hook,
+        telegram_webhook_port=unused_tcp_port, telegram_webhook_secret="s3cret_value",
+    )  # fmt: skip
+    async with open_chatlink(settings, clock=clock) as app:
+        door = TelegramDoor(app)
+        await door.start()
+        try:
+            [set_webhook] = [c for c in fake.calls if c.method == "setWebhook"]
+            assert set_webhook.params["url"] == hook
+            assert set_webhook.params["secret_token"] == "s3cret_value"
+            assert "getUpdates" not in fake.methods()
+            update = {"update_id": 1, **fake.message("hello via webhook")}
+            async with httpx.AsyncClient(trust_env=False) as client:
+                refused = await client.post(
+                    hook, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"}
+                )
+                assert refused.status_code == 403
+                accepted = await client.post(
+                    hook, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret_value"}
+                )
+                assert accepted.status_code == 200
+            [reply] = await fake.wait_sent(1)
+            assert "/link" in reply
+        finally:
+            await door.stop()
+
+
+async def test_token_never_logged(
+    telegram: tuple[FakeTelegram, str], tmp_path: Path, clock: FakeClock
+) -> None:
+    fake, url = telegram
+    handler = logging.StreamHandler()
+    formatter = RedactingFormatter()
+    handler.setFormatter(formatter)
+    records: list[str] = []
+    handler.emit = lambda record: records.append(handler.format(record))  # type: ignore[method-assign]
+    root = logging.getLogger()
+    root.addHandler(handler)
+    old_level = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        async with open_chatlink(telegram_settings(tmp_path, url), clock=clock) as app:
+            door = TelegramDoor(app, poll_timeout=1)
+            await door.start()
+            fake.fail_next("sendMessage", 400)  # a failed call logs its error
+            await fake.say("hello")
+            await asyncio.sleep(1.0)
+            logging.getLogger("test").error("the url was %s/bot%s/getMe", url, TOKEN)
+            await door.stop()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    text = "\n".join(records)
+    assert TOKEN not in text and "<redacted>" in text
+    assert BOT_ID  # the bot id may appear; the token's secret part must not
