@@ -113,8 +113,10 @@ async def test_group_rules(running: tuple[FakeTelegram, Chatlink]) -> None:
     await fake.wait_sent(1)
 
     await fake.say("just chatting with friends", chat_id=GROUP, chat_type="supergroup")
-    await fake.say(f"@{BOT_USERNAME} what is up?", chat_id=GROUP, chat_type="supergroup",
-                   entities=[{"type": "mention", "offset": 0, "length": len(BOT_USERNAME) + 1}])  # fmt: skip
+    mention = {"type": "mention", "offset": 0, "length": len(BOT_USERNAME) + 1}
+    await fake.say(
+        f"@{BOT_USERNAME} what is up?", chat_id=GROUP, chat_type="supergroup", entities=[mention]
+    )
     [answer] = await fake.wait_sent(1, chat_id=GROUP)
     assert answer.startswith("Echo: what is up?")  # unaddressed chatter was neither seen nor stored
     assert "start of our conversation" in answer
@@ -122,9 +124,7 @@ async def test_group_rules(running: tuple[FakeTelegram, Chatlink]) -> None:
     await fake.say(f"/link@{BOT_USERNAME}", chat_id=GROUP, chat_type="supergroup")
     link_answer = (await fake.wait_sent(2, chat_id=GROUP))[-1]
     assert "privately" in link_answer
-    call = [c for c in fake.calls if c.method == "sendMessage" and c.params["text"] == link_answer][
-        0
-    ]
+    call = next(c for c in fake.calls if c.params.get("text") == link_answer)
     button = call.params["reply_markup"]["inline_keyboard"][0][0]
     assert button["url"] == f"https://t.me/{BOT_USERNAME}?start=link"
     assert not any(len(w) >= 40 for w in link_answer.split())

@@ -7,6 +7,6 @@ import os
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 
-from adapters.telegram_bot.door import TelegramDoor  # noqa: E402
+from adapters.telegram_bot.door import TelegramDoor
 
 __all__ = ["TelegramDoor"]
