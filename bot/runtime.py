@@ -8,7 +8,13 @@ import signal
 from collections.abc import Sequence
 from typing import Protocol
 
+from bot.errors import ChatlinkError
+
 log = logging.getLogger(__name__)
+
+
+class DoorFailed(ChatlinkError):
+    """A door could not start (bad token, unreachable server, port in use)."""
 
 
 class Door(Protocol):
@@ -34,7 +40,13 @@ async def serve(doors: Sequence[Door], stop: asyncio.Event | None = None) -> Non
     started: list[Door] = []
     try:
         for door in doors:
-            await door.start()
+            try:
+                await door.start()
+            except ChatlinkError:
+                raise
+            except Exception as exc:
+                log.exception("%s: could not start", door.name)
+                raise DoorFailed(f"The {door.name} door could not start: {exc}") from exc
             started.append(door)
             log.info("%s: started", door.name)
         log.info("chatlink running with %d door(s); Ctrl-C or SIGTERM stops it", len(started))

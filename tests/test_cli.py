@@ -109,8 +109,22 @@ def test_migrate(tmp_path: Path) -> None:
     assert "up to date" in chatlink(tmp_path, "migrate").stdout
 
 
+def test_run_with_an_unreachable_telegram_fails_clearly(tmp_path: Path) -> None:
+    env = _env() | {
+        "TELEGRAM_BOT_TOKEN": "123:secret-token-value",
+        "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot",  # nothing listens on port 9
+        "WEB_PORT": "0",
+    }
+    result = subprocess.run(
+        [*CHATLINK, "run"], cwd=tmp_path, env=env, text=True, capture_output=True, timeout=120
+    )
+    assert result.returncode == 1
+    assert "The telegram door could not start" in result.stderr
+    assert "secret-token-value" not in result.stderr + result.stdout
+
+
 def test_run_says_what_is_configured_and_stops_on_sigterm(tmp_path: Path) -> None:
-    env = _env() | {"TELEGRAM_BOT_TOKEN": "123:secret-token-value"}
+    env = _env() | {"DISCORD_BOT_TOKEN": "secret-token-value", "WEB_PORT": "0"}
     process = subprocess.Popen(
         [*CHATLINK, "run"], cwd=tmp_path, env=env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -127,7 +141,8 @@ def test_run_says_what_is_configured_and_stops_on_sigterm(tmp_path: Path) -> Non
     out, _ = process.communicate(timeout=30)
     output = "".join(lines) + out
     assert process.returncode == 0, output
-    assert "DISCORD_BOT_TOKEN is not set" in output
-    assert "TELEGRAM_BOT_TOKEN is set" in output
+    assert "TELEGRAM_BOT_TOKEN is not set" in output
+    assert "DISCORD_BOT_TOKEN is set" in output
+    assert "web page and API on http://127.0.0.1:" in output
     assert "secret-token-value" not in output
     assert "stopped cleanly" in output
