@@ -102,7 +102,9 @@ class AccountService:
         except InputRejected:
             # A malformed username or password can match no account: same answer.
             raise LoginFailed() from None
-        await self.limiter.check(self._failures, "failed logins", "login", name)
+        # Counted before the (slow) verification, so parallel guesses cannot slip past the
+        # limit while earlier ones are still being checked; a success clears the count.
+        await self.limiter.hit(self._failures, "failed logins", "login", name)
         account = await self.store.by_username(name)
         if account is None:
             await burn_verify(password)
@@ -110,7 +112,6 @@ class AccountService:
         else:
             ok, new_hash = await verify_password(password, account.password_hash)
         if not ok or account is None:
-            await self.limiter.record(self._failures, "login", name)
             log.info("login failed")
             raise LoginFailed()
         await self.limiter.clear(self._failures, "login", name)
@@ -135,10 +136,22 @@ class AccountService:
             log.info("identity unlinked: account_id=%s platform=%s", account_id, platform)
         return removed
 
-    async def change_password(self, account_id: int, new_password: str) -> None:
-        """Replace the password of an account."""
+    async def change_password(
+        self,
+        account: Account,
+        current_password: str,
+        new_password: str,
+        *,
+        client: str | None = None,
+    ) -> Account:
+        """Prove the current password, then set a new one; returns the updated account."""
+        await self.authenticate(account.username, current_password, client=client)
         check_password(new_password)
-        await self.store.set_password_hash(account_id, await hash_password(new_password))
+        await self.store.set_password_hash(account.id, await hash_password(new_password))
+        log.info("password changed: account_id=%s", account.id)
+        updated = await self.store.by_id(account.id)
+        assert updated is not None
+        return updated
 
     async def by_username(self, username: str) -> Account | None:
         """The account named `username` (any case), if any."""

@@ -10,6 +10,7 @@ from datetime import timedelta
 from bot.accounts import AccountService
 from bot.clock import Clock, utcnow
 from bot.core import ChatCore
+from bot.errors import ConfigError
 from bot.link_codes import LinkCodeCodec
 from bot.linking import LinkService
 from bot.memory import Memory
@@ -41,7 +42,10 @@ async def open_chatlink(
     """Open the database (migrated unless told not to) and build the core around it."""
     secret_key = load_secret_key(settings)
     provider = make_provider(settings)
-    db = Database(settings.database_url)
+    try:
+        db = Database(settings.database_url)
+    except ValueError as exc:
+        raise ConfigError(f"DATABASE_URL: {exc}") from None
     limiter = Limiter()
     try:
         if migrate:

@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from bot.commands import HELP, START_LINK, Command
 from bot.errors import AccountDisabled, NotLinked
 from bot.linking import LinkService
-from bot.locks import KeyedLocks
 from bot.memory import Memory, thread_key
 from bot.messages import IncomingMessage, Platform, Reply
 from storage import Account, AccountStore
@@ -36,12 +35,10 @@ class ChatCommands:
         account_store: AccountStore,
         links: LinkService,
         memory: Memory,
-        thread_locks: KeyedLocks,
     ) -> None:
         self.account_store = account_store
         self.links = links
         self.memory = memory
-        self.thread_locks = thread_locks
         self._handlers: dict[str, Handler] = {
             "start": self.start,
             "help": self.help,
@@ -100,7 +97,8 @@ class ChatCommands:
             return [
                 Reply(
                     f"Linked! This chat now belongs to account {linked.username}, and I will "
-                    "remember our conversation across your linked chats.",
+                    "remember our conversation across your linked chats. If that is not your "
+                    "account, send /unlink now.",
                     private=True,
                 )
             ]
@@ -147,9 +145,7 @@ class ChatCommands:
     ) -> list[Reply]:
         """Empty the thread this chat belongs to, and only that one."""
         account = _active(account)
-        key = thread_key(message)
-        async with self.thread_locks.hold((account.id, key)):
-            removed = await self.memory.reset(account.id, key)
+        removed = await self.memory.reset(account.id, thread_key(message))
         where = "our private conversation" if message.is_private else "this group conversation"
         return [
             Reply(f"Done: I forgot {where} ({removed} messages). Your other chats are untouched.")

@@ -94,7 +94,10 @@ async def _dispatch(
     args: argparse.Namespace, settings: Settings, build_doors: DoorFactory | None
 ) -> int:
     if args.command == "migrate":
-        db = Database(settings.database_url)
+        try:
+            db = Database(settings.database_url)
+        except ValueError as exc:
+            raise ConfigError(f"DATABASE_URL: {exc}") from None
         try:
             await upgrade(db)
         finally:

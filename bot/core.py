@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 
 from bot.chat_commands import ChatCommands
-from bot.commands import Command, parse_command
+from bot.commands import parse_command
 from bot.errors import AccountDisabled, ChatlinkError
 from bot.linking import LinkService
 from bot.locks import KeyedLocks
@@ -45,27 +46,36 @@ class ChatCore:
         self.provider = provider
         self.max_message_chars = max_message_chars
         self._sender_locks = KeyedLocks()
-        self._thread_locks = KeyedLocks()
-        self.commands = ChatCommands(account_store, links, memory, self._thread_locks)
+        self.commands = ChatCommands(account_store, links, memory)
 
     async def handle(
-        self, message: IncomingMessage, on_progress: ProgressCallback | None = None
+        self,
+        message: IncomingMessage,
+        on_progress: ProgressCallback | None = None,
+        *,
+        account: Account | None = None,
     ) -> list[Reply]:
         """Answer one message; an empty list means "ignore it" (a group chat not addressed to us).
 
-        Messages of one sender in one chat are handled one at a time in arrival order: the
-        sender lock is taken before the first await.
+        Chat doors leave `account` out: the sender's linked identity decides. The web door,
+        which has authenticated the sender itself, passes the account. Messages of one sender
+        in one chat are handled one at a time in arrival order: the sender lock is taken
+        before the first await.
         """
         if not message.is_private and not message.addressed:
             return []
+        message = _clean(message)
         async with self._sender_locks.hold((message.platform, message.chat_id, message.user_id)):
             try:
-                return await self._dispatch(message, on_progress)
+                return await self._dispatch(message, on_progress, account)
             except ChatlinkError as error:
                 return [Reply(str(error), private=message.is_private, kind=ReplyKind.REJECTED)]
 
     async def _dispatch(
-        self, message: IncomingMessage, on_progress: ProgressCallback | None
+        self,
+        message: IncomingMessage,
+        on_progress: ProgressCallback | None,
+        known: Account | None,
     ) -> list[Reply]:
         if message.text is None:
             return [Reply(NOT_TEXT, kind=ReplyKind.REJECTED)]
@@ -73,7 +83,8 @@ class ChatCore:
         if command is not None:
             if not command.is_for(message.bot_username):
                 return []
-            return await self._command(message, command)
+            account = known or await self._account_of(message)
+            return await self.commands.run(message, command, account)
         text = message.text.strip()
         if not text:
             return [Reply(EMPTY, kind=ReplyKind.REJECTED)]
@@ -85,7 +96,7 @@ class ChatCore:
                     kind=ReplyKind.REJECTED,
                 )
             ]
-        account = await self._account_of(message)
+        account = known or await self._account_of(message)
         if account is None:
             if message.is_private:
                 return [Reply(NOT_LINKED_PRIVATE)]
@@ -96,8 +107,7 @@ class ChatCore:
 
     async def _account_of(self, message: IncomingMessage) -> Account | None:
         if message.platform is Platform.WEB:
-            # The web door authenticated the sender already: its user id is the account id.
-            return await self.account_store.by_id(int(message.user_id))
+            return None  # web messages come with their authenticated account, or not at all
         return await self.account_store.account_for_identity(
             message.platform.value, message.user_id
         )
@@ -110,7 +120,7 @@ class ChatCore:
         on_progress: ProgressCallback | None,
     ) -> Reply:
         key = thread_key(message)
-        async with self._thread_locks.hold((account.id, key)):
+        async with self.memory.exclusive(account.id):
             thread_id = await self.memory.thread(account.id, key)
             # Committed before anything slow: the message survives a model failure or a crash.
             await self.memory.remember(thread_id, "user", text, message.platform.value)
@@ -137,6 +147,13 @@ class ChatCore:
             )
         return Reply(reply, kind=ReplyKind.MODEL)
 
-    async def _command(self, message: IncomingMessage, command: Command) -> list[Reply]:
-        account = await self._account_of(message)
-        return await self.commands.run(message, command, account)
+
+def _clean(message: IncomingMessage) -> IncomingMessage:
+    # NUL never means anything in chat text, and PostgreSQL text columns refuse it.
+    if (message.text is None or "\x00" not in message.text) and "\x00" not in message.display_name:
+        return message
+    return replace(
+        message,
+        text=None if message.text is None else message.text.replace("\x00", ""),
+        display_name=message.display_name.replace("\x00", ""),
+    )

@@ -10,6 +10,7 @@ from typing import NoReturn
 from bot.accounts import AccountService
 from bot.clock import Clock, utcnow
 from bot.errors import (
+    AccountDisabled,
     AlreadyLinked,
     CodeExpired,
     CodeInvalid,
@@ -52,6 +53,7 @@ class ChatLinkRequest:
     """Who asked for a chat-first code, for the web page to show before confirming."""
 
     platform: str
+    platform_user_id: str
     display_name: str
     expires_at: datetime
 
@@ -133,6 +135,9 @@ class LinkService:
 
     async def issue_for_account(self, account_id: int) -> IssuedCode:
         """An account-first code, redeemed by sending `/link CODE` from a chat."""
+        account = await self.accounts.by_id(account_id)
+        if account is None or account.disabled:
+            raise AccountDisabled()
         await self.limiter.hit(self._requests, "link codes", "code", "account", str(account_id))
         now = self.clock()
         self._check_pending(await self.codes.pending(now, account_id=account_id))
@@ -158,6 +163,8 @@ class LinkService:
         display_name: str | None = None,
         chat_id: str | None = None,
     ) -> IssuedCode:
+        # Issuing is rare: a good moment to drop codes that ended more than a day ago.
+        await self.codes.purge_expired(now - timedelta(days=1))
         expires_at = (now + self.ttl).replace(microsecond=0)
         code, nonce = self.codec.make(purpose, expires_at)
         await self.codes.add(
@@ -213,6 +220,9 @@ class LinkService:
         """Link this identity to the account that made the (account-first) code."""
         decoded, stored = await self._lookup(code, Purpose.ACCOUNT_FIRST)
         assert stored.account_id is not None
+        owner = await self.accounts.by_id(stored.account_id)
+        if owner is None or owner.disabled:
+            raise AccountDisabled()
         current = await self.accounts.identity(platform, platform_user_id)
         if current is not None:
             raise self._already_linked(current.account_id, stored.account_id)
@@ -245,7 +255,12 @@ class LinkService:
     async def describe_chat_request(self, code: str) -> ChatLinkRequest:
         """Which identity a chat-first code links, if the code is still usable."""
         _, stored = await self._lookup(code, Purpose.CHAT_FIRST)
-        return ChatLinkRequest(stored.platform or "", stored.display_name or "", stored.expires_at)
+        return ChatLinkRequest(
+            stored.platform or "",
+            stored.platform_user_id or "",
+            stored.display_name or "",
+            stored.expires_at,
+        )
 
     async def complete_with_login(
         self, code: str, username: str, password: str, *, client: str | None = None
@@ -264,6 +279,8 @@ class LinkService:
     ) -> CompletedLink:
         """Confirm a chat-first code for an account already logged in (web session, API)."""
         decoded, stored = _checked or await self._lookup(code, Purpose.CHAT_FIRST)
+        if account.disabled:
+            raise AccountDisabled()
         platform, user_id = stored.platform or "", stored.platform_user_id or ""
         try:
             identity = await self.codes.redeem_and_link(

@@ -33,6 +33,9 @@ def configure_logging(level: str = "INFO") -> None:
     # Client libraries log request URLs at INFO, and Telegram's contain the bot token.
     for noisy in ("httpx", "httpcore", "aiosqlite", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # At DEBUG these print request headers (bearer tokens) and WebSocket frames (chat text).
+    for chatty in ("uvicorn.error", "websockets", "telegram", "discord"):
+        logging.getLogger(chatty).setLevel(max(logging.getLevelName(level), logging.INFO))
 
 
 def redact(secret: str) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from contextlib import AbstractAsyncContextManager
 
 from bot.clock import Clock, utcnow
+from bot.locks import KeyedLocks
 from bot.messages import IncomingMessage
 from bot.providers.base import Turn
 from storage import MessageStore, StoredMessage
@@ -50,6 +52,12 @@ class Memory:
         self.clock = clock
         # Threads are never deleted while their account lives, so ids can be cached.
         self._thread_ids: OrderedDict[tuple[int, str], int] = OrderedDict()
+        self._accounts = KeyedLocks()
+
+    def exclusive(self, account_id: int) -> AbstractAsyncContextManager[None]:
+        """Hold the account's memory: turns, resets and erasures happen one at a time, in
+        arrival order, so an erasure never leaves a reply behind that was still being made."""
+        return self._accounts.hold(account_id)
 
     async def thread(self, account_id: int, key: str) -> int:
         """The thread id for an account and key, created on first use."""
@@ -88,12 +96,14 @@ class Memory:
 
     async def reset(self, account_id: int, key: str) -> int:
         """Empty one thread; returns how many messages went."""
-        thread_id = await self.store.existing_thread_id(account_id, key)
-        return 0 if thread_id is None else await self.store.clear_thread(thread_id)
+        async with self.exclusive(account_id):
+            thread_id = await self.store.existing_thread_id(account_id, key)
+            return 0 if thread_id is None else await self.store.clear_thread(thread_id)
 
     async def forget(self, account_id: int) -> int:
         """Erase every message of an account."""
-        return await self.store.forget_account(account_id)
+        async with self.exclusive(account_id):
+            return await self.store.forget_account(account_id)
 
     async def count(self, account_id: int) -> int:
         """Messages stored for an account."""

@@ -20,21 +20,11 @@ class Limiter:
         self.storage = storage or MemoryStorage()
         self._strategy = MovingWindowRateLimiter(self.storage)
 
-    async def check(self, item: RateLimitItem, what: str, *key: str) -> None:
-        """Raise RateLimited if one more event would exceed the limit."""
-        if not await self._strategy.test(item, *key):
-            stats = await self._strategy.get_window_stats(item, *key)
-            raise RateLimited(what, stats.reset_time - time.time())
-
     async def hit(self, item: RateLimitItem, what: str, *key: str) -> None:
         """Count one event, or raise RateLimited (counting nothing) when over the limit."""
         if not await self._strategy.hit(item, *key):
             stats = await self._strategy.get_window_stats(item, *key)
             raise RateLimited(what, stats.reset_time - time.time())
-
-    async def record(self, item: RateLimitItem, *key: str) -> None:
-        """Count one event without checking."""
-        await self._strategy.hit(item, *key)
 
     async def clear(self, item: RateLimitItem, *key: str) -> None:
         """Forget the events counted for a key."""

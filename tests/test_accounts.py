@@ -134,7 +134,29 @@ async def test_hashing_runs_off_the_event_loop() -> None:
 
 async def test_change_password(app: Chatlink) -> None:
     account = await app.accounts.register("alice", PASSWORD)
-    await app.accounts.change_password(account.id, "a brand new password")
+    with pytest.raises(LoginFailed):
+        await app.accounts.change_password(account, "not the password", "a brand new password")
+    with pytest.raises(InputRejected):
+        await app.accounts.change_password(account, PASSWORD, "short")
+    updated = await app.accounts.change_password(account, PASSWORD, "a brand new password")
+    assert updated.password_hash != account.password_hash
     with pytest.raises(LoginFailed):
         await app.accounts.authenticate("alice", PASSWORD)
     await app.accounts.authenticate("alice", "a brand new password")
+
+
+async def test_parallel_guesses_cannot_pass_the_lockout(app: Chatlink) -> None:
+    await app.accounts.register("alice", PASSWORD)
+    limit = app.settings.login_max_failures
+
+    async def guess(n: int) -> str:
+        try:
+            await app.accounts.authenticate("alice", f"wrong guess {n}")
+        except LoginFailed:
+            return "verified"
+        except RateLimited:
+            return "refused"
+        return "ok"
+
+    outcomes = await asyncio.gather(*(guess(n) for n in range(20)))
+    assert outcomes.count("verified") == limit and outcomes.count("refused") == 20 - limit

@@ -180,11 +180,13 @@ async def test_longest_allowed_message_is_accepted(app: Chatlink) -> None:
 
 async def test_sql_looking_input_is_stored_verbatim(app: Chatlink) -> None:
     alice = await link_account_first(app, "alice")
-    nasty = "'); DROP TABLE messages; -- \\ % _ \x00 ‮ 🙂"
+    nasty = "'); DROP TABLE messages; -- \\ % _ ‮ 🙂 <script>"
     await app.core.handle(dm(nasty))
+    await app.core.handle(dm("nul\x00byte"))  # NUL is dropped: PostgreSQL text refuses it
     thread = await app.core.memory.thread(alice.id, "private")
     stored = await app.core.memory.store.recent(thread, 10)
-    assert stored[0].content == nasty.strip()
+    assert stored[0].content == nasty
+    assert stored[2].content == "nulbyte"
     assert stored[0].role == "user" and stored[1].role == "assistant"
 
 
@@ -243,7 +245,14 @@ async def test_history_is_bounded_by_count_and_characters(app: Chatlink) -> None
     await app.core.handle(dm("w" * 3000))
     assert [t.content[0] for t in seen[-1]] == ["o", "w"]  # "ok" reply, then the new message
     assert sum(len(t.content) for t in seen[-1]) <= 5000
-    assert alice.id
+    assert (
+        len(
+            await app.core.memory.store.recent(
+                await app.core.memory.thread(alice.id, "private"), 100
+            )
+        )
+        == 64
+    )  # all were stored
 
 
 async def test_provider_failure_keeps_the_user_message_and_recovers(app: Chatlink) -> None:
@@ -288,3 +297,67 @@ async def test_group_unlinked_sender_is_told_to_go_private(app: Chatlink) -> Non
     assert "privately" in reply.text and not reply.private
     [whoami] = await app.core.handle(replace(group("/whoami"), user_id="42"))
     assert whoami.private
+
+
+async def test_forget_waits_for_a_reply_in_flight(app: Chatlink) -> None:
+    alice = await link_account_first(app, "alice", "1001")
+    await link_account_first(app, "alice", "d-1", Platform.DISCORD)
+    started = asyncio.Event()
+
+    class Slow:
+        name = "slow"
+
+        async def stream(self, history: Sequence[Turn]) -> AsyncIterator[str]:
+            started.set()
+            await asyncio.sleep(0.3)
+            yield "a reply"
+
+        async def close(self) -> None:
+            pass
+
+    app.core.provider = Slow()
+    chatting = asyncio.create_task(app.core.handle(dm("hello", "1001")))
+    await started.wait()
+    [forgot] = await app.core.handle(dm("/forget", "d-1", Platform.DISCORD))
+    await chatting
+    assert "(2 messages)" in forgot.text  # the erasure came after the reply was stored
+    assert await app.core.memory.count(alice.id) == 0
+
+
+async def test_one_private_thread_keeps_arrival_order_across_platforms(app: Chatlink) -> None:
+    alice = await link_account_first(app, "alice", "1001")
+    await link_account_first(app, "alice", "d-1", Platform.DISCORD)
+    sends = [
+        app.core.handle(
+            dm(f"m{n:02d}", *(("1001", Platform.TELEGRAM) if n % 2 else ("d-1", Platform.DISCORD)))
+        )
+        for n in range(20)
+    ]
+    await asyncio.gather(*sends)
+    thread = await app.core.memory.thread(alice.id, "private")
+    stored = await app.core.memory.store.recent(thread, 100)
+    assert [m.content for m in stored if m.role == "user"] == [f"m{n:02d}" for n in range(20)]
+    roles = [m.role for m in stored]
+    assert roles == ["user", "assistant"] * 20  # never two turns interleaved
+
+
+async def test_web_messages_need_an_authenticated_account(app: Chatlink) -> None:
+    alice = await app.accounts.register("alice", PASSWORD)
+    forged = replace(dm("hello", str(alice.id)), platform=Platform.WEB)
+    [reply] = await app.core.handle(forged)
+    assert "not linked" in reply.text
+    [ok] = await app.core.handle(forged, account=alice)
+    assert ok.kind is ReplyKind.MODEL
+
+
+async def test_disabled_accounts_cannot_be_linked(app: Chatlink) -> None:
+    from bot.errors import AccountDisabled
+
+    alice = await app.accounts.register("alice", PASSWORD)
+    code = (await app.links.issue_for_account(alice.id)).code
+    await app.accounts.set_disabled("alice", True)
+    with pytest.raises(AccountDisabled):
+        await app.links.issue_for_account(alice.id)
+    [reply] = await app.core.handle(dm(f"/link {code}"))
+    assert "disabled" in reply.text
+    assert await app.accounts.store.identity("telegram", "1001") is None

@@ -35,6 +35,7 @@ def _imports(package: str) -> dict[str, set[str]]:
     [
         ("bot", PLATFORM_LIBRARIES | {"sqlalchemy", "alembic"}),
         ("storage", PLATFORM_LIBRARIES | {"bot"}),
+        ("adapters", {"sqlalchemy", "alembic", "storage", "aiosqlite", "asyncpg"}),
     ],
 )
 def test_dependency_rule(package: str, forbidden: set[str]) -> None:

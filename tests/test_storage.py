@@ -79,6 +79,18 @@ async def test_reading_history_beyond_the_newest(app: Chatlink) -> None:
     thread = await app.core.memory.thread(alice.id, "private")
     newest = await app.core.memory.store.recent(thread, 2)
     older = await app.core.memory.store.recent(thread, 2, before_id=newest[0].id)
-    assert [m.content for m in newest] == ["m4", newest[1].content]
-    assert older[0].content == "m3" and newest[1].content.startswith("Echo: m4")
+    assert newest[0].content == "m4" and newest[1].content.startswith("Echo: m4")
+    assert older[0].content == "m3" and older[1].content.startswith("Echo: m3")
     assert older[-1].id < newest[0].id
+
+
+async def test_in_memory_database_is_a_clear_configuration_error(tmp_path: Path) -> None:
+    import pytest
+
+    from bot.errors import ConfigError
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, database_url="sqlite+aiosqlite:///:memory:")
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        async with open_chatlink(settings):
+            pass

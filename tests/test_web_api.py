@@ -8,7 +8,7 @@ from datetime import timedelta
 import httpx
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from adapters.web import WebDoor
 from adapters.web.security import ApiTokens
@@ -269,6 +269,35 @@ async def test_websocket_streams_the_reply(http: httpx.AsyncClient, web: WebDoor
         await socket.send(json.dumps({"message": ""}))
         refused = json.loads(await socket.recv())
         assert refused == {"type": "reply", "text": "Send me some text.", "kind": "rejected"}
+
+
+async def test_websocket_edge_frames_and_session_end(
+    http: httpx.AsyncClient, web: WebDoor, app: Chatlink
+) -> None:
+    await register(http)
+    auth = await bearer(http)
+    url = f"ws://127.0.0.1:{web.port}/api/ws"
+    async with connect(url, additional_headers=auth) as socket:
+        await socket.send(b"\x00binary")
+        assert json.loads(await socket.recv())["type"] == "error"
+        await socket.send(json.dumps({"message": 5}))
+        assert json.loads(await socket.recv())["type"] == "error"
+        account = await app.accounts.by_username("alice")
+        assert account is not None
+        await app.accounts.change_password(account, PASSWORD, "a new passphrase")
+        await socket.send(json.dumps({"message": "still me?"}))
+        with pytest.raises(ConnectionClosed) as closed:
+            await socket.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+async def test_times_carry_an_offset(http: httpx.AsyncClient) -> None:
+    await register(http)
+    auth = await bearer(http)
+    me = (await http.get("/api/me", headers=auth)).json()
+    assert me["created_at"].endswith("Z") or me["created_at"].endswith("+00:00")
+    code = (await http.post("/api/link-codes", headers=auth)).json()
+    assert code["expires_at"].endswith(("Z", "+00:00"))
 
 
 async def test_websocket_refuses_strangers(http: httpx.AsyncClient, web: WebDoor) -> None:

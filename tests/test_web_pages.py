@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 
@@ -143,8 +144,16 @@ async def test_link_page_when_logged_in_confirms(http: httpx.AsyncClient, app: C
     [reply] = await app.core.handle(dm("/link", "d-1", Platform.DISCORD, "al#1"))
     code = reply.text.split()[-1]
     page = await http.get(f"/link/{code}")
-    assert "Link to alice" in page.text
-    done = await post_form(http, f"/link/{code}", f"/link/{code}", action="confirm")
+    assert "Link to alice" in page.text and "(id d-1)" in page.text
+    assert "Only continue if you sent" in page.text
+    wrong = await post_form(
+        http, f"/link/{code}", f"/link/{code}", action="confirm", password="not it at all"
+    )
+    assert wrong.status_code == 401
+    assert await app.accounts.store.identity("discord", "d-1") is None
+    done = await post_form(
+        http, f"/link/{code}", f"/link/{code}", action="confirm", password=PASSWORD
+    )
     assert done.status_code == 303
     assert (await app.accounts.store.identity("discord", "d-1")) is not None
 
@@ -153,13 +162,14 @@ async def test_account_page_code_unlink_export_delete(
     http: httpx.AsyncClient, app: Chatlink
 ) -> None:
     await register(http)
-    made = await post_form(http, "/account", "/account/link-code")
-    assert made.status_code == 303
-    page = await http.get("/account")
+    page = await post_form(http, "/account", "/account/link-code")
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
     code = re.search(r"/link ([A-Za-z0-9_-]{51})", page.text)
     assert code, page.text
     assert "valid until" in page.text
     assert code.group(1) not in (await http.get("/account")).text  # shown once
+    session = http.cookies["chatlink_session"].split(".")[0]
+    assert code.group(1) not in base64.b64decode(session + "==").decode(errors="replace")
     await app.core.handle(dm(f"/link {code.group(1)}", "1001"))
     await app.core.handle(dm("a private thought", "1001"))
 

@@ -95,7 +95,7 @@ async def me(account: ApiAccount, chatlink: ChatlinkDep) -> AccountOut:
 @api.post("/chat", response_model=ChatOut, responses=PROBLEMS | {503: {"model": Problem}})
 async def chat(body: ChatIn, account: ApiAccount, chatlink: ChatlinkDep) -> ChatOut:
     """Send a message on the account's private thread and get the reply."""
-    replies = await chatlink.core.handle(web_message(account, body.message))
+    replies = await chatlink.core.handle(web_message(account, body.message), account=account)
     reply = replies[0]
     if reply.kind is ReplyKind.REJECTED:
         raise HTTPException(status_code=422, detail=reply.text)

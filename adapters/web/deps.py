@@ -9,9 +9,8 @@ from fastapi.security import OAuth2PasswordBearer
 from starlette.requests import HTTPConnection
 
 from adapters.web.security import ApiTokens, TokenError, new_csrf_token
-from bot.accounts import credential_version
+from bot.accounts import Account, credential_version
 from bot.app import Chatlink
-from storage import Account
 
 bearer = OAuth2PasswordBearer(tokenUrl="/api/token", auto_error=False)
 

@@ -16,7 +16,8 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from adapters.web.api import web_message
 from adapters.web.deps import account_from_token, get_chatlink, get_tokens, session_account
-from bot.accounts import Account
+from bot.accounts import Account, credential_version
+from bot.app import Chatlink
 
 log = logging.getLogger(__name__)
 
@@ -56,33 +57,50 @@ async def chat_socket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     chatlink = get_chatlink(websocket)
-    try:
-        while True:
-            raw = await websocket.receive_text()
-            text = _message_text(raw)
-            if text is None:
-                await websocket.send_json(
-                    {"type": "error", "detail": 'Send JSON like {"message": "hello"}.'}
-                )
-                continue
-            sent = 0
+    while True:
+        frame = await websocket.receive()
+        if frame["type"] == "websocket.disconnect":
+            return
+        # A password change, a logout elsewhere or a disabled account ends the socket too.
+        current = await chatlink.accounts.by_id(account.id)
+        if (
+            current is None
+            or current.disabled
+            or credential_version(current) != credential_version(account)
+        ):
+            await websocket.close(code=POLICY_VIOLATION, reason="session ended")
+            return
+        text = _message_text(frame.get("text"))
+        if text is None:
+            await websocket.send_json(
+                {"type": "error", "detail": 'Send text frames of JSON like {"message": "hello"}.'}
+            )
+            continue
+        try:
+            await _answer(websocket, chatlink, current, text)
+        except WebSocketDisconnect:
+            return
 
-            async def stream(so_far: str) -> None:
-                nonlocal sent
-                if len(so_far) > sent:
-                    await websocket.send_json({"type": "chunk", "text": so_far[sent:]})
-                    sent = len(so_far)
 
-            replies = await chatlink.core.handle(web_message(account, text), on_progress=stream)
-            for reply in replies:
-                await websocket.send_json(
-                    {"type": "reply", "text": reply.text, "kind": reply.kind.value}
-                )
-    except WebSocketDisconnect:
-        return
+async def _answer(websocket: WebSocket, chatlink: Chatlink, account: Account, text: str) -> None:
+    sent = 0
+
+    async def stream(so_far: str) -> None:
+        nonlocal sent
+        if len(so_far) > sent:
+            await websocket.send_json({"type": "chunk", "text": so_far[sent:]})
+            sent = len(so_far)
+
+    replies = await chatlink.core.handle(
+        web_message(account, text), on_progress=stream, account=account
+    )
+    for reply in replies:
+        await websocket.send_json({"type": "reply", "text": reply.text, "kind": reply.kind.value})
 
 
-def _message_text(raw: str) -> str | None:
+def _message_text(raw: object) -> str | None:
+    if not isinstance(raw, str):
+        return None
     try:
         data = json.loads(raw)
     except ValueError:

@@ -153,7 +153,10 @@ async def link(request: Request, code: str) -> Response:
     client = client_address(request.scope)
     try:
         if action == "confirm" and account is not None:
-            done = await chatlink.links.complete_for_account(code, account)
+            # Asking for the password again: a link sent by someone else is not one click away.
+            done = await chatlink.links.complete_with_login(
+                code, account.username, field(form, "password"), client=client
+            )
         elif action == "login":
             done = await chatlink.links.complete_with_login(
                 code, username, field(form, "password"), client=client
@@ -192,13 +195,20 @@ async def account_page(request: Request) -> Response:
     account = await _require_account(request)
     if isinstance(account, Response):
         return account
+    return await _account_view(request, account)
+
+
+async def _account_view(
+    request: Request, account: Account, issued: dict[str, str | None] | None = None
+) -> Response:
     chatlink = get_chatlink(request)
     identities = await chatlink.accounts.identities_of(account.id)
-    issued = request.session.pop("issued_code", None)
-    return render(
+    response = render(
         request, "account.html", account=account, identities=identities, issued=issued,
         stored=await chatlink.core.memory.count(account.id),
     )  # fmt: skip
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @pages.post("/account/link-code")
@@ -212,12 +222,16 @@ async def make_link_code(request: Request) -> Response:
         issued = await chatlink.links.issue_for_account(account.id)
     except ChatlinkError as error:
         return redirect("/account", str(error), request)
-    request.session["issued_code"] = {
-        "code": issued.code,
-        "expires_at": f"{issued.expires_at:%Y-%m-%d %H:%M} UTC",
-        "deep_link": chatlink.links.telegram_deep_link(issued.code),
-    }
-    return redirect("/account")
+    # Shown in this response only (never stored in the cookie, never cached).
+    return await _account_view(
+        request,
+        account,
+        {
+            "code": issued.code,
+            "expires_at": f"{issued.expires_at:%Y-%m-%d %H:%M} UTC",
+            "deep_link": chatlink.links.telegram_deep_link(issued.code),
+        },
+    )
 
 
 @pages.post("/account/identities/{platform}/unlink")
@@ -237,22 +251,20 @@ async def change_password(request: Request) -> Response:
     account = await _require_account(request)
     if isinstance(account, Response):
         return account
-    chatlink = get_chatlink(request)
+    if field(form, "new_password") != field(form, "new_password_repeat"):
+        return redirect("/account", "The two new passwords do not match.", request)
     try:
-        await chatlink.accounts.authenticate(
-            account.username, field(form, "current_password"),
+        updated = await get_chatlink(request).accounts.change_password(
+            account,
+            field(form, "current_password"),
+            field(form, "new_password"),
             client=client_address(request.scope),
-        )  # fmt: skip
-        if field(form, "new_password") != field(form, "new_password_repeat"):
-            raise InputRejected("The two new passwords do not match.")
-        await chatlink.accounts.change_password(account.id, field(form, "new_password"))
+        )
     except LoginFailed:
         return redirect("/account", "The current password is wrong.", request)
     except ChatlinkError as error:
         return redirect("/account", str(error), request)
-    refreshed = await chatlink.accounts.by_id(account.id)
-    assert refreshed is not None
-    log_in(request, refreshed)  # other sessions and API tokens end with the old password
+    log_in(request, updated)  # other sessions and API tokens end with the old password
     return redirect("/account", "Password changed. Other sessions are logged out.", request)
 
 
@@ -300,7 +312,9 @@ async def chat_post(request: Request) -> Response:
     account = await _require_account(request)
     if isinstance(account, Response):
         return account
-    replies = await get_chatlink(request).core.handle(web_message(account, field(form, "message")))
+    replies = await get_chatlink(request).core.handle(
+        web_message(account, field(form, "message")), account=account
+    )
     # Model replies are in the history shown; anything else (refusals, command answers) is not.
     notice = "\n".join(r.text for r in replies if r.kind is not ReplyKind.MODEL) or None
     return redirect("/chat", notice, request)

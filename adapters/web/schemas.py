@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+# The database keeps naive UTC; the API always says so with an offset.
+UtcDatetime = Annotated[datetime, AfterValidator(lambda value: value.replace(tzinfo=UTC))]
 
 
 class Body(BaseModel):
@@ -32,13 +36,13 @@ class TokenOut(BaseModel):
 class IdentityOut(BaseModel):
     platform: str
     display_name: str
-    linked_at: datetime
+    linked_at: UtcDatetime
 
 
 class AccountOut(BaseModel):
     id: int
     username: str
-    created_at: datetime
+    created_at: UtcDatetime
     identities: list[IdentityOut] = []
 
 
@@ -53,7 +57,7 @@ class MessageOut(BaseModel):
     role: str
     content: str
     platform: str
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class HistoryOut(BaseModel):
@@ -68,7 +72,7 @@ class DeletedOut(BaseModel):
 
 class LinkCodeOut(BaseModel):
     code: str
-    expires_at: datetime
+    expires_at: UtcDatetime
     command: str = Field(description="what to send the bot in a private chat")
     telegram_deep_link: str | None
 

@@ -11,9 +11,8 @@ from typing import Any
 import jwt
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.accounts import credential_version
+from bot.accounts import Account, credential_version
 from bot.secret import derive_key
-from storage import Account
 
 TOKEN_ALGORITHM = "HS256"
 
