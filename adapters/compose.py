@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from adapters.discord_bot import DiscordDoor
 from adapters.telegram_bot import TelegramDoor
 from adapters.web import WebDoor
 from bot.app import Chatlink
@@ -22,12 +23,10 @@ def build_doors(app: Chatlink) -> list[Door]:
         doors.append(TelegramDoor(app))
     else:
         log.info("Telegram: not configured (TELEGRAM_BOT_TOKEN is not set)")
-    if settings.discord_bot_token is None:
-        log.info("Discord: not configured (DISCORD_BOT_TOKEN is not set)")
+    if settings.discord_bot_token is not None:
+        doors.append(DiscordDoor(app))
     else:
-        log.warning(
-            "Discord: DISCORD_BOT_TOKEN is set, but this version has no Discord adapter yet"
-        )
+        log.info("Discord: not configured (DISCORD_BOT_TOKEN is not set)")
     if settings.web_enabled:
         doors.append(WebDoor(app))
     else:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_KEY_BYTES = 32
 
@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     telegram_webhook_port: int = Field(8443, ge=0, le=65535)
     telegram_webhook_secret: SecretStr | None = None
     discord_bot_token: SecretStr | None = None
+    discord_api_base_url: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg/"
+    discord_guild_ids: Annotated[list[int], NoDecode] = []
+    discord_message_content: bool = False
+    discord_shard_count: int | None = Field(None, ge=1)
 
     @field_validator(
         "secret_key",
@@ -76,6 +81,23 @@ class Settings(BaseSettings):
                 '`python -c "import secrets; print(secrets.token_urlsafe(48))"`'
             )
         return value
+
+    @field_validator("discord_guild_ids", mode="before")
+    @classmethod
+    def _comma_separated_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return [int(part) for part in value.replace(" ", "").split(",") if part]
+            except ValueError:
+                raise ValueError(
+                    "DISCORD_GUILD_IDS is a comma-separated list of guild ids"
+                ) from None
+        return value
+
+    @field_validator("discord_shard_count", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("telegram_webhook_secret")
     @classmethod

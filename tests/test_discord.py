@@ -1,0 +1,268 @@
+"""The Discord door against a gateway and REST stand-in on 127.0.0.1, driven by discord.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.discord_bot import DiscordDoor
+from bot.app import Chatlink, open_chatlink
+from bot.messages import Platform
+from bot.providers.base import Turn
+from tests.conftest import PASSWORD, FakeClock, dm, make_settings
+from tests.fakes.discord_api import CHANNEL_ID, GUILD_ID, TOKEN, FakeDiscord
+from tests.fakes.serve import serve
+
+EPHEMERAL = 64
+
+
+@pytest.fixture
+async def discord_server() -> AsyncIterator[tuple[FakeDiscord, str]]:
+    fake = FakeDiscord()
+    async with serve(fake.app()) as url:
+        yield fake, url
+
+
+def discord_settings(tmp_path: Path, url: str, **extra: Any) -> Any:
+    return make_settings(
+        tmp_path,
+        discord_bot_token=TOKEN,
+        discord_api_base_url=f"{url}/api/v10",
+        discord_gateway_url=url.replace("http://", "ws://") + "/gateway",
+        **extra,
+    )
+
+
+@pytest.fixture
+async def running(
+    discord_server: tuple[FakeDiscord, str], tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[tuple[FakeDiscord, Chatlink]]:
+    fake, url = discord_server
+    async with open_chatlink(discord_settings(tmp_path, url), clock=clock) as app:
+        door = DiscordDoor(app)
+        await door.start()
+        await fake.wait_connected()
+        try:
+            yield fake, app
+        finally:
+            await door.stop()
+
+
+def flags(call: Any) -> int:
+    return int((call.body or {}).get("flags") or 0)
+
+
+async def test_commands_are_synced_with_their_options(
+    running: tuple[FakeDiscord, Chatlink],
+) -> None:
+    fake, _ = running
+    [sync] = fake.calls_to("PUT", "/commands")
+    assert sync.path == "applications/4242/commands"  # global without DISCORD_GUILD_IDS
+    by_name = {c["name"]: c for c in sync.body}
+    assert sorted(by_name) == ["chat", "forget", "help", "link", "reset", "unlink", "whoami"]
+    [message] = by_name["chat"]["options"]
+    assert (message["name"], message["type"], message["required"]) == ("message", 3, True)
+    [code] = by_name["link"]["options"]
+    assert (code["name"], code.get("required", False)) == ("code", False)
+    assert not fake.content_intent  # the privileged intent is only asked for when configured
+
+
+async def test_guild_sync_and_content_intent(
+    discord_server: tuple[FakeDiscord, str], tmp_path: Path, clock: FakeClock
+) -> None:
+    fake, url = discord_server
+    settings = discord_settings(
+        tmp_path, url, discord_guild_ids=[GUILD_ID], discord_message_content=True
+    )
+    async with open_chatlink(settings, clock=clock) as app:
+        door = DiscordDoor(app)
+        await door.start()
+        try:
+            await fake.wait_connected()
+            assert [c.path for c in fake.calls_to("PUT", "/commands")] == [
+                f"applications/4242/guilds/{GUILD_ID}/commands"
+            ]
+            assert fake.content_intent
+            await fake.command("help")  # found through data.guild_id, as Discord sends it
+            [answer] = await fake.wait_for(1)
+            assert "/link" in answer.body["content"] and flags(answer) & EPHEMERAL
+        finally:
+            await door.stop()
+
+
+async def test_slash_flow_link_chat_reset(running: tuple[FakeDiscord, Chatlink]) -> None:
+    fake, app = running
+    await fake.command("chat", {"message": "hello"})
+    [instructions] = await fake.wait_for(1)
+    assert "/link" in instructions.body["content"] and flags(instructions) & EPHEMERAL
+    assert fake.calls_to("DELETE", "messages/@original")  # the public "thinking" went away
+    [defer] = fake.calls_to("POST", "/callback")
+    assert defer.body["type"] == 5  # deferred at once
+
+    await fake.command("link")
+    code_message = (await fake.wait_for(2))[-1]
+    assert flags(code_message) & EPHEMERAL
+    code = code_message.body["content"].split()[-1]
+    done = await app.links.complete_with_registration(code, "alice", PASSWORD)
+    assert done.identity.platform == "discord"
+    confirmation = (await fake.wait_for(3))[-1]
+    assert (
+        confirmation.path.startswith("channels/")
+        and "linked to account alice" in confirmation.body["content"]
+    )
+
+    await fake.command("chat", {"message": "I like green tea"})
+    await fake.wait_for(4)
+    await fake.command("chat", {"message": "what do I like?"})
+    reply = (await fake.wait_for(5))[-1]
+    assert 'you said: "I like green tea"' in reply.body["content"]
+    assert not flags(reply) & EPHEMERAL  # /chat answers publicly
+    assert reply.body["allowed_mentions"] == {"parse": []}
+
+    await fake.command("reset")
+    reset = (await fake.wait_for(6))[-1]
+    assert "forgot this group conversation" in reset.body["content"] and flags(reset) & EPHEMERAL
+
+
+async def test_account_first_code_with_link_option(running: tuple[FakeDiscord, Chatlink]) -> None:
+    fake, app = running
+    alice = await app.accounts.register("alice", PASSWORD)
+    code = (await app.links.issue_for_account(alice.id)).code
+    await fake.command("link", {"code": code}, author_id=3003, author_name="al")
+    [answer] = await fake.wait_for(1)
+    assert "account alice" in answer.body["content"] and flags(answer) & EPHEMERAL
+    identity = await app.accounts.store.identity("discord", "3003")
+    assert identity is not None and identity.account_id == alice.id
+
+
+async def test_dm_mention_and_unaddressed(running: tuple[FakeDiscord, Chatlink]) -> None:
+    fake, app = running
+    alice = await app.accounts.register("alice", PASSWORD)
+    await fake.command("link", {"code": (await app.links.issue_for_account(alice.id)).code})
+    await fake.wait_for(1)
+
+    await fake.message("hello in a DM")
+    dm_reply = (await fake.wait_for(2))[-1]
+    assert dm_reply.path == f"channels/{fake.dm_channel_id(1001)}/messages"
+    assert dm_reply.body["content"].startswith("Echo: hello in a DM")
+
+    await fake.message("people talking", guild=True)
+    await fake.message("from another bot <@4242>", guild=True, author_bot=True, mentions_bot=True)
+    await fake.message("<@4242> are you there?", guild=True, mentions_bot=True)
+    mention_reply = (await fake.wait_for(3))[-1]
+    assert mention_reply.body["content"].startswith("Echo: are you there?")
+    assert "start of our conversation" in mention_reply.body["content"]  # the guild thread
+    assert mention_reply.body["message_reference"]["message_id"]
+    await asyncio.sleep(0.3)
+    assert len(fake.sent()) == 3  # the unaddressed and bot messages got nothing
+
+
+async def test_model_output_never_pings(running: tuple[FakeDiscord, Chatlink]) -> None:
+    fake, app = running
+    alice = await app.accounts.register("alice", PASSWORD)
+    await fake.command("link", {"code": (await app.links.issue_for_account(alice.id)).code})
+    await fake.wait_for(1)
+    await fake.command("chat", {"message": "@everyone look <@123> and <@&77>"})
+    await fake.message("<@4242> @here too", guild=True, mentions_bot=True)
+    calls = await fake.wait_for(3)
+    for call in calls[1:]:
+        allowed = call.body["allowed_mentions"]
+        assert allowed["parse"] == [] and not allowed.get("users") and not allowed.get("roles")
+        assert not allowed.get("replied_user")
+    texts = " ".join(c.body["content"] for c in calls[1:])
+    assert "@everyone" in texts and "<@123>" in texts and "@here" in texts
+
+
+async def test_long_reply_in_three_messages(running: tuple[FakeDiscord, Chatlink]) -> None:
+    fake, app = running
+    alice = await app.accounts.register("alice", PASSWORD)
+    await fake.command("link", {"code": (await app.links.issue_for_account(alice.id)).code})
+    await fake.wait_for(1)
+    text = ("Discord counts to two thousand. " * 20 + "\n") * 7
+    text = text[:4400]
+    await fake.command("chat", {"message": text})
+    parts = [c.body["content"] for c in (await fake.wait_for(4))[1:]]
+    assert len(parts) == 3 and all(len(p) <= 2000 for p in parts)
+    thread = await app.core.memory.thread(alice.id, f"discord:{CHANNEL_ID}")
+    stored = await app.core.memory.store.recent(thread, 1)
+    assert "".join(parts) == stored[0].content
+
+
+async def test_slow_provider_still_answers(running: tuple[FakeDiscord, Chatlink]) -> None:
+    fake, app = running
+    alice = await app.accounts.register("alice", PASSWORD)
+    await fake.command("link", {"code": (await app.links.issue_for_account(alice.id)).code})
+    await fake.wait_for(1)
+
+    class Slow:
+        name = "slow"
+
+        async def stream(self, history: Sequence[Turn]) -> AsyncIterator[str]:
+            await asyncio.sleep(5)
+            yield "worth the wait"
+
+        async def close(self) -> None:
+            pass
+
+    app.core.provider = Slow()
+    interaction = await fake.command("chat", {"message": "take your time"})
+    await asyncio.sleep(0.5)
+    [defer] = [c for c in fake.calls_to("POST", "/callback") if interaction in c.path]
+    assert defer.body["type"] == 5  # acknowledged well inside Discord's 3 seconds
+    reply = (await fake.wait_for(2, within=20))[-1]
+    assert reply.body["content"] == "worth the wait"
+
+
+async def test_one_private_thread_across_telegram_and_discord(
+    running: tuple[FakeDiscord, Chatlink],
+) -> None:
+    fake, app = running
+    alice = await app.accounts.register("alice", PASSWORD)
+    [linked] = await app.core.handle(
+        dm(f"/link {(await app.links.issue_for_account(alice.id)).code}")
+    )
+    assert "alice" in linked.text
+    await app.core.handle(dm("said on telegram", "1001", Platform.TELEGRAM))
+    await fake.command(
+        "link", {"code": (await app.links.issue_for_account(alice.id)).code}, guild=False
+    )
+    await fake.wait_for(1)
+    await fake.message("and now on discord")
+    reply = (await fake.wait_for(2))[-1]
+    assert 'you said: "said on telegram"' in reply.body["content"]
+
+
+async def test_failures_apologise_and_rate_limits_are_waited_out(
+    running: tuple[FakeDiscord, Chatlink], caplog: pytest.LogCaptureFixture
+) -> None:
+    fake, app = running
+    fake.fail_next.append(
+        ("webhooks/", 429, {"message": "slow down", "retry_after": 0.3, "global": False})
+    )
+    await fake.command("help")
+    [answer] = await fake.wait_for(1)
+    assert "/link" in answer.body["content"]
+    assert len(fake.calls_to("POST", "webhooks/")) == 2  # the 429, then the retry
+
+    async def broken(*args: object, **kwargs: object) -> list[object]:
+        raise RuntimeError("boom")
+
+    app.core.handle = broken  # type: ignore[method-assign]
+    interaction = await fake.command("whoami")
+    apology = (await fake.wait_for(2))[-1]
+    assert apology.body["content"].startswith("Sorry") and flags(apology) & EPHEMERAL
+    assert f"interaction_id={interaction}" in caplog.text
+    await fake.message("attachment only", attachments=[])
+    assert "Sorry" in (await fake.wait_for(3))[-1].body["content"]  # the client keeps running
+
+
+async def test_non_text_dm(running: tuple[FakeDiscord, Chatlink]) -> None:
+    fake, _ = running
+    image = {"id": "1", "filename": "cat.png", "size": 10, "url": "http://x/cat.png",
+             "proxy_url": "http://x/cat.png"}  # fmt: skip
+    await fake.message("", attachments=[image])
+    assert "only read text" in (await fake.wait_for(1))[-1].body["content"]
