@@ -103,7 +103,8 @@ class FakeDiscord:
         data: dict[str, Any] = {
             "id": str(next(self._ids)), "author": author, "content": content,
             "timestamp": TIMESTAMP, "edited_timestamp": None, "tts": False,
-            "mention_everyone": False, "mentions": [BOT_USER] if mentions_bot else [], "mention_roles": [],
+            "mention_everyone": False, "mentions": [BOT_USER] if mentions_bot else [],
+            "mention_roles": [],
             "attachments": attachments or [], "embeds": [], "pinned": False, "type": 0,
         }  # fmt: skip
         if guild:
