@@ -32,6 +32,9 @@ def _point_at(settings_api: str, settings_gateway: str) -> None:
     # discord.py keeps its server addresses on the classes: one bot per process, so set them.
     discord.http.Route.BASE = settings_api.rstrip("/")
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings_gateway)
+    # A text bot needs no voice: skip the warnings about missing voice libraries.
+    discord.VoiceClient.warn_nacl = False
+    discord.VoiceClient.warn_dave = False
 
 
 class DiscordDoor:
