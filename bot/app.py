@@ -19,6 +19,8 @@ from bot.ratelimit import Limiter
 from bot.secret import load_secret_key
 from bot.senders import ChatSenders
 from bot.settings import Settings
+from bot.tokens import estimate
+from bot.usage import UsageLimits
 from storage import AccountStore, Database, LinkCodeStore, MessageStore, upgrade
 
 
@@ -46,7 +48,7 @@ async def open_chatlink(
         db = Database(settings.database_url)
     except ValueError as exc:
         raise ConfigError(f"DATABASE_URL: {exc}") from None
-    limiter = Limiter()
+    limiter = Limiter.from_url(settings.redis_url)
     try:
         if migrate:
             await upgrade(db)
@@ -77,6 +79,13 @@ async def open_chatlink(
             MessageStore(db),
             max_messages=settings.history_max_messages,
             max_chars=settings.history_max_chars,
+            # What the model may read: its window, less the reply and the system prompt.
+            max_tokens=max(
+                256,
+                settings.llm_context_tokens
+                - settings.llm_max_tokens
+                - estimate(settings.llm_system_prompt),
+            ),
             clock=clock,
         )
         core = ChatCore(
@@ -84,6 +93,11 @@ async def open_chatlink(
             links=links,
             memory=memory,
             provider=provider,
+            usage=UsageLimits(
+                limiter,
+                per_minute=settings.rate_limit_per_minute,
+                daily_budget=settings.daily_token_budget,
+            ),
             max_message_chars=settings.max_message_chars,
         )
         yield Chatlink(settings, db, accounts, links, core, senders, secret_key)

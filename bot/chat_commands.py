@@ -10,6 +10,7 @@ from bot.errors import AccountDisabled, NotLinked
 from bot.linking import LinkService
 from bot.memory import Memory, thread_key
 from bot.messages import IncomingMessage, Platform, Reply
+from bot.usage import UsageLimits
 from storage import Account, AccountStore
 
 log = logging.getLogger(__name__)
@@ -35,10 +36,12 @@ class ChatCommands:
         account_store: AccountStore,
         links: LinkService,
         memory: Memory,
+        usage: UsageLimits,
     ) -> None:
         self.account_store = account_store
         self.links = links
         self.memory = memory
+        self.usage = usage
         self._handlers: dict[str, Handler] = {
             "start": self.start,
             "help": self.help,
@@ -177,11 +180,13 @@ class ChatCommands:
             f"{i.platform} ({i.display_name})" if i.display_name else i.platform for i in identities
         )
         stored = await self.memory.count(account.id)
+        today = await self.usage.today(account.id)
+        budget = f" of {today.budget:,}" if today.budget is not None else ""
         state = " (disabled)" if account.disabled else ""
         return [
             Reply(
                 f"You are {account.username}{state}.\nLinked chats: {linked or 'none'}.\n"
-                f"Messages stored: {stored}.",
+                f"Messages stored: {stored}.\nModel tokens today: {today.tokens:,}{budget}.",
                 private=True,
             )
         ]

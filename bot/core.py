@@ -13,7 +13,9 @@ from bot.linking import LinkService
 from bot.locks import KeyedLocks
 from bot.memory import Memory, thread_key
 from bot.messages import IncomingMessage, Platform, ProgressCallback, Reply, ReplyKind
-from bot.providers.base import ReplyProvider
+from bot.providers.base import ReplyProvider, Turn, Usage
+from bot.tokens import estimate, estimate_turns
+from bot.usage import UsageLimits
 from storage import Account, AccountStore
 
 log = logging.getLogger(__name__)
@@ -21,6 +23,10 @@ log = logging.getLogger(__name__)
 NOT_TEXT = "I can only read text messages."
 EMPTY = "Send me some text."
 MODEL_FAILED = "The model is unavailable right now. Please try again in a moment."
+CONTEXT_TRIMMED = (
+    "(Our conversation is getting long: my oldest messages in this chat are no longer in "
+    "my context. /reset starts afresh.)"
+)
 NOT_LINKED_PRIVATE = (
     "Hi! This chat is not linked to an account yet. Send /link and I will give you a "
     "link to the web page, where you log in or register. (Never send me a password here.)"
@@ -38,15 +44,17 @@ class ChatCore:
         links: LinkService,
         memory: Memory,
         provider: ReplyProvider,
+        usage: UsageLimits,
         max_message_chars: int = 8000,
     ) -> None:
         self.account_store = account_store
         self.links = links
         self.memory = memory
         self.provider = provider
+        self.usage = usage
         self.max_message_chars = max_message_chars
         self._sender_locks = KeyedLocks()
-        self.commands = ChatCommands(account_store, links, memory)
+        self.commands = ChatCommands(account_store, links, memory, usage)
 
     async def handle(
         self,
@@ -103,7 +111,7 @@ class ChatCore:
             return [Reply(NOT_LINKED_GROUP, open_private=True)]
         if account.disabled:
             raise AccountDisabled()
-        return [await self._converse(account, message, text, on_progress)]
+        return await self._converse(account, message, text, on_progress)
 
     async def _account_of(self, message: IncomingMessage) -> Account | None:
         if message.platform is Platform.WEB:
@@ -118,34 +126,64 @@ class ChatCore:
         message: IncomingMessage,
         text: str,
         on_progress: ProgressCallback | None,
-    ) -> Reply:
+    ) -> list[Reply]:
+        await self.usage.admit(account.id)  # over a limit: refused before anything is stored
         key = thread_key(message)
         async with self.memory.exclusive(account.id):
             thread_id = await self.memory.thread(account.id, key)
             # Committed before anything slow: the message survives a model failure or a crash.
             await self.memory.remember(thread_id, "user", text, message.platform.value)
-            history = await self.memory.history(thread_id)
+            history, trimmed = await self.memory.history(thread_id)
+            usage = Usage()
             started = time.perf_counter()
-            parts: list[str] = []
             try:
-                async for piece in self.provider.stream(history):
-                    parts.append(piece)
-                    if on_progress is not None:
-                        await on_progress("".join(parts))
-            except Exception:
-                log.exception(
-                    "reply provider %s failed: account_id=%s", self.provider.name, account.id
+                reply = await self._generate(history, usage, on_progress)
+            except Exception as exc:
+                log.warning(
+                    "reply provider %s failed after %.0f ms: account_id=%s error=%s",
+                    self.provider.name,
+                    (time.perf_counter() - started) * 1000,
+                    account.id,
+                    type(exc).__name__,
                 )
-                return Reply(MODEL_FAILED, kind=ReplyKind.ERROR)
-            reply = "".join(parts)
+                return [Reply(MODEL_FAILED, kind=ReplyKind.ERROR)]
+            # Only a whole reply is stored: a failed or cut stream stores nothing.
             await self.memory.remember(thread_id, "assistant", reply, message.platform.value)
-            log.debug(
-                "replied: account_id=%s provider=%s ms=%.1f",
+            tokens = usage.total or estimate_turns(history) + estimate(reply)
+            await self.usage.record(account.id, tokens)
+            log.info(
+                "replied: account_id=%s provider=%s ms=%.0f tokens=%d",
                 account.id,
                 self.provider.name,
                 (time.perf_counter() - started) * 1000,
+                tokens,
             )
-        return Reply(reply, kind=ReplyKind.MODEL)
+            replies = [Reply(reply, kind=ReplyKind.MODEL)]
+            if trimmed and await self.memory.claim_context_notice(thread_id):
+                replies.append(Reply(CONTEXT_TRIMMED))
+        return replies
+
+    async def _generate(
+        self, history: list[Turn], usage: Usage, on_progress: ProgressCallback | None
+    ) -> str:
+        parts: list[str] = []
+        async for piece in self.provider.stream(history, usage):
+            parts.append(piece)
+            if on_progress is not None:
+                try:
+                    await on_progress("".join(parts))
+                except Exception:
+                    # A failed live edit must not lose the reply: it is delivered at the end.
+                    log.warning("live reply update failed; continuing without it", exc_info=True)
+                    on_progress = None
+        reply = "".join(parts)
+        if not reply.strip():
+            raise EmptyReply()
+        return reply
+
+
+class EmptyReply(Exception):
+    """The model answered nothing."""
 
 
 def _clean(message: IncomingMessage) -> IncomingMessage:

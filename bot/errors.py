@@ -51,9 +51,14 @@ class LoginFailed(ChatlinkError):
 class RateLimited(ChatlinkError):
     """Too many attempts."""
 
-    def __init__(self, what: str, retry_after_s: float) -> None:
+    def __init__(self, what: str, retry_after_s: float, text: str | None = None) -> None:
         self.retry_after_s = max(1, round(retry_after_s))
-        super().__init__(f"Too many {what}. Try again in {_duration(self.retry_after_s)}.")
+        super().__init__(text or f"Too many {what}. Try again in {_duration(self.retry_after_s)}.")
+
+    @classmethod
+    def custom(cls, text: str, retry_after_s: float) -> RateLimited:
+        """A rate limit with its own wording."""
+        return cls("", retry_after_s, text)
 
 
 class AccountDisabled(ChatlinkError):

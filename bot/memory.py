@@ -9,6 +9,7 @@ from bot.clock import Clock, utcnow
 from bot.locks import KeyedLocks
 from bot.messages import IncomingMessage
 from bot.providers.base import Turn
+from bot.tokens import fit
 from storage import MessageStore, StoredMessage
 
 PRIVATE_THREAD = "private"
@@ -44,11 +45,13 @@ class Memory:
         *,
         max_messages: int = 20,
         max_chars: int = 16_000,
+        max_tokens: int = 1_000_000,
         clock: Clock = utcnow,
     ) -> None:
         self.store = store
         self.max_messages = max_messages
         self.max_chars = max_chars
+        self.max_tokens = max_tokens
         self.clock = clock
         # Threads are never deleted while their account lives, so ids can be cached.
         self._thread_ids: OrderedDict[tuple[int, str], int] = OrderedDict()
@@ -76,10 +79,18 @@ class Memory:
         """Store one turn (committed on return)."""
         await self.store.append(thread_id, role, content, platform, self.clock())
 
-    async def history(self, thread_id: int) -> list[Turn]:
-        """The recent turns of a thread, oldest first, within the count and character bounds."""
-        recent = await self.store.recent(thread_id, self.max_messages)
-        return bound_history(recent, self.max_chars)
+    async def history(self, thread_id: int) -> tuple[list[Turn], bool]:
+        """The recent turns of a thread, oldest first, within the count, character and token
+        bounds, and whether older messages were left out."""
+        recent = await self.store.recent(thread_id, self.max_messages + 1)
+        dropped = len(recent) > self.max_messages
+        recent = recent[-self.max_messages :]
+        turns = fit(bound_history(recent, self.max_chars), self.max_tokens)
+        return turns, dropped or len(turns) < len(recent)
+
+    async def claim_context_notice(self, thread_id: int) -> bool:
+        """Whether to tell the person, this once, that older messages left the context."""
+        return await self.store.claim_context_notice(thread_id)
 
     async def page(
         self, account_id: int, key: str, limit: int, before_id: int | None = None

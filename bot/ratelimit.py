@@ -1,16 +1,28 @@
-"""Moving-window limits on top of the `limits` library (in-process memory storage)."""
+"""Limits on top of the `limits` library: in-process memory, or Redis shared by replicas."""
 
 from __future__ import annotations
 
 import time
 
-from limits import RateLimitItem, RateLimitItemPerHour, RateLimitItemPerMinute
+from limits import (
+    RateLimitItem,
+    RateLimitItemPerDay,
+    RateLimitItemPerHour,
+    RateLimitItemPerMinute,
+)
 from limits.aio.storage import MemoryStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+from limits.storage import storage_from_string
 
 from bot.errors import RateLimited
 
-__all__ = ["Limiter", "RateLimitItem", "RateLimitItemPerHour", "RateLimitItemPerMinute"]
+__all__ = [
+    "Limiter",
+    "RateLimitItem",
+    "RateLimitItemPerDay",
+    "RateLimitItemPerHour",
+    "RateLimitItemPerMinute",
+]
 
 
 class Limiter:
@@ -18,20 +30,43 @@ class Limiter:
 
     def __init__(self, storage: Storage | None = None) -> None:
         self.storage = storage or MemoryStorage()
-        self._strategy = MovingWindowRateLimiter(self.storage)
+        self._moving = MovingWindowRateLimiter(self.storage)
+        self._fixed = FixedWindowRateLimiter(self.storage)
+
+    @classmethod
+    def from_url(cls, redis_url: str | None) -> Limiter:
+        """Memory storage, or the Redis at `redis_url` (shared by every replica)."""
+        if not redis_url:
+            return cls()
+        storage = storage_from_string(f"async+{redis_url}")
+        assert isinstance(storage, Storage)
+        return cls(storage)
 
     async def hit(self, item: RateLimitItem, what: str, *key: str) -> None:
-        """Count one event, or raise RateLimited (counting nothing) when over the limit."""
-        if not await self._strategy.hit(item, *key):
-            stats = await self._strategy.get_window_stats(item, *key)
+        """Count one event in a moving window, or raise RateLimited (counting nothing)."""
+        if not await self._moving.hit(item, *key):
+            stats = await self._moving.get_window_stats(item, *key)
             raise RateLimited(what, stats.reset_time - time.time())
 
     async def clear(self, item: RateLimitItem, *key: str) -> None:
         """Forget the events counted for a key."""
-        await self._strategy.clear(item, *key)
+        await self._moving.clear(item, *key)
+
+    async def spend(self, item: RateLimitItem, cost: int, *key: str) -> None:
+        """Add `cost` to a fixed window (a daily budget), even past its limit."""
+        if cost > 0 and not await self._fixed.hit(item, *key, cost=cost):
+            # Over the top: record what fits, so the window shows as used up.
+            remaining = (await self._fixed.get_window_stats(item, *key)).remaining
+            if remaining > 0:
+                await self._fixed.hit(item, *key, cost=remaining)
+
+    async def remaining(self, item: RateLimitItem, *key: str) -> tuple[int, float]:
+        """What is left in a fixed window, and the unix time it resets."""
+        stats = await self._fixed.get_window_stats(item, *key)
+        return stats.remaining, stats.reset_time
 
     async def close(self) -> None:
-        """Stop the storage's background expiry task."""
+        """Stop the memory storage's background expiry task."""
         timer = getattr(self.storage, "timer", None)
         if timer is not None:
             timer.cancel()

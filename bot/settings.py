@@ -27,6 +27,21 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     llm_provider: str = "echo"
+    llm_base_url: str | None = None
+    llm_model: str = ""
+    llm_api_key: SecretStr | None = None
+    llm_system_prompt: str = (
+        "You are a helpful assistant in a chat app. Answer concisely in plain text."
+    )
+    llm_temperature: float = Field(0.7, ge=0, le=2)
+    llm_max_tokens: int = Field(1024, ge=1, le=1_000_000)
+    llm_timeout_s: float = Field(60.0, gt=0, le=3600)
+    llm_max_retries: int = Field(2, ge=0, le=10)
+    llm_context_tokens: int = Field(8192, ge=256, le=10_000_000)
+
+    rate_limit_per_minute: int = Field(20, ge=0)
+    daily_token_budget: int | None = Field(None, ge=1)
+    redis_url: str | None = None
 
     max_message_chars: int = Field(8000, ge=1, le=1_000_000)
     history_max_messages: int = Field(20, ge=1, le=1000)
@@ -66,6 +81,9 @@ class Settings(BaseSettings):
         "telegram_webhook_secret",
         "telegram_webhook_url",
         "discord_bot_token",
+        "llm_api_key",
+        "llm_base_url",
+        "redis_url",
         mode="before",
     )
     @classmethod
@@ -94,7 +112,7 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
-    @field_validator("discord_shard_count", mode="before")
+    @field_validator("discord_shard_count", "daily_token_budget", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.database import Database
@@ -100,13 +100,31 @@ class MessageStore:
         """Delete every message of one thread; returns how many went."""
         async with self.db.write() as conn:
             result = await conn.execute(delete(messages).where(messages.c.thread_id == thread_id))
+            await conn.execute(
+                update(threads).where(threads.c.id == thread_id).values(context_notice_sent=False)
+            )
         return int(result.rowcount or 0)
+
+    async def claim_context_notice(self, thread_id: int) -> bool:
+        """True the first time only: the caller then tells the person about the trimmed context."""
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                update(threads)
+                .where(threads.c.id == thread_id, threads.c.context_notice_sent.is_(False))
+                .values(context_notice_sent=True)
+            )
+        return bool(result.rowcount)
 
     async def forget_account(self, account_id: int) -> int:
         """Delete every message of every thread of an account."""
         owned = select(threads.c.id).where(threads.c.account_id == account_id)
         async with self.db.write() as conn:
             result = await conn.execute(delete(messages).where(messages.c.thread_id.in_(owned)))
+            await conn.execute(
+                update(threads)
+                .where(threads.c.account_id == account_id)
+                .values(context_notice_sent=False)
+            )
         return int(result.rowcount or 0)
 
     async def count(self, account_id: int | None = None) -> int:

@@ -100,6 +100,8 @@ class ThreadRow(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(160))
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # Set once the person was told that older messages fell out of the model's context.
+    context_notice_sent: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class MessageRow(Base):

@@ -42,6 +42,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "database_url": f"sqlite+aiosqlite:///{tmp_path}/data/chatlink.db",
         "secret_key": SECRET,
         "web_port": 0,  # any free port
+        "rate_limit_per_minute": 0,  # tests send bursts; the limit has tests of its own
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

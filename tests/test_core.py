@@ -11,7 +11,7 @@ import pytest
 from bot.app import Chatlink
 from bot.commands import parse_command
 from bot.messages import Platform, ReplyKind
-from bot.providers.base import Turn
+from bot.providers.base import Turn, Usage
 from tests.conftest import PASSWORD, dm, group, link_account_first
 
 
@@ -214,7 +214,7 @@ async def test_concurrent_messages_in_one_thread_are_stored_in_order(app: Chatli
     assert [m.content for m in stored if m.role == "user"] == texts
     # each reply saw exactly the messages before it (up to the history bound)
     bound = app.settings.history_max_messages - 1
-    for n, [reply] in enumerate(results[1:], start=1):
+    for n, (reply, *notice) in enumerate(results[1:], start=1):
         assert f"I remember {min(2 * n, bound)} earlier" in reply.text
         assert f'you said: "message {n - 1:02d}"' in reply.text
 
@@ -227,7 +227,7 @@ async def test_history_is_bounded_by_count_and_characters(app: Chatlink) -> None
     class Spy:
         name = "spy"
 
-        async def stream(self, history: Sequence[Turn]) -> AsyncIterator[str]:
+        async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
             seen.append(history)
             yield "ok"
 
@@ -262,7 +262,7 @@ async def test_provider_failure_keeps_the_user_message_and_recovers(app: Chatlin
     class Broken:
         name = "broken"
 
-        async def stream(self, history: Sequence[Turn]) -> AsyncIterator[str]:
+        async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
             yield "half a rep"
             raise ConnectionError("model went away")
 
@@ -307,7 +307,7 @@ async def test_forget_waits_for_a_reply_in_flight(app: Chatlink) -> None:
     class Slow:
         name = "slow"
 
-        async def stream(self, history: Sequence[Turn]) -> AsyncIterator[str]:
+        async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
             started.set()
             await asyncio.sleep(0.3)
             yield "a reply"

@@ -12,7 +12,7 @@ import pytest
 from adapters.discord_bot import DiscordDoor
 from bot.app import Chatlink, open_chatlink
 from bot.messages import Platform
-from bot.providers.base import Turn
+from bot.providers.base import Turn, Usage
 from tests.conftest import PASSWORD, FakeClock, dm, make_settings
 from tests.fakes.discord_api import CHANNEL_ID, GUILD_ID, TOKEN, FakeDiscord
 from tests.fakes.serve import serve
@@ -201,7 +201,7 @@ async def test_slow_provider_still_answers(running: tuple[FakeDiscord, Chatlink]
     class Slow:
         name = "slow"
 
-        async def stream(self, history: Sequence[Turn]) -> AsyncIterator[str]:
+        async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
             await asyncio.sleep(5)
             yield "worth the wait"
 

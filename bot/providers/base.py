@@ -15,13 +15,25 @@ class Turn:
     content: str
 
 
+@dataclass(slots=True)
+class Usage:
+    """Tokens a reply cost, filled in by providers whose API reports them."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
 class ReplyProvider(Protocol):
     """Something that writes replies. The last turn of `history` is the new user message."""
 
     name: str
 
-    def stream(self, history: Sequence[Turn]) -> AsyncIterator[str]:
-        """Yield the reply in pieces; joined, they are the whole reply."""
+    def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
+        """Yield the reply in pieces (joined, the whole reply); record the tokens in `usage`."""
         ...
 
     async def close(self) -> None:

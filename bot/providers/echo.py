@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-from bot.providers.base import Turn
+from bot.providers.base import Turn, Usage
 
 QUOTE_CHARS = 200
 
@@ -34,7 +34,7 @@ class EchoProvider:
 
     name = "echo"
 
-    async def stream(self, history: Sequence[Turn]) -> AsyncIterator[str]:
+    async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
         """Yield the reply line by line, like a model streaming tokens."""
         text = echo_reply(history)
         lines = text.split("\n")

@@ -1,0 +1,75 @@
+"""Anthropic's Messages API through the official SDK."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import cast
+
+from anthropic import AsyncAnthropic
+from anthropic.types import MessageParam
+
+from bot.providers.base import Turn, Usage
+
+
+class AnthropicProvider:
+    """Streams `messages.stream` text deltas; the SDK retries 429/5xx/timeouts itself.
+
+    The Messages API of the anthropic SDK 2.x takes no sampling temperature, so
+    LLM_TEMPERATURE applies to OpenAI-compatible servers only.
+    """
+
+    name = "anthropic"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        api_key: str,
+        base_url: str | None,
+        system_prompt: str,
+        max_tokens: int,
+        timeout_s: float,
+        max_retries: int,
+    ) -> None:
+        self.client = AsyncAnthropic(
+            api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries
+        )
+        self.model = model
+        self.system_prompt = system_prompt
+        self.max_tokens = max_tokens
+
+    async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
+        """Yield text deltas; input and output tokens go into `usage`."""
+        messages = cast(
+            "list[MessageParam]",
+            [{"role": t.role, "content": t.content} for t in _alternating(history)],
+        )
+        async with self.client.messages.stream(
+            model=self.model,
+            system=self.system_prompt,
+            messages=messages,
+            max_tokens=self.max_tokens,
+        ) as events:
+            async for text in events.text_stream:
+                yield text
+            final = await events.get_final_message()
+            usage.input_tokens = final.usage.input_tokens
+            usage.output_tokens = final.usage.output_tokens
+
+    async def close(self) -> None:
+        """Close the SDK's connection pool."""
+        await self.client.close()
+
+
+def _alternating(history: Sequence[Turn]) -> list[Turn]:
+    # The Messages API wants user/assistant turns alternating and starting with the user:
+    # merge neighbours of one role (a reply lost to a model failure leaves two user turns).
+    merged: list[Turn] = []
+    for turn in history:
+        if merged and merged[-1].role == turn.role:
+            merged[-1] = Turn(turn.role, merged[-1].content + "\n\n" + turn.content)
+        else:
+            merged.append(turn)
+    while merged and merged[0].role != "user":
+        merged.pop(0)
+    return merged

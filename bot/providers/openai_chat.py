@@ -1,0 +1,69 @@
+"""OpenAI-compatible chat completions (OpenAI, Ollama, vLLM, llama.cpp, LM Studio, OpenRouter)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import cast
+
+from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionMessageParam
+
+from bot.providers.base import Turn, Usage
+
+# Local servers (Ollama, vLLM ...) ignore the key, but the SDK insists on one.
+NO_KEY = "not-needed"
+
+
+class OpenAIChatProvider:
+    """Streams `chat.completions` through the official SDK, which retries 429/5xx/timeouts."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        api_key: str | None,
+        base_url: str | None,
+        system_prompt: str,
+        temperature: float,
+        max_tokens: int,
+        timeout_s: float,
+        max_retries: int,
+    ) -> None:
+        self.client = AsyncOpenAI(
+            api_key=api_key or NO_KEY,
+            base_url=base_url,
+            timeout=timeout_s,
+            max_retries=max_retries,
+        )
+        self.model = model
+        self.system_prompt = system_prompt
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+
+    async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
+        """Yield content deltas; the final chunk's usage (when sent) goes into `usage`."""
+        turns = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        turns += [{"role": t.role, "content": t.content} for t in history]
+        messages = cast("list[ChatCompletionMessageParam]", turns)
+        chunks = await self.client.chat.completions.create(
+            model=self.model,
+            messages=messages,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        async with chunks:
+            async for chunk in chunks:
+                if chunk.usage is not None:
+                    usage.input_tokens = chunk.usage.prompt_tokens
+                    usage.output_tokens = chunk.usage.completion_tokens
+                for choice in chunk.choices:
+                    if choice.delta.content:
+                        yield choice.delta.content
+
+    async def close(self) -> None:
+        """Close the SDK's connection pool."""
+        await self.client.close()
