@@ -214,7 +214,7 @@ async def test_concurrent_messages_in_one_thread_are_stored_in_order(app: Chatli
     assert [m.content for m in stored if m.role == "user"] == texts
     # each reply saw exactly the messages before it (up to the history bound)
     bound = app.settings.history_max_messages - 1
-    for n, (reply, *notice) in enumerate(results[1:], start=1):
+    for n, (reply, *_notice) in enumerate(results[1:], start=1):
         assert f"I remember {min(2 * n, bound)} earlier" in reply.text
         assert f'you said: "message {n - 1:02d}"' in reply.text
 
