@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from bot.app import Chatlink, open_chatlink
 from bot.clock import utcnow
 from bot.errors import ChatlinkError, ConfigError
-from bot.logs import configure_logging
+from bot.logs import configure_logging, scrub
 from bot.runtime import Door, serve
 from bot.settings import Settings
 from storage import Database, collect_stats, upgrade
@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None, *, build_doors: DoorFactory | None =
         print(f"chatlink: {exc}", file=sys.stderr)
         return 2
     except ChatlinkError as exc:
-        print(f"chatlink: {exc}", file=sys.stderr)
+        print(f"chatlink: {scrub(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

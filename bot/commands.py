@@ -38,6 +38,12 @@ class Command:
         return self.target.lower() == bot_username.lstrip("@").lower()
 
 
+def addresses_us(text: str, bot_username: str | None) -> bool:
+    """Whether `text` is one of our commands (and not `/cmd@another_bot` or a path)."""
+    command = parse_command(text)
+    return command is not None and command.name in COMMANDS and command.is_for(bot_username)
+
+
 def parse_command(text: str) -> Command | None:
     """The command in `text`, or None when `text` is not a command."""
     match = _COMMAND.fullmatch(text.strip())

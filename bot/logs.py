@@ -38,6 +38,15 @@ def configure_logging(level: str = "INFO") -> None:
         logging.getLogger(chatty).setLevel(max(logging.getLevelName(level), logging.INFO))
 
 
+def scrub(text: str) -> str:
+    """`text` with every registered secret replaced, for messages printed outside logging."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, RedactingFormatter):
+            for secret in handler.formatter.secrets:
+                text = text.replace(secret, "<redacted>")
+    return text
+
+
 def redact(secret: str) -> None:
     """Keep `secret` out of every log line from now on."""
     if not secret:

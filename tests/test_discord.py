@@ -83,9 +83,12 @@ async def test_guild_sync_and_content_intent(
         await door.start()
         try:
             await fake.wait_connected()
-            assert [c.path for c in fake.calls_to("PUT", "/commands")] == [
-                f"applications/4242/guilds/{GUILD_ID}/commands"
+            syncs = fake.calls_to("PUT", "/commands")
+            assert [c.path for c in syncs] == [
+                f"applications/4242/guilds/{GUILD_ID}/commands",
+                "applications/4242/commands",
             ]
+            assert len(syncs[0].body) == 7 and syncs[1].body == []  # no duplicates left global
             assert fake.content_intent
             await fake.command("help")  # found through data.guild_id, as Discord sends it
             [answer] = await fake.wait_for(1)
@@ -266,3 +269,50 @@ async def test_non_text_dm(running: tuple[FakeDiscord, Chatlink]) -> None:
              "proxy_url": "http://x/cat.png"}  # fmt: skip
     await fake.message("", attachments=[image])
     assert "only read text" in (await fake.wait_for(1))[-1].body["content"]
+
+
+async def test_chat_failure_apologises_privately(running: tuple[FakeDiscord, Chatlink]) -> None:
+    fake, app = running
+
+    async def broken(*args: object, **kwargs: object) -> list[object]:
+        raise RuntimeError("boom")
+
+    app.core.handle = broken  # type: ignore[method-assign]
+    await fake.command("chat", {"message": "hi"})
+    [apology] = await fake.wait_for(1)
+    assert apology.body["content"].startswith("Sorry") and flags(apology) & EPHEMERAL
+    assert fake.calls_to("DELETE", "messages/@original")  # not left in the public message
+
+
+async def test_notice_after_a_public_reply_stays_private(
+    running: tuple[FakeDiscord, Chatlink],
+) -> None:
+    fake, app = running
+    alice = await app.accounts.register("alice", PASSWORD)
+    await fake.command("link", {"code": (await app.links.issue_for_account(alice.id)).code})
+    await fake.wait_for(1)
+    app.core.memory.max_messages = 2  # the third message already trims the context
+    for n in range(3):
+        await fake.command("chat", {"message": f"m{n}"})
+        await fake.wait_for(2 + n)
+    notice = (await fake.wait_for(5))[-1]
+    answer = fake.sent()[-2]
+    assert answer.body["content"].startswith("Echo: m2") and not flags(answer) & EPHEMERAL
+    assert "no longer in my context" in notice.body["content"] and flags(notice) & EPHEMERAL
+    assert not fake.calls_to("DELETE", "messages/@original")
+
+
+async def test_commands_of_one_person_keep_their_order(
+    running: tuple[FakeDiscord, Chatlink],
+) -> None:
+    fake, app = running
+    alice = await app.accounts.register("alice", PASSWORD)
+    await fake.command("link", {"code": (await app.links.issue_for_account(alice.id)).code})
+    await fake.wait_for(1)
+    fake.slow_callbacks = 1  # the first defer takes 0.5 s to be acknowledged
+    await fake.command("chat", {"message": "FIRST"})
+    await fake.command("chat", {"message": "SECOND"})
+    await fake.wait_for(3)
+    thread = await app.core.memory.thread(alice.id, f"discord:{CHANNEL_ID}")
+    stored = await app.core.memory.store.recent(thread, 10)
+    assert [m.content for m in stored if m.role == "user"] == ["FIRST", "SECOND"]

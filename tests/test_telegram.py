@@ -16,7 +16,7 @@ from bot.app import Chatlink, open_chatlink
 from bot.logs import RedactingFormatter
 from tests.conftest import PASSWORD, FakeClock, make_settings
 from tests.fakes.serve import serve
-from tests.fakes.telegram_api import BOT_ID, BOT_USERNAME, TOKEN, FakeTelegram
+from tests.fakes.telegram_api import BOT_USERNAME, TOKEN, FakeTelegram
 
 GROUP = -100500
 
@@ -136,7 +136,9 @@ async def test_group_rules(running: tuple[FakeTelegram, Chatlink]) -> None:
     assert "You are alice" in (await fake.wait_sent(2, chat_id=1001))[-1]
 
     await fake.say("/reset@other_bot", chat_id=GROUP, chat_type="supergroup")
-    await fake.say("photo", chat_id=GROUP, chat_type="supergroup")
+    sticker = {"file_id": "x", "file_unique_id": "y", "type": "regular", "width": 1,
+               "height": 1, "is_animated": False, "is_video": False}  # fmt: skip
+    await fake.push(fake.message(None, chat_id=GROUP, chat_type="supergroup", sticker=sticker))
     await asyncio.sleep(0.5)
     assert len(fake.sent(GROUP)) == 3
 
@@ -184,6 +186,11 @@ async def test_flood_control_and_polling_errors(running: tuple[FakeTelegram, Cha
 
     fake.fail_next("getUpdates", 500)
     fake.fail_next("getUpdates", 500)
+    for _ in range(300):  # both failures answered before the next update exists
+        if sum(1 for c in fake.calls if c.method == "getUpdates" and not c.ok) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert sum(1 for c in fake.calls if c.method == "getUpdates" and not c.ok) == 2
     await fake.say("still there?")
     await fake.wait_sent(2, within=30)
 
@@ -244,31 +251,51 @@ async def test_webhook_mode(
             await door.stop()
 
 
-async def test_token_never_logged(
+async def test_refused_token_is_a_clear_error_without_the_token(
     telegram: tuple[FakeTelegram, str], tmp_path: Path, clock: FakeClock
 ) -> None:
+    from bot.errors import ConfigError
+    from bot.runtime import serve
+
     fake, url = telegram
+    fake.token = "another-token"  # the server refuses ours: 401, as Telegram does
+    async with open_chatlink(telegram_settings(tmp_path, url), clock=clock) as app:
+        door = TelegramDoor(app, poll_timeout=1)
+        with pytest.raises(ConfigError) as refused:
+            await serve([door])
+    assert "TELEGRAM_BOT_TOKEN was refused" in str(refused.value)
+    assert TOKEN not in str(refused.value)
+
+
+async def test_token_is_redacted_from_log_output() -> None:
+    from bot.logs import redact, scrub
+
     handler = logging.StreamHandler()
-    formatter = RedactingFormatter()
-    handler.setFormatter(formatter)
-    records: list[str] = []
-    handler.emit = lambda record: records.append(handler.format(record))  # type: ignore[method-assign]
+    handler.setFormatter(RedactingFormatter())
     root = logging.getLogger()
     root.addHandler(handler)
-    old_level = root.level
-    root.setLevel(logging.DEBUG)
     try:
-        async with open_chatlink(telegram_settings(tmp_path, url), clock=clock) as app:
-            door = TelegramDoor(app, poll_timeout=1)
-            await door.start()
-            fake.fail_next("sendMessage", 400)  # a failed call logs its error
-            await fake.say("hello")
-            await asyncio.sleep(1.0)
-            logging.getLogger("test").error("the url was %s/bot%s/getMe", url, TOKEN)
-            await door.stop()
+        redact(TOKEN)
+        record = logging.LogRecord(
+            "x", logging.ERROR, "f", 1, "url %s/bot%s/getMe", ("u", TOKEN), None
+        )
+        assert TOKEN not in handler.format(record) and "<redacted>" in handler.format(record)
+        assert scrub(f"The token `{TOKEN}` was rejected") == "The token `<redacted>` was rejected"
     finally:
         root.removeHandler(handler)
-        root.setLevel(old_level)
-    text = "\n".join(records)
-    assert TOKEN not in text and "<redacted>" in text
-    assert BOT_ID  # the bot id may appear; the token's secret part must not
+
+
+async def test_slash_text_that_is_not_our_command_is_ignored_in_groups(
+    running: tuple[FakeTelegram, Chatlink],
+) -> None:
+    fake, app = running
+    alice = await app.accounts.register("alice", PASSWORD)
+    await fake.say(f"/link {(await app.links.issue_for_account(alice.id)).code}")
+    await fake.wait_sent(1)
+    for text in ("/usr/bin is where it lives", "/roll 2d6", "/reset@other_bot"):
+        await fake.say(text, chat_id=GROUP, chat_type="group")
+    await fake.say("/whoami", chat_id=GROUP, chat_type="group")
+    await fake.wait_sent(1, chat_id=GROUP)
+    await asyncio.sleep(0.3)
+    assert fake.sent(GROUP) == ["I sent you the answer in a private message."]
+    assert await app.core.memory.count(alice.id) == 0

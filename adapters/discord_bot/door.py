@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import discord
 import yarl
@@ -14,17 +15,17 @@ from adapters.discord_bot.translate import from_command, from_message
 from bot.app import Chatlink
 from bot.commands import DESCRIPTIONS
 from bot.errors import ConfigError
+from bot.locks import KeyedLocks
 from bot.logs import redact
 from bot.messages import IncomingMessage, Reply, ReplyKind
 from bot.text_split import split_text, utf16_length
+from bot.texts import APOLOGY, CANNOT_DM, SENT_PRIVATELY
 
 log = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = 2000
 READY_TIMEOUT_S = 60
-APOLOGY = "Sorry, something went wrong on my side. Please try again."
-SENT_PRIVATELY = "I sent you the answer in a private message."
-NO_DMS = "I can't message you privately: allow direct messages from this server's members."
+STOP_GRACE_S = 10
 NO_PINGS = discord.AllowedMentions.none()
 
 
@@ -65,10 +66,20 @@ class DiscordDoor:
         self.client.event(self.on_message)
         self.tree.error(self._on_command_error)
         self._task: asyncio.Task[None] | None = None
+        self._conversations = KeyedLocks()  # one sender in one channel: answered in order
+        self._in_flight: set[asyncio.Future[Any]] = set()
+        self._stopping = False
 
     # --- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
         """Log in, sync the slash commands, connect to the gateway and wait until ready."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         try:
             await self.client.login(self.token)
         except discord.LoginFailure:
@@ -82,7 +93,6 @@ class DiscordDoor:
         if ready not in done:
             ready.cancel()
             failure = self._task.exception() if self._task.done() else None
-            await self.stop()
             if failure is not None:
                 raise failure
             raise ConfigError("Discord: the gateway did not get ready in time.")
@@ -93,8 +103,11 @@ class DiscordDoor:
         )
 
     async def stop(self) -> None:
-        """Disconnect from the gateway and close the HTTP session."""
+        """Take no new work, let answers in flight finish, then disconnect."""
+        self._stopping = True
         self.chatlink.senders.unregister("discord")
+        if self._in_flight:
+            await asyncio.wait(self._in_flight, timeout=STOP_GRACE_S)
         await self.client.close()
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -107,8 +120,10 @@ class DiscordDoor:
                 guild = discord.Object(id=guild_id)
                 self.tree.copy_global_to(guild=guild)
                 await self.tree.sync(guild=guild)
-        else:
-            await self.tree.sync()
+            # Guild commands only: drop global ones left from an earlier global sync, or
+            # each command would show twice.
+            self.tree.clear_commands(guild=None)
+        await self.tree.sync()
 
     # --- slash commands ----------------------------------------------------------------
     def _add_commands(self) -> None:
@@ -141,19 +156,17 @@ class DiscordDoor:
     async def _run_command(
         self, interaction: discord.Interaction, name: str, argument: str = ""
     ) -> None:
-        ephemeral = name != "chat"
+        # The core takes its order lock before the first await: start it before the defer
+        # (a network round trip), so two commands of one person keep their order.
+        answer = asyncio.ensure_future(
+            self.chatlink.core.handle(from_command(interaction, name, argument))
+        )
+        self._track(answer)
+        public = name == "chat"
         # Deferred at once: the model may take longer than the 3 seconds Discord allows.
-        await interaction.response.defer(ephemeral=ephemeral, thinking=True)
-        replies = await self.chatlink.core.handle(from_command(interaction, name, argument))
-        if not ephemeral and any(r.kind is not ReplyKind.MODEL for r in replies):
-            # Only model replies are public: instructions and refusals go to the person alone.
-            await interaction.delete_original_response()
-            ephemeral = True
-        for reply in replies:
-            for part in split_text(reply.text, MESSAGE_LIMIT, utf16_length):
-                await interaction.followup.send(
-                    part, ephemeral=ephemeral, allowed_mentions=NO_PINGS
-                )
+        await interaction.response.defer(ephemeral=not public, thinking=True)
+        replies = await answer
+        await _Followups(interaction, public).send_all(replies)
 
     async def _on_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -161,7 +174,7 @@ class DiscordDoor:
         log.error("discord: command failed: interaction_id=%s", interaction.id, exc_info=error)
         with contextlib.suppress(discord.HTTPException):
             if interaction.response.is_done():
-                await interaction.followup.send(APOLOGY, ephemeral=True, allowed_mentions=NO_PINGS)
+                await _Followups(interaction, public=True).apologise()
             else:
                 await interaction.response.send_message(APOLOGY, ephemeral=True)
 
@@ -169,24 +182,34 @@ class DiscordDoor:
     async def on_message(self, message: discord.Message) -> None:
         """DMs and guild messages that mention or reply to the bot go to the core."""
         bot_user = self.client.user
-        if bot_user is None:
+        if bot_user is None or self._stopping:
             return
         incoming = from_message(message, bot_user.id)
         if incoming is None:
             return
-        typing = None
-        if incoming.text is not None and not incoming.text.startswith("/"):
-            typing = asyncio.create_task(self._keep_typing(message.channel))
-        try:
-            replies = await self.chatlink.core.handle(incoming)
-        except Exception:
-            log.exception("discord: handling message_id=%s failed", message.id)
-            replies = [Reply(APOLOGY, kind=ReplyKind.ERROR)]
-        finally:
-            if typing is not None:
-                typing.cancel()
-        for reply in replies:
-            await self._render(message, incoming, reply)
+        task = asyncio.current_task()
+        if task is not None:
+            self._track(task)
+        # Held from before the first await until the last part is sent: one person's
+        # messages in one channel are answered in order, never interleaved.
+        async with self._conversations.hold((incoming.chat_id, incoming.user_id)):
+            typing = None
+            if incoming.text is not None and not incoming.text.startswith("/"):
+                typing = asyncio.create_task(self._keep_typing(message.channel))
+            try:
+                replies = await self.chatlink.core.handle(incoming)
+            except Exception:
+                log.exception("discord: handling message_id=%s failed", message.id)
+                replies = [Reply(APOLOGY, kind=ReplyKind.ERROR)]
+            finally:
+                if typing is not None:
+                    typing.cancel()
+            for reply in replies:
+                await self._render(message, incoming, reply)
+
+    def _track(self, task: asyncio.Future[Any]) -> None:
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
 
     async def _keep_typing(self, channel: discord.abc.Messageable) -> None:
         with contextlib.suppress(discord.HTTPException):
@@ -202,15 +225,22 @@ class DiscordDoor:
                 for part in parts:
                     await source.author.send(part, allowed_mentions=NO_PINGS)
             except discord.Forbidden:
-                await source.reply(NO_DMS, mention_author=False, allowed_mentions=NO_PINGS)
+                await self._reply(source, CANNOT_DM)
                 return
-            await source.reply(SENT_PRIVATELY, mention_author=False, allowed_mentions=NO_PINGS)
+            await self._reply(source, SENT_PRIVATELY)
             return
         for index, part in enumerate(parts):
             if index == 0 and not incoming.is_private:
-                await source.reply(part, mention_author=False, allowed_mentions=NO_PINGS)
+                await self._reply(source, part)
             else:
                 await source.channel.send(part, allowed_mentions=NO_PINGS)
+
+    async def _reply(self, source: discord.Message, text: str) -> None:
+        # A reply to a message deleted meanwhile still goes out, just without the reference.
+        reference = source.to_reference(fail_if_not_exists=False)
+        await source.channel.send(
+            text, reference=reference, mention_author=False, allowed_mentions=NO_PINGS
+        )
 
     async def _send_to_chat(self, chat_id: str, text: str) -> None:
         if chat_id.startswith("user:"):
@@ -224,3 +254,32 @@ class DiscordDoor:
             channel = found
         for part in split_text(text, MESSAGE_LIMIT, utf16_length):
             await channel.send(part, allowed_mentions=NO_PINGS)
+
+
+class _Followups:
+    """Answers a deferred interaction: model replies where the command was (public for /chat),
+    everything else only to the person."""
+
+    def __init__(self, interaction: discord.Interaction, public: bool) -> None:
+        self.interaction = interaction
+        self.public = public
+        self.original_open = True  # the deferred "thinking" message awaits its content
+
+    async def send_all(self, replies: list[Reply]) -> None:
+        for reply in replies:
+            await self.send(reply.text, public=self.public and reply.kind is ReplyKind.MODEL)
+
+    async def send(self, text: str, *, public: bool) -> None:
+        if self.original_open and self.public and not public:
+            # The first followup would take over the public "thinking" message: remove it,
+            # so that this private text is not shown to the channel.
+            await self.interaction.delete_original_response()
+            self.original_open = False
+        for part in split_text(text, MESSAGE_LIMIT, utf16_length):
+            await self.interaction.followup.send(
+                part, ephemeral=not public, allowed_mentions=NO_PINGS
+            )
+            self.original_open = False
+
+    async def apologise(self) -> None:
+        await self.send(APOLOGY, public=False)

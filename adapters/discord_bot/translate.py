@@ -45,7 +45,9 @@ def from_message(message: discord.Message, bot_id: int) -> IncomingMessage | Non
     text: str | None = _mention_pattern(bot_id).sub("", message.content).strip()
     if not text and (message.attachments or message.stickers):
         text = None  # an image or sticker with no words
-    if text is None and not private:
+    if not text and not private:
+        # Nothing to read: a picture, or a reply whose text Discord withholds without the
+        # message-content intent. Not worth a public "send me text".
         return None
     return IncomingMessage(
         platform=Platform.DISCORD,

@@ -8,9 +8,24 @@ import logging
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyParameters,
+    Update,
+)
 from telegram.constants import ChatAction
-from telegram.error import Conflict, Forbidden, TelegramError
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -24,20 +39,18 @@ from adapters.telegram_bot.ordering import PerChatOrder
 from adapters.telegram_bot.translate import incoming
 from bot.app import Chatlink
 from bot.commands import DESCRIPTIONS
+from bot.errors import ConfigError
 from bot.logs import redact
 from bot.messages import IncomingMessage, Reply
 from bot.secret import derive_key
 from bot.text_split import split_text, utf16_length
+from bot.texts import APOLOGY, CANNOT_DM, SENT_PRIVATELY
 
 log = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = 4096
 TYPING_EVERY_S = 4.5
-APOLOGY = "Sorry, something went wrong on my side. Please try again."
-SENT_PRIVATELY = "I sent you the answer in a private message."
-START_PRIVATE_FIRST = (
-    "I can't message you privately yet: open a private chat with me, press Start, then ask again."
-)
+SEND_ATTEMPTS = 3
 
 
 class TelegramDoor:
@@ -69,8 +82,18 @@ class TelegramDoor:
     # --- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
         """Log in (getMe), register the command menu, then poll or set the webhook."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         app = self.application
-        await app.initialize()
+        try:
+            await app.initialize()
+        except InvalidToken:
+            raise ConfigError("TELEGRAM_BOT_TOKEN was refused by the Bot API server.") from None
         self.username, self.bot_id = app.bot.username, app.bot.id
         await app.bot.set_my_commands(
             [BotCommand(name, text) for name, text in DESCRIPTIONS.items()]
@@ -105,7 +128,10 @@ class TelegramDoor:
             await app.updater.stop()
         if app.running:
             await app.stop()
-        await app.shutdown()
+        if app._initialized:
+            await app.shutdown()
+        else:
+            await app.bot.shutdown()  # a refused start still opened the HTTP pool
 
     @property
     def webhook_secret(self) -> str:
@@ -142,20 +168,47 @@ class TelegramDoor:
             try:
                 await self._send_parts(int(message.user_id), reply.text)
             except Forbidden:
-                await source.reply_text(
-                    START_PRIVATE_FIRST, reply_markup=self._private_chat_button()
-                )
+                await self._send(source, CANNOT_DM, quote=True, markup=self._private_chat_button())
                 return
-            await source.reply_text(SENT_PRIVATELY)
+            await self._send(source, SENT_PRIVATELY, quote=True)
             return
         parts = split_text(reply.text, MESSAGE_LIMIT, utf16_length)
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
-            await source.reply_text(
+            await self._send(
+                source,
                 part,
-                do_quote=not message.is_private and index == 0,
-                reply_markup=markup if last else None,
+                quote=not message.is_private and index == 0,
+                markup=markup if last else None,
             )
+
+    async def _send(
+        self,
+        source: Message,
+        text: str,
+        *,
+        quote: bool = False,
+        markup: InlineKeyboardMarkup | None = None,
+    ) -> Message:
+        """Send into the source's chat (and forum topic), retrying network failures."""
+        reply_to = (
+            ReplyParameters(source.message_id, allow_sending_without_reply=True) if quote else None
+        )
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            try:
+                sent: Message = await self.application.bot.send_message(
+                    source.chat_id,
+                    text,
+                    message_thread_id=source.message_thread_id if source.is_topic_message else None,
+                    reply_parameters=reply_to,
+                    reply_markup=markup,
+                )
+                return sent
+            except (TimedOut, NetworkError) as error:
+                if isinstance(error, BadRequest) or attempt == SEND_ATTEMPTS:
+                    raise
+                await asyncio.sleep(attempt)
+        raise AssertionError("unreachable")
 
     def _private_chat_button(self) -> InlineKeyboardMarkup:
         url = f"https://t.me/{self.username}?start=link"
@@ -180,10 +233,9 @@ class TelegramDoor:
         log.error(
             "telegram: handling update_id=%s failed", update.update_id, exc_info=context.error
         )
-        chat = update.effective_chat
-        if chat is not None:
+        if update.effective_message is not None:
             with contextlib.suppress(TelegramError):
-                await context.bot.send_message(chat.id, APOLOGY)
+                await self._send(update.effective_message, APOLOGY)
 
     def _on_polling_error(self, error: TelegramError) -> None:
         if isinstance(error, Conflict):

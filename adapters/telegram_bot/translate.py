@@ -5,6 +5,7 @@ from __future__ import annotations
 from telegram import Message, MessageEntity, Update
 from telegram.constants import ChatType
 
+from bot.commands import addresses_us, parse_command
 from bot.messages import IncomingMessage, Platform
 
 
@@ -48,7 +49,7 @@ def incoming(update: Update, bot_username: str, bot_id: int) -> IncomingMessage 
     else:
         replied = message.reply_to_message
         addressed = bool(
-            (text is not None and text.startswith("/"))
+            (text is not None and addresses_us(text, bot_username))
             or _mentions(message, bot_username)
             or (
                 replied is not None
@@ -58,7 +59,7 @@ def incoming(update: Update, bot_username: str, bot_id: int) -> IncomingMessage 
         )
         if not addressed:
             return None
-        if text is not None and not text.startswith("/"):
+        if text is not None and parse_command(text) is None:
             text = _without_mention(text, bot_username)
     if text is None and not private:
         return None  # a sticker replying to the bot in a group: not worth an answer

@@ -62,8 +62,9 @@ class FakeDiscord:
     _sequence: int = 0
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(900_000))
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
-    commands: list[dict[str, Any]] = field(default_factory=list)
+    synced: dict[str | None, list[dict[str, Any]]] = field(default_factory=dict)
     fail_next: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
+    slow_callbacks: int = 0  # how many next interaction callbacks answer 0.5 s late
 
     def app(self) -> Starlette:
         return Starlette(
@@ -135,7 +136,7 @@ class FakeDiscord:
         guild: bool = True,
     ) -> str:
         """Deliver an INTERACTION_CREATE for a slash command; returns the interaction id."""
-        registered = next(c for c in self.commands if c["name"] == name)
+        registered = next(c for c in self.commands if c["name"] == name)  # guild ones first
         interaction_id = str(next(self._ids))
         data: dict[str, Any] = {
             "id": registered["id"], "name": name, "type": 1,
@@ -167,6 +168,13 @@ class FakeDiscord:
             )  # fmt: skip
         await self.dispatch("INTERACTION_CREATE", payload)
         return interaction_id
+
+    @property
+    def commands(self) -> list[dict[str, Any]]:
+        """Registered commands, the guild's before the global ones."""
+        return [
+            c for scope, cs in sorted(self.synced.items(), key=lambda i: i[0] is None) for c in cs
+        ]
 
     def calls_to(self, method: str, fragment: str) -> list[RestCall]:
         return [c for c in self.calls if c.method == method and fragment in c.path]
@@ -263,6 +271,9 @@ class FakeDiscord:
         if raw and request.headers.get("content-type", "").startswith("application/json"):
             body = await request.json()
         call = RestCall(request.method, path, body, dict(request.query_params))
+        if path.endswith("/callback") and self.slow_callbacks:
+            self.slow_callbacks -= 1
+            await asyncio.sleep(0.5)
         async with self._changed:
             self.calls.append(call)
             self._changed.notify_all()
@@ -304,12 +315,12 @@ class FakeDiscord:
             and method == "PUT"
         ):
             guild_id = path.split("/")[3] if "/guilds/" in path else None
-            self.commands = [
+            self.synced[guild_id] = [
                 {**c, "id": str(next(self._ids)), "application_id": str(APP_ID), "version": "1",
                  "guild_id": guild_id, "default_member_permissions": None, "type": c.get("type", 1)}
                 for c in body
             ]  # fmt: skip
-            return JSONResponse(self.commands)
+            return JSONResponse(self.synced[guild_id])
         if path.startswith("interactions/") and path.endswith("/callback"):
             ephemeral = bool((body.get("data") or {}).get("flags", 0) & 64)
             return JSONResponse({
