@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from bot.app import Chatlink
+from bot.app import Chatlink, open_chatlink
 from bot.commands import parse_command
 from bot.messages import Platform, ReplyKind
 from bot.providers.base import Turn, Usage
-from tests.conftest import PASSWORD, dm, group, link_account_first
+from tests.conftest import PASSWORD, FakeClock, dm, group, link_account_first, make_settings
 
 
 @pytest.mark.parametrize(
@@ -361,3 +363,31 @@ async def test_disabled_accounts_cannot_be_linked(app: Chatlink) -> None:
     [reply] = await app.core.handle(dm(f"/link {code}"))
     assert "disabled" in reply.text
     assert await app.accounts.store.identity("telegram", "1001") is None
+
+
+async def test_messages_per_minute_limit(tmp_path: Path, clock: FakeClock) -> None:
+    async with open_chatlink(make_settings(tmp_path, rate_limit_per_minute=3), clock=clock) as app:
+        alice = await link_account_first(app, "alice")
+        for n in range(3):
+            [reply] = await app.core.handle(dm(f"m{n}"))
+            assert reply.kind is ReplyKind.MODEL
+        [refused] = await app.core.handle(dm("one too many"))
+        assert refused.kind is ReplyKind.REJECTED
+        assert re.fullmatch(r"Too many messages\. Try again in \d+ seconds\.", refused.text)
+        assert await app.core.memory.count(alice.id) == 6  # the refused one is not stored
+        [whoami] = await app.core.handle(dm("/whoami"))  # commands are not limited
+        assert "You are alice" in whoami.text
+
+
+async def test_daily_token_budget(tmp_path: Path, clock: FakeClock) -> None:
+    async with open_chatlink(make_settings(tmp_path, daily_token_budget=60), clock=clock) as app:
+        alice = await link_account_first(app, "alice")
+        replies = [(await app.core.handle(dm("hello there")))[0] for _ in range(6)]
+        refused = [r for r in replies if r.kind is ReplyKind.REJECTED]
+        assert refused and "token budget is used up" in refused[0].text
+        assert "resets at 00:00 UTC" in refused[0].text
+        [whoami] = await app.core.handle(dm("/whoami"))
+        assert re.search(r"Model tokens today: \d+ of 60\.", whoami.text)
+        thread = await app.core.memory.thread(alice.id, "private")
+        stored = await app.core.memory.store.recent(thread, 100)
+        assert len(stored) == 2 * (len(replies) - len(refused))

@@ -1,0 +1,137 @@
+"""Stand-ins for the OpenAI chat-completions and Anthropic Messages APIs, with SSE streaming.
+
+Each request takes the next `Plan` from a queue (or the default one): answer a text, fail with
+a status, stream slowly, or cut the stream midway. Requests are recorded with their bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+
+@dataclass
+class Plan:
+    """What to do with one request."""
+
+    text: str = "Hello from the model."
+    status: int = 200
+    first_token_delay: float = 0.0
+    cut_after: int | None = None  # chunks sent before the connection drops
+    chunk_chars: int = 4
+
+
+class StreamCut(Exception):
+    """Raised inside the response body: the server drops the connection mid-stream."""
+
+
+@dataclass
+class FakeModel:
+    """Shared state: the plans to follow and the requests seen."""
+
+    plans: list[Plan] = field(default_factory=list)
+    default: Plan = field(default_factory=Plan)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+
+    def next_plan(self) -> Plan:
+        return self.plans.pop(0) if self.plans else self.default
+
+    async def _take(self, request: Request) -> tuple[dict[str, Any], Plan]:
+        body = await request.json()
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        return body, self.next_plan()
+
+    # --- OpenAI ---------------------------------------------------------------------------
+    def openai_app(self) -> Starlette:
+        return Starlette(routes=[Route("/v1/chat/completions", self._openai, methods=["POST"])])
+
+    async def _openai(self, request: Request) -> Response:
+        body, plan = await self._take(request)
+        if plan.status != 200:
+            error = {"error": {"message": f"status {plan.status}", "type": "server_error"}}
+            return JSONResponse(error, plan.status, headers={"retry-after-ms": "10"})
+        if not body.get("stream"):
+            return JSONResponse(_openai_completion(plan.text))
+        return StreamingResponse(self._openai_events(plan), media_type="text/event-stream")
+
+    async def _openai_events(self, plan: Plan) -> AsyncIterator[bytes]:
+        async for index, piece in _pieces(plan):
+            delta = {"role": "assistant", "content": piece} if index == 0 else {"content": piece}
+            yield _sse(_openai_chunk([{"index": 0, "finish_reason": None, "delta": delta}]))
+        yield _sse(_openai_chunk([{"index": 0, "finish_reason": "stop", "delta": {}}]))
+        usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+        yield _sse(_openai_chunk([], usage=usage))
+        yield b"data: [DONE]\n\n"
+
+    # --- Anthropic ------------------------------------------------------------------------
+    def anthropic_app(self) -> Starlette:
+        return Starlette(routes=[Route("/v1/messages", self._anthropic, methods=["POST"])])
+
+    async def _anthropic(self, request: Request) -> Response:
+        _, plan = await self._take(request)
+        if plan.status != 200:
+            error = {"type": "error", "error": {"type": "api_error", "message": "busy"}}
+            return JSONResponse(error, plan.status, headers={"retry-after-ms": "10"})
+        return StreamingResponse(self._anthropic_events(plan), media_type="text/event-stream")
+
+    async def _anthropic_events(self, plan: Plan) -> AsyncIterator[bytes]:
+        usage = {"input_tokens": 13, "output_tokens": 1}
+        message = {
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "fake",
+            "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage,
+        }  # fmt: skip
+        yield _event("message_start", message=message)
+        yield _event("content_block_start", index=0, content_block={"type": "text", "text": ""})
+        async for _, piece in _pieces(plan):
+            yield _event(
+                "content_block_delta", index=0, delta={"type": "text_delta", "text": piece}
+            )
+        yield _event("content_block_stop", index=0)
+        stop = {"stop_reason": "end_turn", "stop_sequence": None}
+        yield _event("message_delta", delta=stop, usage={"output_tokens": 9})
+        yield _event("message_stop")
+
+
+async def _pieces(plan: Plan) -> AsyncIterator[tuple[int, str]]:
+    if plan.first_token_delay:
+        await asyncio.sleep(plan.first_token_delay)
+    text = plan.text
+    pieces = [text[i : i + plan.chunk_chars] for i in range(0, len(text), plan.chunk_chars)]
+    for index, piece in enumerate(pieces):
+        if plan.cut_after is not None and index >= plan.cut_after:
+            raise StreamCut()
+        yield index, piece
+        await asyncio.sleep(0)
+
+
+def _sse(data: dict[str, Any], event: str | None = None) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data)}\n\n".encode()
+
+
+def _event(kind: str, **fields: Any) -> bytes:
+    return _sse({"type": kind, **fields}, kind)
+
+
+def _openai_chunk(choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": "fake"}
+    return {**chunk, "choices": choices, **extra}
+
+
+def _openai_completion(text: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "fake",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": text}}],
+        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+    }  # fmt: skip

@@ -1,0 +1,199 @@
+"""Real model providers through their official SDKs, against stand-in servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import Chatlink, open_chatlink
+from bot.core import MODEL_FAILED
+from bot.errors import ConfigError
+from bot.messages import ReplyKind
+from bot.providers import make_provider
+from tests.conftest import FakeClock, dm, link_account_first, make_settings
+from tests.fakes.model_apis import FakeModel, Plan
+from tests.fakes.serve import serve
+
+PROVIDERS = ["openai", "anthropic"]
+
+
+@pytest.fixture(params=PROVIDERS)
+async def model(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, FakeModel, str]]:
+    fake = FakeModel()
+    app = fake.openai_app() if request.param == "openai" else fake.anthropic_app()
+    async with serve(app) as url:
+        yield request.param, fake, url
+
+
+def model_settings(tmp_path: Path, provider: str, url: str, **extra: Any) -> Any:
+    return make_settings(
+        tmp_path,
+        llm_provider=provider,
+        llm_base_url=f"{url}/v1" if provider == "openai" else url,
+        llm_model="fake-model",
+        llm_api_key="sk-test-key",
+        llm_system_prompt="You are terse.",
+        llm_timeout_s=5,
+        **extra,
+    )
+
+
+@pytest.fixture
+async def chat(
+    model: tuple[str, FakeModel, str], tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[tuple[str, FakeModel, Chatlink]]:
+    provider, fake, url = model
+    async with open_chatlink(model_settings(tmp_path, provider, url), clock=clock) as app:
+        await link_account_first(app, "alice")
+        yield provider, fake, app
+
+
+def turns_sent(provider: str, body: dict[str, Any]) -> list[tuple[str, str]]:
+    messages = [(m["role"], m["content"]) for m in body["messages"]]
+    if provider == "anthropic":
+        messages.insert(0, ("system", body["system"]))
+    return messages
+
+
+async def test_history_and_system_prompt_arrive(chat: tuple[str, FakeModel, Chatlink]) -> None:
+    provider, fake, app = chat
+    fake.plans = [Plan(text="Tea is nice."), Plan(text="You like tea.")]
+    [first] = await app.core.handle(dm("I like tea"))
+    assert first.text == "Tea is nice." and first.kind is ReplyKind.MODEL
+    [second] = await app.core.handle(dm("What do I like?"))
+    assert second.text == "You like tea."
+    assert turns_sent(provider, fake.requests[-1]) == [
+        ("system", "You are terse."),
+        ("user", "I like tea"),
+        ("assistant", "Tea is nice."),
+        ("user", "What do I like?"),
+    ]
+    body = fake.requests[-1]
+    assert body["model"] == "fake-model" and body["max_tokens"] == 1024 and body["stream"]
+    auth = fake.headers[-1].get("authorization") or fake.headers[-1].get("x-api-key")
+    assert auth is not None and "sk-test-key" in auth
+
+
+async def test_usage_is_counted_and_shown(chat: tuple[str, FakeModel, Chatlink]) -> None:
+    provider, _, app = chat
+    await app.core.handle(dm("hello"))
+    [whoami] = await app.core.handle(dm("/whoami"))
+    expected = 18 if provider == "openai" else 13 + 9
+    assert f"Model tokens today: {expected}." in whoami.text
+
+
+async def test_retried_after_429(chat: tuple[str, FakeModel, Chatlink]) -> None:
+    _, fake, app = chat
+    fake.plans = [Plan(status=429), Plan(text="Made it.")]
+    [reply] = await app.core.handle(dm("hi"))
+    assert reply.text == "Made it." and len(fake.requests) == 2
+
+
+async def test_persistent_500_gives_a_short_answer_and_keeps_history(
+    chat: tuple[str, FakeModel, Chatlink],
+) -> None:
+    provider, fake, app = chat
+    fake.plans = [Plan(status=500)] * 3  # the first try and both retries
+    [reply] = await app.core.handle(dm("are you there?"))
+    assert reply.text == MODEL_FAILED and reply.kind is ReplyKind.ERROR
+    assert len(fake.requests) == 3
+    alice = await app.accounts.by_username("alice")
+    assert alice is not None
+    thread = await app.core.memory.thread(alice.id, "private")
+    stored = [(m.role, m.content) for m in await app.core.memory.store.recent(thread, 10)]
+    assert stored == [("user", "are you there?")]
+    fake.plans = [Plan(text="Back again.")]
+    [ok] = await app.core.handle(dm("now?"))
+    assert ok.text == "Back again."
+    sent = turns_sent(provider, fake.requests[-1])[1:]
+    if provider == "anthropic":  # turns of one role are merged for the Messages API
+        assert sent == [("user", "are you there?\n\nnow?")]
+    else:
+        assert sent == [("user", "are you there?"), ("user", "now?")]
+
+
+async def test_stream_cut_midway_stores_no_half_reply(
+    chat: tuple[str, FakeModel, Chatlink],
+) -> None:
+    _, fake, app = chat
+    fake.plans = [Plan(text="This reply will never be finished.", cut_after=2)] * 3
+    progress: list[str] = []
+
+    async def on_progress(text: str) -> None:
+        progress.append(text)
+
+    [reply] = await app.core.handle(dm("tell me a story"), on_progress=on_progress)
+    assert reply.text == MODEL_FAILED
+    alice = await app.accounts.by_username("alice")
+    assert alice is not None
+    thread = await app.core.memory.thread(alice.id, "private")
+    assert [m.role for m in await app.core.memory.store.recent(thread, 10)] == ["user"]
+    fake.plans = []
+    [ok] = await app.core.handle(dm("again"))
+    assert ok.kind is ReplyKind.MODEL
+
+
+async def test_slow_first_token_streams(chat: tuple[str, FakeModel, Chatlink]) -> None:
+    _, fake, app = chat
+    fake.plans = [Plan(text="Worth waiting for, I hope.", first_token_delay=1.5)]
+    seen: list[str] = []
+
+    async def on_progress(text: str) -> None:
+        seen.append(text)
+
+    [reply] = await app.core.handle(dm("slowly"), on_progress=on_progress)
+    assert reply.text == "Worth waiting for, I hope."
+    assert len(seen) > 3 and seen[-1] == reply.text  # it arrived in pieces
+
+
+async def test_small_context_budget_trims_and_tells_once(
+    model: tuple[str, FakeModel, str], tmp_path: Path, clock: FakeClock
+) -> None:
+    provider, fake, url = model
+    settings = model_settings(tmp_path, provider, url, llm_context_tokens=400, llm_max_tokens=100)
+    fake.default = Plan(text="ok")
+    async with open_chatlink(settings, clock=clock) as app:
+        await link_account_first(app, "alice")
+        notices = []
+        for n in range(8):
+            replies = await app.core.handle(dm(f"{n} " + "words " * 60))
+            notices += [r for r in replies if "no longer in my context" in r.text]
+        assert len(notices) == 1  # told once per thread
+        last = turns_sent(provider, fake.requests[-1])
+        assert last[-1][1].startswith("7 ")
+        assert not any(content.startswith("0 ") for _, content in last)  # oldest left out
+        assert sum(len(c) for _, c in last) // 4 <= 400 - 100
+        [reset] = await app.core.handle(dm("/reset"))
+        assert "forgot" in reset.text
+
+
+@pytest.mark.parametrize(
+    ("values", "complaint"),
+    [
+        ({"llm_provider": "openai", "llm_model": ""}, "LLM_MODEL"),
+        ({"llm_provider": "openai", "llm_model": "m"}, "LLM_API_KEY"),
+        ({"llm_provider": "anthropic", "llm_model": "m"}, "LLM_API_KEY"),
+        ({"llm_provider": "gemini", "llm_model": "m"}, "LLM_PROVIDER"),
+    ],
+)
+def test_configuration_errors_name_the_setting(
+    tmp_path: Path, values: dict[str, str], complaint: str
+) -> None:
+    with pytest.raises(ConfigError, match=complaint):
+        make_provider(make_settings(tmp_path, **values))
+
+
+async def test_local_server_needs_no_key(tmp_path: Path) -> None:
+    provider = make_provider(
+        make_settings(
+            tmp_path,
+            llm_provider="openai",
+            llm_model="llama3",
+            llm_base_url="http://localhost:11434/v1",
+        )
+    )
+    assert provider.name == "openai"
+    await provider.close()
