@@ -216,8 +216,12 @@ async def test_slow_provider_still_answers(running: tuple[FakeDiscord, Chatlink]
     await asyncio.sleep(0.5)
     [defer] = [c for c in fake.calls_to("POST", "/callback") if interaction in c.path]
     assert defer.body["type"] == 5  # acknowledged well inside Discord's 3 seconds
-    reply = (await fake.wait_for(2, within=20))[-1]
-    assert reply.body["content"] == "worth the wait"
+    await fake.wait_for(2, within=20)
+    for _ in range(50):  # the streamed followup is edited to the whole reply
+        if fake.edits() and fake.edits()[-1].body["content"] == "worth the wait":
+            break
+        await asyncio.sleep(0.1)
+    assert fake.edits()[-1].body["content"] == "worth the wait"
 
 
 async def test_one_private_thread_across_telegram_and_discord(
@@ -316,3 +320,56 @@ async def test_commands_of_one_person_keep_their_order(
     thread = await app.core.memory.thread(alice.id, f"discord:{CHANNEL_ID}")
     stored = await app.core.memory.store.recent(thread, 10)
     assert [m.content for m in stored if m.role == "user"] == ["FIRST", "SECOND"]
+
+
+class _SlowStream:
+    name = "slow"
+
+    def __init__(self, pieces: list[str]) -> None:
+        self.pieces = pieces
+
+    async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
+        for piece in self.pieces:
+            await asyncio.sleep(0.6)
+            yield piece
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_chat_reply_streams_as_followup_edits(running: tuple[FakeDiscord, Chatlink]) -> None:
+    fake, app = running
+    alice = await app.accounts.register("alice", PASSWORD)
+    await fake.command("link", {"code": (await app.links.issue_for_account(alice.id)).code})
+    await fake.wait_for(1)
+    pieces = ["Streaming ", "answers ", "arrive ", "bit ", "by ", "bit."]
+    app.core.provider = _SlowStream(pieces)
+    await fake.command("chat", {"message": "stream it"})
+    await fake.wait_for(2)
+    for _ in range(100):
+        if fake.edits() and fake.edits()[-1].body["content"] == "".join(pieces):
+            break
+        await asyncio.sleep(0.1)
+    edits = fake.edits()
+    assert 1 <= len(edits) <= 4 and edits[-1].body["content"] == "".join(pieces)
+    assert all(e.path.startswith("webhooks/") for e in edits)
+    assert all(e.body["allowed_mentions"]["parse"] == [] for e in edits)
+    assert len(fake.sent()) == 2  # one followup, edited as it grew
+    assert not flags(fake.sent()[-1]) & EPHEMERAL
+
+
+async def test_dm_reply_streams_as_message_edits(running: tuple[FakeDiscord, Chatlink]) -> None:
+    fake, app = running
+    alice = await app.accounts.register("alice", PASSWORD)
+    await fake.command("link", {"code": (await app.links.issue_for_account(alice.id)).code})
+    await fake.wait_for(1)
+    pieces = ["One ", "two ", "three ", "four."]
+    app.core.provider = _SlowStream(pieces)
+    await fake.message("count for me")
+    await fake.wait_for(2)
+    for _ in range(100):
+        if fake.edits() and fake.edits()[-1].body["content"] == "".join(pieces):
+            break
+        await asyncio.sleep(0.1)
+    assert fake.edits()[-1].path.startswith(f"channels/{fake.dm_channel_id(1001)}/messages/")
+    assert fake.edits()[-1].body["content"] == "".join(pieces)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import pytest
 from adapters.telegram_bot import TelegramDoor
 from bot.app import Chatlink, open_chatlink
 from bot.logs import RedactingFormatter
+from bot.providers.base import Turn, Usage
 from tests.conftest import PASSWORD, FakeClock, make_settings
 from tests.fakes.serve import serve
 from tests.fakes.telegram_api import BOT_USERNAME, TOKEN, FakeTelegram
@@ -299,3 +300,63 @@ async def test_slash_text_that_is_not_our_command_is_ignored_in_groups(
     await asyncio.sleep(0.3)
     assert fake.sent(GROUP) == ["I sent you the answer in a private message."]
     assert await app.core.memory.count(alice.id) == 0
+
+
+class _SlowStream:
+    """A model that writes its answer in pieces, half a second apart."""
+
+    name = "slow"
+
+    def __init__(self, pieces: list[str], fail_after: int | None = None) -> None:
+        self.pieces = pieces
+        self.fail_after = fail_after
+
+    async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
+        for index, piece in enumerate(self.pieces):
+            if self.fail_after is not None and index == self.fail_after:
+                raise ConnectionError("stream cut")
+            await asyncio.sleep(0.5)
+            yield piece
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_reply_grows_by_editing_one_message(running: tuple[FakeTelegram, Chatlink]) -> None:
+    fake, app = running
+    alice = await app.accounts.register("alice", PASSWORD)
+    await fake.say(f"/link {(await app.links.issue_for_account(alice.id)).code}")
+    await fake.wait_sent(1)
+    pieces = ["Once ", "upon ", "a ", "time ", "there ", "was ", "a ", "bot."]
+    app.core.provider = _SlowStream(pieces)
+    await fake.say("tell me a story")
+    [_, first] = await fake.wait_sent(2)
+    for _ in range(100):
+        if fake.edits() and fake.edits()[-1][1] == "".join(pieces):
+            break
+        await asyncio.sleep(0.1)
+    edits = fake.edits()
+    assert first.endswith(" …") and 2 <= len(edits) <= 5  # about once a second, not per piece
+    assert edits[-1][1] == "".join(pieces)  # the final text, whole
+    assert len(fake.sent(1001)) == 2  # still one message for the reply
+    thread = await app.core.memory.thread(alice.id, "private")
+    assert (await app.core.memory.store.recent(thread, 1))[0].content == "".join(pieces)
+
+
+async def test_broken_stream_is_replaced_by_the_apology(
+    running: tuple[FakeTelegram, Chatlink],
+) -> None:
+    fake, app = running
+    alice = await app.accounts.register("alice", PASSWORD)
+    await fake.say(f"/link {(await app.links.issue_for_account(alice.id)).code}")
+    await fake.wait_sent(1)
+    app.core.provider = _SlowStream(["Half ", "a ", "reply ", "and"], fail_after=3)
+    await fake.say("go on")
+    await fake.wait_sent(2)
+    for _ in range(60):
+        if fake.edits() and "unavailable" in fake.edits()[-1][1]:
+            break
+        await asyncio.sleep(0.1)
+    assert "unavailable" in fake.edits()[-1][1]
+    thread = await app.core.memory.thread(alice.id, "private")
+    assert [m.role for m in await app.core.memory.store.recent(thread, 5)] == ["user"]

@@ -13,8 +13,9 @@ from discord import app_commands
 
 from adapters.discord_bot.translate import from_command, from_message
 from bot.app import Chatlink
-from bot.commands import DESCRIPTIONS
+from bot.commands import DESCRIPTIONS, parse_command
 from bot.errors import ConfigError
+from bot.live_reply import LiveReply
 from bot.locks import KeyedLocks
 from bot.logs import redact
 from bot.messages import IncomingMessage, Reply, ReplyKind
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 2000
 READY_TIMEOUT_S = 60
 STOP_GRACE_S = 10
+EDIT_EVERY_S = 1.5  # Discord allows about five edits per five seconds in a channel
 NO_PINGS = discord.AllowedMentions.none()
 
 
@@ -156,17 +158,24 @@ class DiscordDoor:
     async def _run_command(
         self, interaction: discord.Interaction, name: str, argument: str = ""
     ) -> None:
+        public = name == "chat"
+        followups = _Followups(interaction, public)
         # The core takes its order lock before the first await: start it before the defer
         # (a network round trip), so two commands of one person keep their order.
         answer = asyncio.ensure_future(
-            self.chatlink.core.handle(from_command(interaction, name, argument))
+            self.chatlink.core.handle(
+                from_command(interaction, name, argument),
+                on_progress=followups.stream if public else None,
+            )
         )
         self._track(answer)
-        public = name == "chat"
         # Deferred at once: the model may take longer than the 3 seconds Discord allows.
-        await interaction.response.defer(ephemeral=not public, thinking=True)
+        try:
+            await interaction.response.defer(ephemeral=not public, thinking=True)
+        finally:
+            followups.acknowledged.set()  # never leave the streaming answer waiting
         replies = await answer
-        await _Followups(interaction, public).send_all(replies)
+        await followups.send_all(replies)
 
     async def _on_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -193,19 +202,41 @@ class DiscordDoor:
         # Held from before the first await until the last part is sent: one person's
         # messages in one channel are answered in order, never interleaved.
         async with self._conversations.hold((incoming.chat_id, incoming.user_id)):
-            typing = None
-            if incoming.text is not None and not incoming.text.startswith("/"):
+            typing = live = None
+            if incoming.text is not None and parse_command(incoming.text) is None:
                 typing = asyncio.create_task(self._keep_typing(message.channel))
+                live = self._live_reply(message, incoming)
             try:
-                replies = await self.chatlink.core.handle(incoming)
+                replies = await self.chatlink.core.handle(
+                    incoming, on_progress=live.update if live is not None else None
+                )
             except Exception:
                 log.exception("discord: handling message_id=%s failed", message.id)
                 replies = [Reply(APOLOGY, kind=ReplyKind.ERROR)]
             finally:
                 if typing is not None:
                     typing.cancel()
-            for reply in replies:
-                await self._render(message, incoming, reply)
+            for index, reply in enumerate(replies):
+                if index == 0 and live is not None and live.started:
+                    await live.finish(reply.text)
+                else:
+                    await self._render(message, incoming, reply)
+
+    def _live_reply(
+        self, source: discord.Message, incoming: IncomingMessage
+    ) -> LiveReply[discord.Message]:
+        async def send(part: str) -> discord.Message:
+            if not incoming.is_private and not live.started:
+                return await self._reply(source, part)
+            return await source.channel.send(part, allowed_mentions=NO_PINGS)
+
+        async def edit(sent: discord.Message, part: str) -> None:
+            await sent.edit(content=part, allowed_mentions=NO_PINGS)
+
+        live: LiveReply[discord.Message] = LiveReply(
+            send, edit, limit=MESSAGE_LIMIT, measure=utf16_length, interval_s=EDIT_EVERY_S
+        )
+        return live
 
     def _track(self, task: asyncio.Future[Any]) -> None:
         self._in_flight.add(task)
@@ -235,10 +266,10 @@ class DiscordDoor:
             else:
                 await source.channel.send(part, allowed_mentions=NO_PINGS)
 
-    async def _reply(self, source: discord.Message, text: str) -> None:
+    async def _reply(self, source: discord.Message, text: str) -> discord.Message:
         # A reply to a message deleted meanwhile still goes out, just without the reference.
         reference = source.to_reference(fail_if_not_exists=False)
-        await source.channel.send(
+        return await source.channel.send(
             text, reference=reference, mention_author=False, allowed_mentions=NO_PINGS
         )
 
@@ -264,9 +295,33 @@ class _Followups:
         self.interaction = interaction
         self.public = public
         self.original_open = True  # the deferred "thinking" message awaits its content
+        self.acknowledged = asyncio.Event()  # followups exist only once the defer is done
+        self.live: LiveReply[discord.WebhookMessage] = LiveReply(
+            self._send_public,
+            self._edit,
+            limit=MESSAGE_LIMIT,
+            measure=utf16_length,
+            interval_s=EDIT_EVERY_S,
+        )
+
+    async def stream(self, text: str) -> None:
+        """Show a public model reply as it grows (followup edits at a bounded pace)."""
+        await self.acknowledged.wait()
+        await self.live.update(text)
+
+    async def _send_public(self, part: str) -> discord.WebhookMessage:
+        self.original_open = False
+        return await self.interaction.followup.send(part, wait=True, allowed_mentions=NO_PINGS)
+
+    async def _edit(self, message: discord.WebhookMessage, part: str) -> None:
+        await message.edit(content=part, allowed_mentions=NO_PINGS)
 
     async def send_all(self, replies: list[Reply]) -> None:
-        for reply in replies:
+        for index, reply in enumerate(replies):
+            if index == 0 and self.live.started:
+                # What streamed in public becomes the whole reply (or the apology for it).
+                await self.live.finish(reply.text)
+                continue
             await self.send(reply.text, public=self.public and reply.kind is ReplyKind.MODEL)
 
     async def send(self, text: str, *, public: bool) -> None:

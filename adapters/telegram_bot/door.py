@@ -38,8 +38,9 @@ from telegram.ext import (
 from adapters.telegram_bot.ordering import PerChatOrder
 from adapters.telegram_bot.translate import incoming
 from bot.app import Chatlink
-from bot.commands import DESCRIPTIONS
+from bot.commands import DESCRIPTIONS, parse_command
 from bot.errors import ConfigError
+from bot.live_reply import LiveReply
 from bot.logs import redact
 from bot.messages import IncomingMessage, Reply
 from bot.secret import derive_key
@@ -51,6 +52,8 @@ log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 4096
 TYPING_EVERY_S = 4.5
 SEND_ATTEMPTS = 3
+EDIT_EVERY_S = 1.0
+GROUP_EDIT_EVERY_S = 3.0
 
 
 class TelegramDoor:
@@ -145,16 +148,43 @@ class TelegramDoor:
         message = incoming(update, self.username, self.bot_id)
         if message is None or update.message is None:
             return
-        typing = None
-        if message.text is not None and not message.text.startswith("/"):
-            typing = asyncio.create_task(self._keep_typing(update.message.chat_id))
+        source = update.message
+        typing = live = None
+        if message.text is not None and parse_command(message.text) is None:
+            typing = asyncio.create_task(self._keep_typing(source.chat_id))
+            live = self._live_reply(source, message)
         try:
-            replies = await self.chatlink.core.handle(message)
+            replies = await self.chatlink.core.handle(
+                message, on_progress=live.update if live is not None else None
+            )
         finally:
             if typing is not None:
                 typing.cancel()
-        for reply in replies:
-            await self._render(update.message, message, reply)
+        for index, reply in enumerate(replies):
+            if index == 0 and live is not None and live.started:
+                await live.finish(reply.text)  # the streamed message becomes the whole reply
+            else:
+                await self._render(source, message, reply)
+
+    def _live_reply(self, source: Message, message: IncomingMessage) -> LiveReply[Message]:
+        """One message edited as the reply streams: about once a second in private chats,
+        every few seconds in groups (Telegram allows about 20 messages a minute there)."""
+
+        async def send(part: str) -> Message:
+            return await self._send(source, part, quote=not message.is_private and not live.started)
+
+        async def edit(sent: Message, part: str) -> None:
+            with contextlib.suppress(BadRequest):  # "message is not modified"
+                await sent.edit_text(part)
+
+        live = LiveReply(
+            send,
+            edit,
+            limit=MESSAGE_LIMIT,
+            measure=utf16_length,
+            interval_s=EDIT_EVERY_S if message.is_private else GROUP_EDIT_EVERY_S,
+        )
+        return live
 
     async def _keep_typing(self, chat_id: int) -> None:
         with contextlib.suppress(TelegramError):

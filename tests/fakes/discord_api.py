@@ -187,6 +187,10 @@ class FakeDiscord:
             and (c.path.endswith("/messages") or c.path.startswith("webhooks/"))
         ]  # fmt: skip
 
+    def edits(self) -> list[RestCall]:
+        """Every message edit (interaction followups and channel messages)."""
+        return [c for c in self.calls if c.method == "PATCH" and "/messages/" in c.path]
+
     def texts(self) -> list[str]:
         return [str(c.body.get("content")) for c in self.sent()]
 
@@ -330,6 +334,10 @@ class FakeDiscord:
             })  # fmt: skip
         if path.startswith("webhooks/") and method == "DELETE":
             return Response(status_code=204)
+        if method == "PATCH" and "/messages/" in path:  # an edit of an earlier message
+            parts = path.split("/")
+            channel_id = parts[1] if path.startswith("channels/") else str(CHANNEL_ID)
+            return JSONResponse(self._message_from_bot(channel_id, body or {}) | {"id": parts[-1]})
         if path.startswith("webhooks/") or path.endswith("/messages"):
             channel_id = path.split("/")[1] if path.startswith("channels/") else str(CHANNEL_ID)
             return JSONResponse(self._message_from_bot(channel_id, body or {}))

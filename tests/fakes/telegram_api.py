@@ -196,7 +196,18 @@ class FakeTelegram:
         }
 
     async def _editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
-        return await self._sendMessage(params)
+        message = await self._sendMessage(params)
+        return message | {"message_id": int(params["message_id"]), "edit_date": int(time.time())}
+
+    def edits(self, chat_id: int | None = None) -> list[tuple[int, str]]:
+        """(message id, text) of every successful edit, optionally in one chat."""
+        return [
+            (int(c.params["message_id"]), str(c.params["text"]))
+            for c in self.calls
+            if c.method == "editMessageText"
+            and c.ok
+            and (chat_id is None or int(c.params["chat_id"]) == chat_id)
+        ]
 
 
 async def _params(request: Request) -> dict[str, Any]:

@@ -1,0 +1,74 @@
+"""LiveReply: throttled edits, splitting as the text grows, exact final text."""
+
+from __future__ import annotations
+
+from bot.live_reply import LiveReply
+
+
+class Screen:
+    """Messages as a chat shows them."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        self.edits = 0
+
+    async def send(self, text: str) -> int:
+        self.messages.append(text)
+        return len(self.messages) - 1
+
+    async def edit(self, handle: int, text: str) -> None:
+        self.messages[handle] = text
+        self.edits += 1
+
+
+async def test_throttled_updates_and_exact_finish() -> None:
+    screen, now = Screen(), [0.0]
+    live = LiveReply(screen.send, screen.edit, limit=50, interval_s=1.0, clock=lambda: now[0])
+    await live.update("Hel")  # a reply that is quick needs no live message at all
+    assert screen.messages == []
+    now[0] = 1.0
+    await live.update("Hello")
+    assert screen.messages == ["Hello …"]
+    await live.update("Hello wor")  # too soon: nothing happens
+    assert screen.messages == ["Hello …"] and screen.edits == 0
+    now[0] = 2.5
+    await live.update("Hello world, how")
+    assert screen.messages == ["Hello world, how …"]
+    await live.finish("Hello world, how are you?")
+    assert screen.messages == ["Hello world, how are you?"] and screen.edits == 2
+
+
+async def test_grows_into_more_messages_and_joins_back() -> None:
+    screen, now = Screen(), [0.0]
+    live = LiveReply(screen.send, screen.edit, limit=20, interval_s=0, clock=lambda: now[0])
+    text = " ".join(f"word{n}" for n in range(30))
+    for end in range(5, len(text), 7):
+        await live.update(text[:end])
+    await live.finish(text)
+    assert "".join(screen.messages) == text
+    assert all(len(m) <= 20 for m in screen.messages)
+
+
+async def test_an_error_replaces_a_partial_reply() -> None:
+    screen = Screen()
+    live = LiveReply(screen.send, screen.edit, limit=10, interval_s=0)
+    await live.update("partial text that spans")
+    assert len(screen.messages) == 3
+    await live.finish("Failed.")
+    assert screen.messages == ["Failed.", "…", "…"]
+
+
+async def test_blank_updates_send_nothing() -> None:
+    screen = Screen()
+    live = LiveReply(screen.send, screen.edit, limit=10, interval_s=0)
+    await live.update("   ")
+    assert screen.messages == [] and not live.started
+
+
+async def test_a_quick_reply_is_sent_once_whole() -> None:
+    screen = Screen()
+    live = LiveReply(screen.send, screen.edit, limit=50, interval_s=5)
+    await live.update("all at")
+    assert not live.started
+    await live.finish("all at once")
+    assert screen.messages == ["all at once"] and screen.edits == 0
