@@ -38,7 +38,8 @@ class Limiter:
         """Memory storage, or the Redis at `redis_url` (shared by every replica)."""
         if not redis_url:
             return cls()
-        storage = storage_from_string(f"async+{redis_url}")
+        # redis-py (a dependency) rather than limits' default client, coredis.
+        storage = storage_from_string(f"async+{redis_url}", implementation="redispy")
         assert isinstance(storage, Storage)
         return cls(storage)
 
@@ -66,7 +67,11 @@ class Limiter:
         return stats.remaining, stats.reset_time
 
     async def close(self) -> None:
-        """Stop the memory storage's background expiry task."""
+        """Stop the memory storage's expiry task, or close the Redis connections."""
         timer = getattr(self.storage, "timer", None)
         if timer is not None:
             timer.cancel()
+        # limits has no close(): its redis-py bridge keeps the client at bridge.storage.
+        client = getattr(getattr(self.storage, "bridge", None), "storage", None)
+        if client is not None and hasattr(client, "aclose"):
+            await client.aclose()
