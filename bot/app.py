@@ -99,6 +99,7 @@ async def open_chatlink(
                 daily_budget=settings.daily_token_budget,
             ),
             max_message_chars=settings.max_message_chars,
+            summarize_memory=settings.memory_summary,
         )
         yield Chatlink(settings, db, accounts, links, core, senders, secret_key)
     finally:

@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 NOT_TEXT = "I can only read text messages."
 EMPTY = "Send me some text."
 MODEL_FAILED = "The model is unavailable right now. Please try again in a moment."
+SUMMARY_PROMPT = (
+    "Summarise this conversation for your own memory in a few sentences: facts about the "
+    "person, their preferences and open questions. Plain text, no preamble."
+)
 CONTEXT_TRIMMED = (
     "(Our conversation is getting long: my oldest messages in this chat are no longer in "
     "my context. /reset starts afresh.)"
@@ -46,12 +50,14 @@ class ChatCore:
         provider: ReplyProvider,
         usage: UsageLimits,
         max_message_chars: int = 8000,
+        summarize_memory: bool = False,
     ) -> None:
         self.account_store = account_store
         self.links = links
         self.memory = memory
         self.provider = provider
         self.usage = usage
+        self.summarize_memory = summarize_memory
         self.max_message_chars = max_message_chars
         self._sender_locks = KeyedLocks()
         self.commands = ChatCommands(account_store, links, memory, usage)
@@ -133,7 +139,8 @@ class ChatCore:
             thread_id = await self.memory.thread(account.id, key)
             # Committed before anything slow: the message survives a model failure or a crash.
             await self.memory.remember(thread_id, "user", text, message.platform.value)
-            history, trimmed = await self.memory.history(thread_id)
+            context = await self.memory.history(thread_id)
+            history = context.turns
             usage = Usage()
             started = time.perf_counter()
             try:
@@ -159,9 +166,34 @@ class ChatCore:
                 tokens,
             )
             replies = [Reply(reply, kind=ReplyKind.MODEL)]
-            if trimmed and await self.memory.claim_context_notice(thread_id):
-                replies.append(Reply(CONTEXT_TRIMMED))
+            if context.trimmed:
+                if self.summarize_memory:
+                    await self._fold(account.id, thread_id, context.first_kept)
+                if await self.memory.claim_context_notice(thread_id):
+                    replies.append(Reply(CONTEXT_TRIMMED))
         return replies
+
+    async def _fold(self, account_id: int, thread_id: int, first_kept: int) -> None:
+        """MEMORY_SUMMARY: fold turns that left the context into the thread's summary."""
+
+        async def summarize(previous: str | None, turns: list[Turn]) -> str:
+            transcript = "\n".join(f"{t.role}: {t.content}" for t in turns)
+            if previous:
+                transcript = f"Summary so far: {previous}\n\n{transcript}"
+            usage = Usage()
+            text = await self._generate(
+                [Turn("system", SUMMARY_PROMPT), Turn("user", transcript)], usage, None
+            )
+            await self.usage.record(account_id, usage.total or estimate(transcript + text))
+            return text.strip()
+
+        try:
+            if await self.memory.fold(thread_id, first_kept, summarize):
+                log.info("conversation summary updated: account_id=%s", account_id)
+        except Exception as exc:  # the reply is delivered anyway; the next turn tries again
+            log.warning(
+                "summarising failed: account_id=%s error=%s", account_id, type(exc).__name__
+            )
 
     async def _generate(
         self, history: list[Turn], usage: Usage, on_progress: ProgressCallback | None

@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 
 from bot.clock import Clock, utcnow
 from bot.locks import KeyedLocks
 from bot.messages import IncomingMessage
 from bot.providers.base import Turn
-from bot.tokens import fit
+from bot.tokens import estimate_turns, fit
 from storage import MessageStore, StoredMessage
 
 PRIVATE_THREAD = "private"
+SUMMARY_NOTE = "Summary of the earlier conversation: "
+SUMMARY_BATCH = 6  # messages that must have left the context before a new summary is made
+
+# (previous summary or None, turns to fold in) -> the new summary
+Summarize = Callable[[str | None, list[Turn]], Awaitable[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the model reads: the turns, whether older ones were left out, and the id of the
+    oldest message still in (older ones are for the summary)."""
+
+    turns: list[Turn]
+    trimmed: bool
+    first_kept: int
+
+
 THREAD_CACHE_SIZE = 10_000
 
 
@@ -79,14 +98,29 @@ class Memory:
         """Store one turn (committed on return)."""
         await self.store.append(thread_id, role, content, platform, self.clock())
 
-    async def history(self, thread_id: int) -> tuple[list[Turn], bool]:
+    async def history(self, thread_id: int) -> Context:
         """The recent turns of a thread, oldest first, within the count, character and token
-        bounds, and whether older messages were left out."""
+        bounds, after the thread's summary (if any) as a system turn."""
+        summary, _ = await self.store.summary(thread_id)
+        note = [Turn("system", SUMMARY_NOTE + summary)] if summary else []
         recent = await self.store.recent(thread_id, self.max_messages + 1)
         dropped = len(recent) > self.max_messages
         recent = recent[-self.max_messages :]
-        turns = fit(bound_history(recent, self.max_chars), self.max_tokens)
-        return turns, dropped or len(turns) < len(recent)
+        budget = self.max_tokens - estimate_turns(note)
+        turns = fit(bound_history(recent, self.max_chars), budget)
+        first_kept = recent[len(recent) - len(turns)].id if recent else 0
+        return Context(note + turns, dropped or len(turns) < len(recent), first_kept)
+
+    async def fold(self, thread_id: int, first_kept: int, summarize: Summarize) -> bool:
+        """Fold messages that left the context into the thread's summary, once enough
+        have gathered; True when a new summary was stored."""
+        summary, until = await self.store.summary(thread_id)
+        pending = await self.store.between(thread_id, until, first_kept)
+        if len(pending) < SUMMARY_BATCH:
+            return False
+        text = await summarize(summary, [Turn(m.role, m.content) for m in pending])
+        await self.store.set_summary(thread_id, text, pending[-1].id)
+        return True
 
     async def claim_context_notice(self, thread_id: int) -> bool:
         """Whether to tell the person, this once, that older messages left the context."""

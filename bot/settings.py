@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(2, ge=0, le=10)
     llm_context_tokens: int = Field(8192, ge=256, le=10_000_000)
 
+    memory_summary: bool = False
+
     rate_limit_per_minute: int = Field(20, ge=0)
     daily_token_budget: int | None = Field(None, ge=1)
     redis_url: str | None = None

@@ -101,9 +101,49 @@ class MessageStore:
         async with self.db.write() as conn:
             result = await conn.execute(delete(messages).where(messages.c.thread_id == thread_id))
             await conn.execute(
-                update(threads).where(threads.c.id == thread_id).values(context_notice_sent=False)
+                update(threads)
+                .where(threads.c.id == thread_id)
+                .values(context_notice_sent=False, summary=None, summary_until=None)
             )
         return int(result.rowcount or 0)
+
+    async def summary(self, thread_id: int) -> tuple[str | None, int]:
+        """The thread's stored summary and the last message id it covers (0: none)."""
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(threads.c.summary, threads.c.summary_until).where(
+                        threads.c.id == thread_id
+                    )
+                )
+            ).first()
+        if row is None:
+            return None, 0
+        return row.summary, int(row.summary_until or 0)
+
+    async def set_summary(self, thread_id: int, summary: str, until_id: int) -> None:
+        """Store a new summary covering messages up to `until_id`."""
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(threads)
+                .where(threads.c.id == thread_id)
+                .values(summary=summary, summary_until=until_id)
+            )
+
+    async def between(self, thread_id: int, after_id: int, before_id: int) -> list[StoredMessage]:
+        """Messages with after_id < id < before_id, oldest first."""
+        query = (
+            select(messages)
+            .where(
+                messages.c.thread_id == thread_id,
+                messages.c.id > after_id,
+                messages.c.id < before_id,
+            )
+            .order_by(messages.c.id)
+        )
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_message(r) for r in rows]
 
     async def claim_context_notice(self, thread_id: int) -> bool:
         """True the first time only: the caller then tells the person about the trimmed context."""
@@ -123,7 +163,7 @@ class MessageStore:
             await conn.execute(
                 update(threads)
                 .where(threads.c.account_id == account_id)
-                .values(context_notice_sent=False)
+                .values(context_notice_sent=False, summary=None, summary_until=None)
             )
         return int(result.rowcount or 0)
 

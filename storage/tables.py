@@ -102,6 +102,9 @@ class ThreadRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     # Set once the person was told that older messages fell out of the model's context.
     context_notice_sent: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # MEMORY_SUMMARY: older turns folded into text, up to and including message `summary_until`.
+    summary: Mapped[str | None] = mapped_column(Text, nullable=True)
+    summary_until: Mapped[int | None] = mapped_column(BigId, nullable=True)
 
 
 class MessageRow(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,9 @@ def turns_sent(provider: str, body: dict[str, Any]) -> list[tuple[str, str]]:
     messages = [(m["role"], m["content"]) for m in body["messages"]]
     if provider == "anthropic":
         messages.insert(0, ("system", body["system"]))
+    else:  # all system turns as one, like the Messages API's single system prompt
+        system = [c for r, c in messages if r == "system"]
+        messages = [("system", "\n\n".join(system))] + [m for m in messages if m[0] != "system"]
     return messages
 
 
@@ -197,3 +201,31 @@ async def test_local_server_needs_no_key(tmp_path: Path) -> None:
     )
     assert provider.name == "openai"
     await provider.close()
+
+
+async def test_memory_summary_folds_older_turns(
+    model: tuple[str, FakeModel, str], tmp_path: Path, clock: FakeClock
+) -> None:
+    from bot.core import SUMMARY_PROMPT
+    from bot.memory import SUMMARY_NOTE
+
+    provider, fake, url = model
+    settings = model_settings(tmp_path, provider, url, memory_summary=True, history_max_messages=4)
+    fake.default = Plan(text="Alice likes tea.")
+    async with open_chatlink(settings, clock=clock) as app:
+        alice = await link_account_first(app, "alice")
+        for n in range(7):
+            await app.core.handle(dm(f"message {n}"))
+        summary_requests = [r for r in fake.requests if "Summarise" in json.dumps(r)]
+        assert len(summary_requests) == 1
+        first = turns_sent(provider, summary_requests[0])
+        assert SUMMARY_PROMPT in first[0][1]
+        assert "user: message 0" in first[-1][1]
+        last = turns_sent(provider, fake.requests[-1])
+        expected = SUMMARY_NOTE + "Alice likes tea."
+        assert expected in last[0][1]  # the system prompt, or the turn after it (openai)
+        assert last[-1] == ("user", "message 6")
+        thread = await app.core.memory.thread(alice.id, "private")
+        assert (await app.core.memory.store.summary(thread))[0] == "Alice likes tea."
+        await app.core.handle(dm("/reset"))
+        assert (await app.core.memory.store.summary(thread)) == (None, 0)

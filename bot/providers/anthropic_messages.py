@@ -40,13 +40,18 @@ class AnthropicProvider:
 
     async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
         """Yield text deltas; input and output tokens go into `usage`."""
+        # System turns (a conversation summary) join the system prompt: the Messages API
+        # takes instructions there, not among the messages.
+        system = "\n\n".join(
+            [self.system_prompt, *(t.content for t in history if t.role == "system")]
+        ).strip()
         messages = cast(
             "list[MessageParam]",
             [{"role": t.role, "content": t.content} for t in _alternating(history)],
         )
         async with self.client.messages.stream(
             model=self.model,
-            system=self.system_prompt,
+            system=system,
             messages=messages,
             max_tokens=self.max_tokens,
         ) as events:
@@ -65,7 +70,7 @@ def _alternating(history: Sequence[Turn]) -> list[Turn]:
     # The Messages API wants user/assistant turns alternating and starting with the user:
     # merge neighbours of one role (a reply lost to a model failure leaves two user turns).
     merged: list[Turn] = []
-    for turn in history:
+    for turn in (t for t in history if t.role != "system"):
         if merged and merged[-1].role == turn.role:
             merged[-1] = Turn(turn.role, merged[-1].content + "\n\n" + turn.content)
         else:

@@ -16,7 +16,7 @@ def _quote(text: str) -> str:
 
 def echo_reply(history: Sequence[Turn]) -> str:
     """The echo provider's whole answer to `history`."""
-    *earlier, current = history
+    *earlier, current = [t for t in history if t.role != "system"]
     lines = [f"Echo: {current.content}"]
     if not earlier:
         lines.append("(This is the start of our conversation; I remember nothing before it.)")
