@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from bot.app import Chatlink, open_chatlink
 from bot.messages import IncomingMessage, Platform
 from bot.settings import Settings
 from storage import Account
+from tests.fakes import postgres_server
 
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 
@@ -53,9 +55,41 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Modules that set ON_BOTH_DATABASES run each database test on SQLite and PostgreSQL."""
+    if getattr(metafunc.module, "ON_BOTH_DATABASES", False) and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str | None]:
+    """One throwaway PostgreSQL cluster for the whole run (None when not installed)."""
+    if postgres_server.BIN is None:
+        yield None
+        return
+    with postgres_server.postgres_cluster() as url:
+        yield url
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database a test runs on: SQLite unless a module asks for both (BOTH_DATABASES)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/data/chatlink.db"
+    base = request.getfixturevalue("postgres")
+    if base is None:
+        pytest.skip(postgres_server.MISSING)
+    return postgres_server.create_database(base, f"t_{uuid.uuid4().hex[:16]}")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path, database_url=database_url)
 
 
 @pytest.fixture

@@ -12,6 +12,9 @@ from bot.errors import InputRejected, LoginFailed, RateLimited, UsernameUnavaila
 from bot.passwords import hash_password
 from tests.conftest import PASSWORD
 
+# The storage and core suites run on SQLite and on PostgreSQL (see conftest).
+ON_BOTH_DATABASES = True
+
 
 async def test_register_and_login_case_insensitive(app: Chatlink) -> None:
     account = await app.accounts.register("Alice", PASSWORD)

@@ -14,7 +14,17 @@ from bot.app import Chatlink, open_chatlink
 from bot.commands import parse_command
 from bot.messages import Platform, ReplyKind
 from bot.providers.base import Turn, Usage
-from tests.conftest import PASSWORD, FakeClock, dm, group, link_account_first, make_settings
+from tests.conftest import (
+    PASSWORD,
+    FakeClock,
+    dm,
+    group,
+    link_account_first,
+    make_settings,
+)
+
+# The storage and core suites run on SQLite and on PostgreSQL (see conftest).
+ON_BOTH_DATABASES = True
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,9 @@ from bot.link_codes import LinkCodeCodec, Purpose
 from bot.messages import Platform
 from tests.conftest import PASSWORD, SECRET, FakeClock, dm, link_account_first
 
+# The storage and core suites run on SQLite and on PostgreSQL (see conftest).
+ON_BOTH_DATABASES = True
+
 DEEP_LINK = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+import pytest
 
 from bot.app import Chatlink, open_chatlink
 from bot.settings import Settings
 from storage import Database, current_revision, head_revision, upgrade
-from tests.conftest import PASSWORD, FakeClock, dm, link_account_first
+from tests.conftest import PASSWORD, FakeClock, dm, link_account_first, make_settings
+
+# The storage and core suites run on SQLite and on PostgreSQL (see conftest).
+ON_BOTH_DATABASES = True
 
 
 async def test_migrations_are_current_and_idempotent(settings: Settings) -> None:
@@ -22,8 +28,14 @@ async def test_migrations_are_current_and_idempotent(settings: Settings) -> None
         await db.close()
 
 
-async def test_sqlite_is_in_wal_mode_with_foreign_keys(app: Chatlink) -> None:
-    path = app.db.sqlite_path
+@pytest.fixture
+async def sqlite_app(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Chatlink]:
+    async with open_chatlink(make_settings(tmp_path), clock=clock) as app:
+        yield app
+
+
+async def test_sqlite_is_in_wal_mode_with_foreign_keys(sqlite_app: Chatlink) -> None:
+    path = sqlite_app.db.sqlite_path
     assert path is not None and path.exists()
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -40,9 +52,9 @@ async def test_folder_is_created(tmp_path: Path) -> None:
         await db.close()
 
 
-async def test_latest_messages_query_uses_the_index(app: Chatlink) -> None:
+async def test_latest_messages_query_uses_the_index(sqlite_app: Chatlink) -> None:
     # The plan must be an index range scan, never a scan of the table or a sort.
-    path = app.db.sqlite_path
+    path = sqlite_app.db.sqlite_path
     assert path is not None
     with sqlite3.connect(path) as conn:
         plan = " | ".join(
