@@ -34,6 +34,7 @@ class Chatlink:
     links: LinkService
     core: ChatCore
     senders: ChatSenders
+    limiter: Limiter
     secret_key: str = field(repr=False)
 
 
@@ -101,7 +102,7 @@ async def open_chatlink(
             max_message_chars=settings.max_message_chars,
             summarize_memory=settings.memory_summary,
         )
-        yield Chatlink(settings, db, accounts, links, core, senders, secret_key)
+        yield Chatlink(settings, db, accounts, links, core, senders, limiter, secret_key)
     finally:
         await provider.close()
         await limiter.close()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from bot.clock import Clock, utcnow
@@ -76,10 +76,16 @@ class Memory:
         self._thread_ids: OrderedDict[tuple[int, str], int] = OrderedDict()
         self._accounts = KeyedLocks()
 
-    def exclusive(self, account_id: int) -> AbstractAsyncContextManager[None]:
+    @asynccontextmanager
+    async def exclusive(self, account_id: int) -> AsyncIterator[None]:
         """Hold the account's memory: turns, resets and erasures happen one at a time, in
-        arrival order, so an erasure never leaves a reply behind that was still being made."""
-        return self._accounts.hold(account_id)
+        arrival order, so an erasure never leaves a reply behind that was still being made.
+
+        First in this process (FIFO, no connection held while waiting), then across
+        replicas through the database (a PostgreSQL advisory lock; nothing on SQLite).
+        """
+        async with self._accounts.hold(account_id), self.store.exclusive(account_id):
+            yield
 
     async def thread(self, account_id: int, key: str) -> int:
         """The thread id for an account and key, created on first use."""

@@ -66,6 +66,18 @@ class Limiter:
         stats = await self._fixed.get_window_stats(item, *key)
         return stats.remaining, stats.reset_time
 
+    @property
+    def shared(self) -> bool:
+        """Whether counts live in Redis (shared by replicas) rather than in this process."""
+        return not isinstance(self.storage, MemoryStorage)
+
+    async def ping(self) -> bool:
+        """Whether the storage answers (always true in memory)."""
+        try:
+            return bool(await self.storage.check())
+        except Exception:
+            return False
+
     async def close(self) -> None:
         """Stop the memory storage's expiry task, or close the Redis connections."""
         timer = getattr(self.storage, "timer", None)

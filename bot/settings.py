@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     discord_guild_ids: Annotated[list[int], NoDecode] = []
     discord_message_content: bool = False
     discord_shard_count: int | None = Field(None, ge=1)
+    discord_shard_ids: Annotated[list[int], NoDecode] = []
 
     @field_validator(
         "secret_key",
@@ -102,7 +103,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("discord_guild_ids", mode="before")
+    @field_validator("discord_guild_ids", "discord_shard_ids", mode="before")
     @classmethod
     def _comma_separated_ids(cls, value: object) -> object:
         if isinstance(value, str):
@@ -139,6 +140,16 @@ class Settings(BaseSettings):
                 "TELEGRAM_MODE=webhook needs TELEGRAM_WEBHOOK_URL (the https:// address Telegram "
                 "posts updates to)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _shards_fit(self) -> Settings:
+        if self.discord_shard_ids:
+            count = self.discord_shard_count
+            if count is None:
+                raise ValueError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT")
+            if any(not 0 <= shard < count for shard in self.discord_shard_ids):
+                raise ValueError(f"DISCORD_SHARD_IDS must be between 0 and {count - 1}")
         return self
 
     @model_validator(mode="after")

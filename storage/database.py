@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+ACCOUNT_LOCKS = 7_240  # advisory-lock namespace for per-account conversation locks
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -77,6 +78,7 @@ class Database:
         else:
             self.writer = create_async_engine(self.url, pool_pre_ping=True)
             self.reader = self.writer
+        self._locks: AsyncEngine | None = None
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -100,6 +102,37 @@ class Database:
         async with self.reader.begin() as conn:
             yield conn
 
+    @asynccontextmanager
+    async def exclusive(self, key: int) -> AsyncIterator[None]:
+        """Hold a lock on `key` shared by every process using this database.
+
+        PostgreSQL: a session advisory lock on a connection of its own, released when the
+        block ends (or by the server if the process dies). SQLite serves one machine: its
+        callers' in-process locks are enough, and this holds nothing.
+        """
+        if self.is_sqlite:
+            yield
+            return
+        if self._locks is None:
+            # Separate from the query pool: a held lock must not starve the queries.
+            self._locks = create_async_engine(
+                self.url, pool_size=20, max_overflow=200, pool_pre_ping=True
+            )
+        async with self._locks.connect() as conn:
+            await conn.execute(
+                text("SELECT pg_advisory_lock(:space, :key)"),
+                {"space": ACCOUNT_LOCKS, "key": key},
+            )
+            await conn.commit()
+            try:
+                yield
+            finally:
+                await conn.execute(
+                    text("SELECT pg_advisory_unlock(:space, :key)"),
+                    {"space": ACCOUNT_LOCKS, "key": key},
+                )
+                await conn.commit()
+
     async def ping(self) -> None:
         """Raise unless the database answers a trivial query."""
         async with self.read() as conn:
@@ -122,3 +155,5 @@ class Database:
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()
+        if self._locks is not None:
+            await self._locks.dispose()

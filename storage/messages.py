@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,10 @@ class MessageStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    def exclusive(self, account_id: int) -> AbstractAsyncContextManager[None]:
+        """A lock on one account's conversations, across every replica (PostgreSQL)."""
+        return self.db.exclusive(account_id)
 
     async def thread_id(self, account_id: int, key: str, now: datetime) -> int:
         """The id of an account's thread with this key, created on first use."""

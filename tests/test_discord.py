@@ -373,3 +373,27 @@ async def test_dm_reply_streams_as_message_edits(running: tuple[FakeDiscord, Cha
         await asyncio.sleep(0.1)
     assert fake.edits()[-1].path.startswith(f"channels/{fake.dm_channel_id(1001)}/messages/")
     assert fake.edits()[-1].body["content"] == "".join(pieces)
+
+
+async def test_a_replica_runs_its_share_of_shards(
+    discord_server: tuple[FakeDiscord, str], tmp_path: Path, clock: FakeClock
+) -> None:
+    fake, url = discord_server
+    settings = discord_settings(tmp_path, url, discord_shard_count=4, discord_shard_ids=[2])
+    async with open_chatlink(settings, clock=clock) as app:
+        door = DiscordDoor(app)
+        await door.start()
+        try:
+            await fake.wait_connected()
+            assert fake.identify is not None and fake.identify["shard"] == [2, 4]
+        finally:
+            await door.stop()
+
+
+def test_shard_ids_need_a_count_that_covers_them(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT"):
+        make_settings(tmp_path, discord_shard_ids=[1])
+    with pytest.raises(ValidationError, match="between 0 and 1"):
+        make_settings(tmp_path, discord_shard_count=2, discord_shard_ids=[2])

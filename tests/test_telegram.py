@@ -360,3 +360,19 @@ async def test_broken_stream_is_replaced_by_the_apology(
     assert "unavailable" in fake.edits()[-1][1]
     thread = await app.core.memory.thread(alice.id, "private")
     assert [m.role for m in await app.core.memory.store.recent(thread, 5)] == ["user"]
+
+
+async def test_polling_conflict_is_reported_once(
+    running: tuple[FakeTelegram, Chatlink], caplog: pytest.LogCaptureFixture
+) -> None:
+    fake, _ = running
+    for _ in range(4):  # what Telegram answers while another process polls the same token
+        fake.fail_next("getUpdates", 409)
+    for _ in range(200):
+        if sum(1 for c in fake.calls if c.method == "getUpdates" and not c.ok) == 4:
+            break
+        await asyncio.sleep(0.05)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "TELEGRAM_MODE=webhook" in errors[0].getMessage()
+    await fake.say("back to normal")
+    await fake.wait_sent(1, within=30)

@@ -331,7 +331,8 @@ async def test_websocket_cookie_needs_our_origin(http: httpx.AsyncClient, web: W
 
 async def test_health_and_headers(http: httpx.AsyncClient, app: Chatlink) -> None:
     ok = await http.get("/healthz")
-    assert ok.status_code == 200 and ok.json() == {"status": "ok", "database": "ok"}
+    assert ok.status_code == 200
+    assert ok.json() == {"status": "ok", "database": "ok", "redis": "not configured"}
     assert "frame-ancestors 'none'" in ok.headers["Content-Security-Policy"]
     assert ok.headers["X-Content-Type-Options"] == "nosniff"
 

@@ -55,11 +55,16 @@ class DiscordDoor:
         _point_at(settings.discord_api_base_url, settings.discord_gateway_url)
         intents = discord.Intents.default()
         intents.message_content = settings.discord_message_content
-        if settings.discord_shard_count:
+        if settings.discord_shard_ids:  # this replica's share of DISCORD_SHARD_COUNT shards
             self.client: discord.Client = discord.AutoShardedClient(
                 shard_count=settings.discord_shard_count,
+                shard_ids=settings.discord_shard_ids,
                 intents=intents,
                 allowed_mentions=NO_PINGS,
+            )
+        elif settings.discord_shard_count:
+            self.client = discord.AutoShardedClient(
+                shard_count=settings.discord_shard_count, intents=intents, allowed_mentions=NO_PINGS
             )
         else:
             self.client = discord.Client(intents=intents, allowed_mentions=NO_PINGS)

@@ -81,6 +81,7 @@ class TelegramDoor:
         self.application.add_error_handler(self._on_error)
         self.username = ""
         self.bot_id = 0
+        self._conflict_reported = False
 
     # --- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -269,10 +270,12 @@ class TelegramDoor:
 
     def _on_polling_error(self, error: TelegramError) -> None:
         if isinstance(error, Conflict):
-            log.error(
-                "telegram: another process is polling with this bot token (%s). Run one poller, "
-                "or use TELEGRAM_MODE=webhook for several replicas.",
-                error.message,
-            )
-        else:
-            log.warning("telegram: polling failed, retrying: %s", error)
+            if not self._conflict_reported:  # once, not on every retry
+                self._conflict_reported = True
+                log.error(
+                    "telegram: another process is polling with this bot token (%s). Only one "
+                    "process may poll: for several replicas set TELEGRAM_MODE=webhook.",
+                    error.message,
+                )
+            return
+        log.warning("telegram: polling failed, retrying: %s", error)

@@ -164,9 +164,20 @@ async def unlink(platform: ChatPlatform, account: ApiAccount, chatlink: Chatlink
 
 @health.get("/healthz", response_model=HealthOut, responses={503: {"model": HealthOut}})
 async def healthz(chatlink: ChatlinkDep) -> HealthOut | JSONResponse:
-    """Whether the database answers; for load balancers."""
+    """Whether the database (and Redis, when REDIS_URL is set) answer; for load balancers."""
     try:
         await chatlink.db.ping()
+        database = "ok"
     except Exception:
-        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-    return HealthOut(status="ok", database="ok")
+        database = "unreachable"
+    redis = "not configured"
+    if chatlink.limiter.shared:
+        redis = "ok" if await chatlink.limiter.ping() else "unreachable"
+    health = HealthOut(
+        status="ok" if "unreachable" not in (database, redis) else "unavailable",
+        database=database,
+        redis=redis,
+    )
+    if health.status != "ok":
+        return JSONResponse(health.model_dump(), status_code=503)
+    return health

@@ -85,6 +85,7 @@ class LinkedOut(BaseModel):
 class HealthOut(BaseModel):
     status: str
     database: str
+    redis: str = Field(description='"ok", "unreachable" or "not configured"')
 
 
 class Problem(BaseModel):

@@ -238,7 +238,8 @@ class FakeDiscord:
         url = "ws://placeholder/gateway"
         await self.dispatch("READY", {
             "v": 10, "user": BOT_USER, "guilds": [{"id": str(GUILD_ID), "unavailable": True}],
-            "session_id": "session-1", "resume_gateway_url": url, "shard": [0, 1],
+            "session_id": "session-1", "resume_gateway_url": url,
+            "shard": (self.identify or {}).get("shard") or [0, 1],
             "application": {"id": str(APP_ID), "flags": 0}, "private_channels": [],
             "relationships": [],
         })  # fmt: skip
