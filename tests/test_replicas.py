@@ -1,0 +1,177 @@
+"""Two real `chatlink run` processes on one PostgreSQL and one Redis, as behind a load balancer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.app import open_chatlink
+from tests.conftest import PASSWORD, SECRET, make_settings
+from tests.fakes import postgres_server
+from tests.fakes.redis_server import REDIS, redis_server
+from tests.fakes.serve import serve
+from tests.fakes.telegram_api import TOKEN, FakeTelegram
+
+pytestmark = pytest.mark.skipif(
+    postgres_server.BIN is None or REDIS is None,
+    reason="needs Debian's postgresql and redis-server (.ci/run installs both)",
+)
+ROOT = Path(__file__).parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def shared(postgres: str | None, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """One fresh PostgreSQL database and one Redis, as every replica sees them."""
+    assert postgres is not None
+    database = postgres_server.create_database(postgres, f"replicas_{os.getpid()}_{_free_port()}")
+    with redis_server(tmp_path) as redis_url:
+        yield {"DATABASE_URL": database, "REDIS_URL": redis_url, "SECRET_KEY": SECRET}
+
+
+@asynccontextmanager
+async def replicas(tmp_path: Path, env: dict[str, str], count: int = 2) -> AsyncIterator[list[str]]:
+    """Start `count` `chatlink run` processes at once; yield their base URLs."""
+    processes, urls = [], []
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DISCORD_"))}
+    for n in range(count):
+        port = _free_port()
+        folder = tmp_path / f"replica{n}"
+        folder.mkdir()
+        replica_env = base | env | {
+            "WEB_PORT": str(port), "DATA_DIR": str(folder), "PYTHONPATH": str(ROOT),
+            "NO_PROXY": "127.0.0.1,localhost",
+        }  # fmt: skip
+        if "TELEGRAM_WEBHOOK_PORT" in env:
+            replica_env["TELEGRAM_WEBHOOK_PORT"] = str(_free_port())
+            replica_env["TELEGRAM_WEBHOOK_URL"] = (
+                f"http://127.0.0.1:{replica_env['TELEGRAM_WEBHOOK_PORT']}/telegram/hook"
+            )
+        processes.append((_start(folder, replica_env), folder))
+        urls.append(f"http://127.0.0.1:{port}")
+    try:
+        async with httpx.AsyncClient(trust_env=False, timeout=5) as client:
+            for url, (process, folder) in zip(urls, processes, strict=True):
+                deadline = time.monotonic() + 60
+                while True:
+                    try:
+                        if (await client.get(f"{url}/healthz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        raise AssertionError((folder / "log").read_text())
+                    await asyncio.sleep(0.1)
+        yield urls
+    finally:
+        for process, _ in processes:
+            process.terminate()
+        for process, folder in processes:
+            assert process.wait(timeout=30) == 0, (folder / "log").read_text()
+
+
+def _start(folder: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with (folder / "log").open("w") as log:  # the child keeps its own copy of the file
+        return subprocess.Popen(
+            [sys.executable, "-m", "adapters.compose", "run"],
+            cwd=folder,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def token_for(client: httpx.AsyncClient, url: str, username: str = "alice") -> dict[str, str]:
+    await client.post(f"{url}/api/register", json={"username": username, "password": PASSWORD})
+    response = await client.post(
+        f"{url}/api/token", data={"username": username, "password": PASSWORD}
+    )
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def test_replicas_migrate_at_once_and_report_health(
+    shared: dict[str, str], tmp_path: Path
+) -> None:
+    async with replicas(tmp_path, shared) as urls, httpx.AsyncClient(trust_env=False) as client:
+        for url in urls:
+            health = (await client.get(f"{url}/healthz")).json()
+            assert health == {"status": "ok", "database": "ok", "redis": "ok"}
+
+
+async def test_one_code_redeemed_once_across_replicas(
+    shared: dict[str, str], tmp_path: Path
+) -> None:
+    async with replicas(tmp_path, shared) as urls:
+        settings = make_settings(tmp_path, database_url=shared["DATABASE_URL"])
+        async with open_chatlink(settings) as app:
+            issued = await app.links.issue_for_identity("telegram", "1001", "Al", "1001")
+        async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
+            auth = await token_for(client, urls[0])
+            results = await asyncio.gather(
+                *(client.post(f"{urls[n % 2]}/api/links/{issued.code}", headers=auth)
+                  for n in range(50))
+            )  # fmt: skip
+        statuses = sorted(r.status_code for r in results)
+        assert statuses == [200] + [409] * 49, statuses
+
+
+async def test_rate_limit_is_shared_across_replicas(shared: dict[str, str], tmp_path: Path) -> None:
+    limited = shared | {"RATE_LIMIT_PER_MINUTE": "10"}
+    async with replicas(tmp_path, limited) as urls, httpx.AsyncClient(trust_env=False) as client:
+        auth = await token_for(client, urls[0])
+        sends = [
+            client.post(f"{urls[n % 2]}/api/chat", json={"message": f"hi {n}"}, headers=auth)
+            for n in range(30)
+        ]
+        results = await asyncio.gather(*sends)
+    statuses = [r.status_code for r in results]
+    assert statuses.count(200) == 10 and statuses.count(422) == 20
+    assert all("Too many messages" in r.json()["detail"] for r in results if r.status_code == 422)
+
+
+async def test_telegram_webhooks_on_two_replicas(shared: dict[str, str], tmp_path: Path) -> None:
+    fake = FakeTelegram()
+    async with serve(fake.app()) as api:
+        env = shared | {
+            "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": f"{api}/bot",
+            "TELEGRAM_MODE": "webhook", "TELEGRAM_WEBHOOK_PORT": "0",
+            "TELEGRAM_WEBHOOK_SECRET": "replica_secret",
+        }  # fmt: skip
+        async with replicas(tmp_path, env):
+            hooks = [c.params["url"] for c in fake.calls if c.method == "setWebhook"]
+            assert len(hooks) == 2
+            async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
+                for n in range(20):  # the load balancer: alternate between the replicas
+                    update: dict[str, Any] = {
+                        "update_id": n + 1,
+                        **fake.message("hello", user_id=5000 + n),
+                    }
+                    response = await client.post(
+                        hooks[n % 2], content=json.dumps(update),
+                        headers={"Content-Type": "application/json",
+                                 "X-Telegram-Bot-Api-Secret-Token": "replica_secret"},
+                    )  # fmt: skip
+                    assert response.status_code == 200
+            await fake.wait_sent(20, within=30)
+            await asyncio.sleep(0.5)
+    chats = sorted(
+        int(c.params["chat_id"]) for c in fake.calls if c.method == "sendMessage" and c.ok
+    )
+    assert chats == [5000 + n for n in range(20)]  # every update answered exactly once
