@@ -101,6 +101,8 @@ async def open_chatlink(
             ),
             max_message_chars=settings.max_message_chars,
             summarize_memory=settings.memory_summary,
+            # Every try may take LLM_TIMEOUT_S; a little more for the backoff between tries.
+            reply_timeout_s=settings.llm_timeout_s * (settings.llm_max_retries + 1) + 2,
         )
         yield Chatlink(settings, db, accounts, links, core, senders, limiter, secret_key)
     finally:

@@ -180,13 +180,16 @@ class ChatCommands:
             f"{i.platform} ({i.display_name})" if i.display_name else i.platform for i in identities
         )
         stored = await self.memory.count(account.id)
-        today = await self.usage.today(account.id)
-        budget = f" of {today.budget:,}" if today.budget is not None else ""
+        try:
+            today = await self.usage.today(account.id)
+            used = f"{today.tokens:,}" + (f" of {today.budget:,}" if today.budget else "")
+        except Exception:  # the limit storage (Redis) is down: the rest still answers
+            used = "unknown right now"
         state = " (disabled)" if account.disabled else ""
         return [
             Reply(
                 f"You are {account.username}{state}.\nLinked chats: {linked or 'none'}.\n"
-                f"Messages stored: {stored}.\nModel tokens today: {today.tokens:,}{budget}.",
+                f"Messages stored: {stored}.\nModel tokens today: {used}.",
                 private=True,
             )
         ]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import replace
+from typing import Any
 
 from bot.chat_commands import ChatCommands
 from bot.commands import parse_command
@@ -51,6 +54,7 @@ class ChatCore:
         usage: UsageLimits,
         max_message_chars: int = 8000,
         summarize_memory: bool = False,
+        reply_timeout_s: float = 300.0,
     ) -> None:
         self.account_store = account_store
         self.links = links
@@ -58,6 +62,8 @@ class ChatCore:
         self.provider = provider
         self.usage = usage
         self.summarize_memory = summarize_memory
+        self.reply_timeout_s = reply_timeout_s
+        self._background: set[asyncio.Task[None]] = set()
         self.max_message_chars = max_message_chars
         self._sender_locks = KeyedLocks()
         self.commands = ChatCommands(account_store, links, memory, usage)
@@ -144,7 +150,9 @@ class ChatCore:
             usage = Usage()
             started = time.perf_counter()
             try:
-                reply = await self._generate(history, usage, on_progress)
+                # Bounded as a whole: SDK retries honour the server's retry-after, however long.
+                async with asyncio.timeout(self.reply_timeout_s):
+                    reply = await self._generate(history, usage, on_progress)
             except Exception as exc:
                 log.warning(
                     "reply provider %s failed after %.0f ms: account_id=%s error=%s",
@@ -153,11 +161,12 @@ class ChatCore:
                     account.id,
                     type(exc).__name__,
                 )
+                await self._record_usage(account.id, usage.total or estimate_turns(history))
                 return [Reply(MODEL_FAILED, kind=ReplyKind.ERROR)]
             # Only a whole reply is stored: a failed or cut stream stores nothing.
             await self.memory.remember(thread_id, "assistant", reply, message.platform.value)
             tokens = usage.total or estimate_turns(history) + estimate(reply)
-            await self.usage.record(account.id, tokens)
+            await self._record_usage(account.id, tokens)
             log.info(
                 "replied: account_id=%s provider=%s ms=%.0f tokens=%d",
                 account.id,
@@ -166,12 +175,33 @@ class ChatCore:
                 tokens,
             )
             replies = [Reply(reply, kind=ReplyKind.MODEL)]
-            if context.trimmed:
-                if self.summarize_memory:
-                    await self._fold(account.id, thread_id, context.first_kept)
-                if await self.memory.claim_context_notice(thread_id):
+            try:
+                if context.trimmed and await self.memory.claim_context_notice(thread_id):
                     replies.append(Reply(CONTEXT_TRIMMED))
+            except Exception:  # the reply is stored and must reach the person regardless
+                log.warning("context notice failed: account_id=%s", account.id, exc_info=True)
+        if context.trimmed and self.summarize_memory:
+            # After the reply is out: the summary is a second model call nobody waits for.
+            self._in_background(self._fold(account.id, thread_id, context.first_kept))
         return replies
+
+    async def _record_usage(self, account_id: int, tokens: int) -> None:
+        try:
+            await self.usage.record(account_id, tokens)
+        except Exception as exc:
+            log.warning(
+                "usage not recorded: account_id=%s error=%s", account_id, type(exc).__name__
+            )
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def idle(self) -> None:
+        """Wait for background work (conversation summaries) to finish."""
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     async def _fold(self, account_id: int, thread_id: int, first_kept: int) -> None:
         """MEMORY_SUMMARY: fold turns that left the context into the thread's summary."""
@@ -184,12 +214,13 @@ class ChatCore:
             text = await self._generate(
                 [Turn("system", SUMMARY_PROMPT), Turn("user", transcript)], usage, None
             )
-            await self.usage.record(account_id, usage.total or estimate(transcript + text))
+            await self._record_usage(account_id, usage.total or estimate(transcript + text))
             return text.strip()
 
         try:
-            if await self.memory.fold(thread_id, first_kept, summarize):
-                log.info("conversation summary updated: account_id=%s", account_id)
+            async with self.memory.exclusive(account_id):
+                if await self.memory.fold(thread_id, first_kept, summarize):
+                    log.info("conversation summary updated: account_id=%s", account_id)
         except Exception as exc:  # the reply is delivered anyway; the next turn tries again
             log.warning(
                 "summarising failed: account_id=%s error=%s", account_id, type(exc).__name__

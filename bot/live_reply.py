@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
@@ -9,6 +10,8 @@ from typing import Generic, TypeVar
 from bot.text_split import Measure, split_text
 
 Handle = TypeVar("Handle")
+
+log = logging.getLogger(__name__)
 
 TYPING_MARK = " …"
 LEFT_OVER = "…"
@@ -59,9 +62,23 @@ class LiveReply(Generic[Handle]):
         await self._show(marked if len(marked) == len(parts) else parts)
 
     async def finish(self, text: str) -> None:
-        """Show exactly `text` (the whole reply, or an error that replaces a broken one)."""
+        """Show exactly `text` (the whole reply, or an error that replaces a broken one).
+
+        If an edit fails (the message was deleted, the network hiccuped), the rest goes out
+        as new messages: the final text is never lost."""
         parts = split_text(text, self.limit, self.measure)
-        await self._show(parts)
+        try:
+            await self._show(parts)
+        except Exception:
+            log.warning("editing a streamed reply failed; sending the rest anew", exc_info=True)
+            done = next(
+                (i for i, (shown, part) in enumerate(zip(self.shown, parts, strict=False))
+                 if shown[1] != part),
+                min(len(self.shown), len(parts)),
+            )  # fmt: skip
+            for part in parts[done:]:
+                await self._send(part)
+            return
         for index in range(len(parts), len(self.shown)):  # an error shorter than the partial
             handle, current = self.shown[index]
             if current != LEFT_OVER:

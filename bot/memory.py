@@ -17,6 +17,7 @@ from storage import MessageStore, StoredMessage
 PRIVATE_THREAD = "private"
 SUMMARY_NOTE = "Summary of the earlier conversation: "
 SUMMARY_BATCH = 6  # messages that must have left the context before a new summary is made
+SUMMARY_MAX_MESSAGES = 40  # most messages folded in by one summary call
 
 # (previous summary or None, turns to fold in) -> the new summary
 Summarize = Callable[[str | None, list[Turn]], Awaitable[str]]
@@ -124,6 +125,13 @@ class Memory:
         pending = await self.store.between(thread_id, until, first_kept)
         if len(pending) < SUMMARY_BATCH:
             return False
+        # A long backlog (the setting turned on for an old thread) is folded a batch at a
+        # time, each within the context budget; the next turns continue where this stopped.
+        pending = pending[:SUMMARY_MAX_MESSAGES]
+        while len(pending) > 1 and estimate_turns([Turn(m.role, m.content) for m in pending]) > (
+            self.max_tokens // 2
+        ):
+            pending = pending[: len(pending) // 2]
         text = await summarize(summary, [Turn(m.role, m.content) for m in pending])
         await self.store.set_summary(thread_id, text, pending[-1].id)
         return True

@@ -1,15 +1,19 @@
-"""Per-account limits: messages per minute and an optional daily token budget."""
+"""Per-account limits: messages per minute and an optional daily (UTC) token budget."""
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from bot.errors import RateLimited
 from bot.ratelimit import Limiter, RateLimitItemPerDay, RateLimitItemPerMinute
 
-# Without a budget, tokens are still counted (for /whoami) against a limit never reached.
-UNLIMITED = 10**15
+log = logging.getLogger(__name__)
+
+# Tokens are counted (for /whoami, and against the budget) in a window never filled up.
+COUNTER = RateLimitItemPerDay(10**15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,35 +24,52 @@ class Today:
     budget: int | None
 
 
+def _utc_day(now: float) -> tuple[str, float]:
+    """Today's date (UTC) as a key, and when tomorrow starts (unix time)."""
+    today = datetime.fromtimestamp(now, UTC).date()
+    midnight = datetime.combine(today + timedelta(days=1), datetime.min.time(), UTC)
+    return today.isoformat(), midnight.timestamp()
+
+
 class UsageLimits:
-    """RATE_LIMIT_PER_MINUTE and DAILY_TOKEN_BUDGET, shared through Redis when configured."""
+    """RATE_LIMIT_PER_MINUTE and DAILY_TOKEN_BUDGET, shared through Redis when configured.
+
+    If the limit storage (Redis) is unreachable, messages are let through and a warning is
+    logged: a chat that keeps answering beats one that refuses everybody.
+    """
 
     def __init__(self, limiter: Limiter, *, per_minute: int, daily_budget: int | None) -> None:
         self.limiter = limiter
         self.daily_budget = daily_budget
         self._messages = RateLimitItemPerMinute(per_minute) if per_minute > 0 else None
-        self._tokens = RateLimitItemPerDay(daily_budget or UNLIMITED)
 
     async def admit(self, account_id: int) -> None:
         """Count one message; RateLimited (with when to retry) when over either limit."""
-        if self.daily_budget is not None:
-            remaining, reset = await self.limiter.remaining(self._tokens, "tokens", str(account_id))
-            if remaining <= 0:
-                hours = max(1, round((reset - time.time()) / 3600))
-                raise RateLimited.custom(
-                    f"Today's token budget is used up. It resets at 00:00 UTC "
-                    f"(in about {hours} hour{'s' if hours != 1 else ''}).",
-                    reset - time.time(),
-                )
-        if self._messages is not None:
-            await self.limiter.hit(self._messages, "messages", "messages", str(account_id))
+        try:
+            if self.daily_budget is not None:
+                today = await self.today(account_id)
+                if today.tokens >= self.daily_budget:
+                    reset = _utc_day(time.time())[1] - time.time()
+                    hours = max(1, round(reset / 3600))
+                    raise RateLimited.custom(
+                        f"Today's token budget is used up. It resets at 00:00 UTC "
+                        f"(in about {hours} hour{'s' if hours != 1 else ''}).",
+                        reset,
+                    )
+            if self._messages is not None:
+                await self.limiter.hit(self._messages, "messages", "messages", str(account_id))
+        except RateLimited:
+            raise
+        except Exception as exc:
+            log.warning("limits unavailable, letting a message through: %s", type(exc).__name__)
 
     async def record(self, account_id: int, tokens: int) -> None:
-        """Add the tokens a reply cost to today's count."""
-        await self.limiter.spend(self._tokens, tokens, "tokens", str(account_id))
+        """Add the tokens a model call cost to today's count."""
+        day, _ = _utc_day(time.time())
+        await self.limiter.spend(COUNTER, tokens, "tokens", str(account_id), day)
 
     async def today(self, account_id: int) -> Today:
-        """Tokens used today and the budget."""
-        remaining, _ = await self.limiter.remaining(self._tokens, "tokens", str(account_id))
-        limit = self.daily_budget or UNLIMITED
-        return Today(limit - remaining, self.daily_budget)
+        """Tokens used today (UTC) and the budget."""
+        day, _ = _utc_day(time.time())
+        remaining, _ = await self.limiter.remaining(COUNTER, "tokens", str(account_id), day)
+        return Today(COUNTER.amount - remaining, self.daily_budget)

@@ -72,3 +72,16 @@ async def test_a_quick_reply_is_sent_once_whole() -> None:
     assert not live.started
     await live.finish("all at once")
     assert screen.messages == ["all at once"] and screen.edits == 0
+
+
+async def test_a_failed_edit_sends_the_rest_anew() -> None:
+    screen = Screen()
+    live = LiveReply(screen.send, screen.edit, limit=100, interval_s=0)
+    await live.update("The beginning")
+
+    async def gone(handle: int, text: str) -> None:
+        raise ConnectionError("message to edit not found")
+
+    live._edit = gone
+    await live.finish("The beginning and the end.")
+    assert screen.messages[-1] == "The beginning and the end."

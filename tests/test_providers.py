@@ -30,16 +30,15 @@ async def model(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, Fake
 
 
 def model_settings(tmp_path: Path, provider: str, url: str, **extra: Any) -> Any:
-    return make_settings(
-        tmp_path,
-        llm_provider=provider,
-        llm_base_url=f"{url}/v1" if provider == "openai" else url,
-        llm_model="fake-model",
-        llm_api_key="sk-test-key",
-        llm_system_prompt="You are terse.",
-        llm_timeout_s=5,
-        **extra,
-    )
+    values: dict[str, Any] = {
+        "llm_provider": provider,
+        "llm_base_url": f"{url}/v1" if provider == "openai" else url,
+        "llm_model": "fake-model",
+        "llm_api_key": "sk-test-key",
+        "llm_system_prompt": "You are terse.",
+        "llm_timeout_s": 5,
+    }
+    return make_settings(tmp_path, **(values | extra))
 
 
 @pytest.fixture
@@ -131,6 +130,7 @@ async def test_stream_cut_midway_stores_no_half_reply(
 
     [reply] = await app.core.handle(dm("tell me a story"), on_progress=on_progress)
     assert reply.text == MODEL_FAILED
+    assert progress and len(fake.requests) == 1  # text had arrived when the stream broke
     alice = await app.accounts.by_username("alice")
     assert alice is not None
     thread = await app.core.memory.thread(alice.id, "private")
@@ -216,6 +216,7 @@ async def test_memory_summary_folds_older_turns(
         alice = await link_account_first(app, "alice")
         for n in range(7):
             await app.core.handle(dm(f"message {n}"))
+            await app.core.idle()  # summaries are made after the reply is out
         summary_requests = [r for r in fake.requests if "Summarise" in json.dumps(r)]
         assert len(summary_requests) == 1
         first = turns_sent(provider, summary_requests[0])
@@ -229,3 +230,32 @@ async def test_memory_summary_folds_older_turns(
         assert (await app.core.memory.store.summary(thread))[0] == "Alice likes tea."
         await app.core.handle(dm("/reset"))
         assert (await app.core.memory.store.summary(thread)) == (None, 0)
+
+
+async def test_a_stream_that_stops_without_its_end_is_not_a_reply(
+    chat: tuple[str, FakeModel, Chatlink],
+) -> None:
+    _, fake, app = chat
+    fake.plans = [Plan(text="A reply that just stops", no_end=True)]
+    [reply] = await app.core.handle(dm("go"))
+    assert reply.text == MODEL_FAILED
+    alice = await app.accounts.by_username("alice")
+    assert alice is not None
+    thread = await app.core.memory.thread(alice.id, "private")
+    assert [m.role for m in await app.core.memory.store.recent(thread, 5)] == ["user"]
+
+
+async def test_a_long_retry_after_is_cut_short(
+    model: tuple[str, FakeModel, str], tmp_path: Path, clock: FakeClock
+) -> None:
+    import time
+
+    provider, fake, url = model
+    settings = model_settings(tmp_path, provider, url, llm_timeout_s=1, llm_max_retries=2)
+    fake.default = Plan(status=429, retry_after_s=30)
+    async with open_chatlink(settings, clock=clock) as app:
+        await link_account_first(app, "alice")
+        started = time.monotonic()
+        [reply] = await app.core.handle(dm("hello?"))
+        assert reply.text == MODEL_FAILED
+        assert time.monotonic() - started < 10  # 1 s x 3 tries + 2 s, not 30 s waits

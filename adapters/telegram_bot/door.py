@@ -175,8 +175,11 @@ class TelegramDoor:
             return await self._send(source, part, quote=not message.is_private and not live.started)
 
         async def edit(sent: Message, part: str) -> None:
-            with contextlib.suppress(BadRequest):  # "message is not modified"
+            try:
                 await sent.edit_text(part)
+            except BadRequest as error:
+                if "not modified" not in error.message.lower():
+                    raise
 
         live = LiveReply(
             send,

@@ -8,7 +8,7 @@ from typing import cast
 from anthropic import AsyncAnthropic
 from anthropic.types import MessageParam
 
-from bot.providers.base import Turn, Usage
+from bot.providers.base import IncompleteReply, Turn, Usage
 
 
 class AnthropicProvider:
@@ -60,6 +60,8 @@ class AnthropicProvider:
             final = await events.get_final_message()
             usage.input_tokens = final.usage.input_tokens
             usage.output_tokens = final.usage.output_tokens
+            if final.stop_reason is None:  # ended without message_delta/message_stop
+                raise IncompleteReply()
 
     async def close(self) -> None:
         """Close the SDK's connection pool."""

@@ -39,3 +39,7 @@ class ReplyProvider(Protocol):
     async def close(self) -> None:
         """Release connections."""
         ...
+
+
+class IncompleteReply(Exception):
+    """The stream ended without the provider saying the reply was complete."""

@@ -8,7 +8,7 @@ from typing import cast
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
-from bot.providers.base import Turn, Usage
+from bot.providers.base import IncompleteReply, Turn, Usage
 
 # Local servers (Ollama, vLLM ...) ignore the key, but the SDK insists on one.
 NO_KEY = "not-needed"
@@ -55,6 +55,7 @@ class OpenAIChatProvider:
             stream=True,
             stream_options={"include_usage": True},
         )
+        finished = False
         async with chunks:
             async for chunk in chunks:
                 if chunk.usage is not None:
@@ -63,6 +64,9 @@ class OpenAIChatProvider:
                 for choice in chunk.choices:
                     if choice.delta.content:
                         yield choice.delta.content
+                    finished = finished or choice.finish_reason is not None
+        if not finished:  # the connection closed early but cleanly: not a whole reply
+            raise IncompleteReply()
 
     async def close(self) -> None:
         """Close the SDK's connection pool."""

@@ -27,6 +27,8 @@ class Plan:
     first_token_delay: float = 0.0
     cut_after: int | None = None  # chunks sent before the connection drops
     chunk_chars: int = 4
+    no_end: bool = False  # the stream stops cleanly, without its closing events
+    retry_after_s: float | None = None  # for errors: a Retry-After in seconds, as real servers
 
 
 class StreamCut(Exception):
@@ -59,7 +61,7 @@ class FakeModel:
         body, plan = await self._take(request)
         if plan.status != 200:
             error = {"error": {"message": f"status {plan.status}", "type": "server_error"}}
-            return JSONResponse(error, plan.status, headers={"retry-after-ms": "10"})
+            return JSONResponse(error, plan.status, headers=_retry_headers(plan))
         if not body.get("stream"):
             return JSONResponse(_openai_completion(plan.text))
         return StreamingResponse(self._openai_events(plan), media_type="text/event-stream")
@@ -68,6 +70,8 @@ class FakeModel:
         async for index, piece in _pieces(plan):
             delta = {"role": "assistant", "content": piece} if index == 0 else {"content": piece}
             yield _sse(_openai_chunk([{"index": 0, "finish_reason": None, "delta": delta}]))
+        if plan.no_end:
+            return
         yield _sse(_openai_chunk([{"index": 0, "finish_reason": "stop", "delta": {}}]))
         usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
         yield _sse(_openai_chunk([], usage=usage))
@@ -81,7 +85,7 @@ class FakeModel:
         _, plan = await self._take(request)
         if plan.status != 200:
             error = {"type": "error", "error": {"type": "api_error", "message": "busy"}}
-            return JSONResponse(error, plan.status, headers={"retry-after-ms": "10"})
+            return JSONResponse(error, plan.status, headers=_retry_headers(plan))
         return StreamingResponse(self._anthropic_events(plan), media_type="text/event-stream")
 
     async def _anthropic_events(self, plan: Plan) -> AsyncIterator[bytes]:
@@ -96,6 +100,8 @@ class FakeModel:
             yield _event(
                 "content_block_delta", index=0, delta={"type": "text_delta", "text": piece}
             )
+        if plan.no_end:
+            return
         yield _event("content_block_stop", index=0)
         stop = {"stop_reason": "end_turn", "stop_sequence": None}
         yield _event("message_delta", delta=stop, usage={"output_tokens": 9})
@@ -117,6 +123,12 @@ async def _pieces(plan: Plan) -> AsyncIterator[tuple[int, str]]:
 def _sse(data: dict[str, Any], event: str | None = None) -> bytes:
     head = f"event: {event}\n" if event else ""
     return f"{head}data: {json.dumps(data)}\n\n".encode()
+
+
+def _retry_headers(plan: Plan) -> dict[str, str]:
+    if plan.retry_after_s is not None:
+        return {"retry-after": str(plan.retry_after_s)}
+    return {"retry-after-ms": "10"}  # keeps the tests quick
 
 
 def _event(kind: str, **fields: Any) -> bytes:
