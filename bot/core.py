@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 NOT_TEXT = "I can only read text messages."
 EMPTY = "Send me some text."
 MODEL_FAILED = "The model is unavailable right now. Please try again in a moment."
+TURN_POLL_S = 0.02
 SUMMARY_PROMPT = (
     "Summarise this conversation for your own memory in a few sentences: facts about the "
     "person, their preferences and open questions. Plain text, no preamble."
@@ -139,49 +140,70 @@ class ChatCore:
         text: str,
         on_progress: ProgressCallback | None,
     ) -> list[Reply]:
-        await self.usage.admit(account.id)  # over a limit: refused before anything is stored
-        key = thread_key(message)
-        async with self.memory.exclusive(account.id):
-            thread_id = await self.memory.thread(account.id, key)
-            # Committed before anything slow: the message survives a model failure or a crash.
-            await self.memory.remember(thread_id, "user", text, message.platform.value)
-            context = await self.memory.history(thread_id)
-            history = context.turns
-            usage = Usage()
-            started = time.perf_counter()
-            try:
-                # Bounded as a whole: SDK retries honour the server's retry-after, however long.
-                async with asyncio.timeout(self.reply_timeout_s):
-                    reply = await self._generate(history, usage, on_progress)
-            except Exception as exc:
-                log.warning(
-                    "reply provider %s failed after %.0f ms: account_id=%s error=%s",
-                    self.provider.name,
-                    (time.perf_counter() - started) * 1000,
-                    account.id,
-                    type(exc).__name__,
-                )
-                await self._record_usage(account.id, usage.total or estimate_turns(history))
-                return [Reply(MODEL_FAILED, kind=ReplyKind.ERROR)]
-            # Only a whole reply is stored: a failed or cut stream stores nothing.
-            await self.memory.remember(thread_id, "assistant", reply, message.platform.value)
-            tokens = usage.total or estimate_turns(history) + estimate(reply)
-            await self._record_usage(account.id, tokens)
-            log.info(
-                "replied: account_id=%s provider=%s ms=%.0f tokens=%d",
-                account.id,
+        thread_id = await self.memory.thread(account.id, thread_key(message))
+        # The ticket, taken on arrival, fixes this message's turn in the thread whichever
+        # replica received it; the account lock then makes the turns one at a time.
+        ticket = await self.memory.take_turn(thread_id)
+        try:
+            await self.usage.admit(account.id)  # over a limit: refused, nothing stored
+            while True:
+                async with self.memory.exclusive(account.id):
+                    stale = self.reply_timeout_s * 2 + 60
+                    if await self.memory.is_turn_of(thread_id, ticket, stale):
+                        return await self._answer(account, message, thread_id, text, on_progress)
+                # An older message of this thread (received by another replica) goes first.
+                await asyncio.sleep(TURN_POLL_S)
+        finally:
+            await self.memory.end_turn(ticket)
+
+    async def _answer(
+        self,
+        account: Account,
+        message: IncomingMessage,
+        thread_id: int,
+        text: str,
+        on_progress: ProgressCallback | None,
+    ) -> list[Reply]:
+        """Store the message, then generate and store the reply, holding the account's lock."""
+        # Committed before anything slow: the message survives a model failure or a crash.
+        await self.memory.remember(thread_id, "user", text, message.platform.value)
+        context = await self.memory.history(thread_id)
+        history = context.turns
+        usage = Usage()
+        started = time.perf_counter()
+        try:
+            # Bounded as a whole: SDK retries honour the server's retry-after, however long.
+            async with asyncio.timeout(self.reply_timeout_s):
+                reply = await self._generate(history, usage, on_progress)
+        except Exception as exc:
+            log.warning(
+                "reply provider %s failed after %.0f ms: account_id=%s error=%s",
                 self.provider.name,
                 (time.perf_counter() - started) * 1000,
-                tokens,
+                account.id,
+                type(exc).__name__,
             )
-            replies = [Reply(reply, kind=ReplyKind.MODEL)]
-            try:
-                if context.trimmed and await self.memory.claim_context_notice(thread_id):
-                    replies.append(Reply(CONTEXT_TRIMMED))
-            except Exception:  # the reply is stored and must reach the person regardless
-                log.warning("context notice failed: account_id=%s", account.id, exc_info=True)
+            await self._record_usage(account.id, usage.total or estimate_turns(history))
+            return [Reply(MODEL_FAILED, kind=ReplyKind.ERROR)]
+        # Only a whole reply is stored: a failed or cut stream stores nothing.
+        await self.memory.remember(thread_id, "assistant", reply, message.platform.value)
+        tokens = usage.total or estimate_turns(history) + estimate(reply)
+        await self._record_usage(account.id, tokens)
+        log.info(
+            "replied: account_id=%s provider=%s ms=%.0f tokens=%d",
+            account.id,
+            self.provider.name,
+            (time.perf_counter() - started) * 1000,
+            tokens,
+        )
+        replies = [Reply(reply, kind=ReplyKind.MODEL)]
+        try:
+            if context.trimmed and await self.memory.claim_context_notice(thread_id):
+                replies.append(Reply(CONTEXT_TRIMMED))
+        except Exception:  # the reply is stored and must reach the person regardless
+            log.warning("context notice failed: account_id=%s", account.id, exc_info=True)
         if context.trimmed and self.summarize_memory:
-            # After the reply is out: the summary is a second model call nobody waits for.
+            # Waits for this lock, so it runs after the reply is out; nobody waits for it.
             self._in_background(self._fold(account.id, thread_id, context.first_kept))
         return replies
 

@@ -6,6 +6,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bot.clock import Clock, utcnow
 from bot.locks import KeyedLocks
@@ -104,6 +105,21 @@ class Memory:
     async def remember(self, thread_id: int, role: str, content: str, platform: str) -> None:
         """Store one turn (committed on return)."""
         await self.store.append(thread_id, role, content, platform, self.clock())
+
+    async def take_turn(self, thread_id: int) -> int:
+        """A ticket taken as a message arrives: the thread's turns go in ticket order, across
+        every replica."""
+        return await self.store.take_turn(thread_id, self.clock())
+
+    async def is_turn_of(self, thread_id: int, ticket: int, stale_after_s: float) -> bool:
+        """Whether no older ticket of the thread still waits (ask holding the lock)."""
+        since = self.clock() - timedelta(seconds=stale_after_s)
+        first = await self.store.first_turn(thread_id, since)
+        return first is None or first >= ticket
+
+    async def end_turn(self, ticket: int) -> None:
+        """The ticket's turn is over."""
+        await self.store.end_turn(ticket)
 
     async def history(self, thread_id: int) -> Context:
         """The recent turns of a thread, oldest first, within the count, character and token

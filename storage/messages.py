@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from storage.database import Database
 from storage.records import StoredMessage
-from storage.tables import messages, threads
+from storage.tables import messages, threads, turns
 
 
 def _message(row: Any) -> StoredMessage:
@@ -76,6 +76,31 @@ class MessageStore:
                 .returning(*messages.c)
             )
             return _message(result.one())
+
+    async def take_turn(self, thread_id: int, now: datetime) -> int:
+        """A ticket for the thread's queue; tickets are served in id order."""
+        async with self.db.write() as conn:
+            ticket = await conn.scalar(
+                insert(turns).values(thread_id=thread_id, created_at=now).returning(turns.c.id)
+            )
+        assert ticket is not None
+        return int(ticket)
+
+    async def first_turn(self, thread_id: int, since: datetime) -> int | None:
+        """The thread's oldest ticket taken after `since` (older ones were left by a
+        process that died)."""
+        async with self.db.read() as conn:
+            found = await conn.scalar(
+                select(func.min(turns.c.id)).where(
+                    turns.c.thread_id == thread_id, turns.c.created_at > since
+                )
+            )
+        return None if found is None else int(found)
+
+    async def end_turn(self, ticket: int) -> None:
+        """The ticket's turn is over."""
+        async with self.db.write() as conn:
+            await conn.execute(delete(turns).where(turns.c.id == ticket))
 
     async def recent(
         self, thread_id: int, limit: int, *, before_id: int | None = None

@@ -121,9 +121,21 @@ class MessageRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class TurnRow(Base):
+    """A message waiting for its turn in a thread: the lowest id goes first, on any replica."""
+
+    __tablename__ = "turns"
+    __table_args__ = (Index(None, "thread_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 metadata = Base.metadata
 accounts = cast(Table, AccountRow.__table__)
 identities = cast(Table, IdentityRow.__table__)
 link_codes = cast(Table, LinkCodeRow.__table__)
 threads = cast(Table, ThreadRow.__table__)
 messages = cast(Table, MessageRow.__table__)
+turns = cast(Table, TurnRow.__table__)

@@ -20,6 +20,7 @@ import pytest
 from bot.app import open_chatlink
 from tests.conftest import PASSWORD, SECRET, make_settings
 from tests.fakes import postgres_server
+from tests.fakes.model_apis import FakeModel, Plan
 from tests.fakes.redis_server import REDIS, redis_server
 from tests.fakes.serve import serve
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
@@ -130,6 +131,38 @@ async def test_one_code_redeemed_once_across_replicas(
             )  # fmt: skip
         statuses = sorted(r.status_code for r in results)
         assert statuses == [200] + [409] * 49, statuses
+
+
+async def test_one_thread_keeps_order_across_replicas(
+    shared: dict[str, str], tmp_path: Path
+) -> None:
+    fake = FakeModel(default=Plan(text="noted", first_token_delay=0.15))
+    async with serve(fake.openai_app()) as model_url:
+        env = shared | {
+            "LLM_PROVIDER": "openai", "LLM_BASE_URL": f"{model_url}/v1", "LLM_MODEL": "fake",
+            "LLM_API_KEY": "k", "HISTORY_MAX_MESSAGES": "200", "RATE_LIMIT_PER_MINUTE": "0",
+        }  # fmt: skip
+        async with replicas(tmp_path, env) as urls:
+            async with httpx.AsyncClient(trust_env=False, timeout=60) as client:
+                auth = await token_for(client, urls[0])
+
+                async def send(n: int) -> httpx.Response:
+                    await asyncio.sleep(n * 0.05)  # m00, m01, ... 50 ms apart, alternating
+                    return await client.post(
+                        f"{urls[n % 2]}/api/chat", json={"message": f"m{n:02d}"}, headers=auth
+                    )
+
+                responses = await asyncio.gather(*(send(n) for n in range(40)))
+                assert [r.status_code for r in responses] == [200] * 40
+                history = await client.get(f"{urls[1]}/api/history?limit=200", headers=auth)
+            stored = [(m["role"], m["content"]) for m in history.json()["messages"]]
+    assert stored == [
+        pair for n in range(40) for pair in (("user", f"m{n:02d}"), ("assistant", "noted"))
+    ]
+    # each model request saw exactly the messages before it, in order
+    for n, request in enumerate(fake.requests):
+        users = [m["content"] for m in request["messages"] if m["role"] == "user"]
+        assert users == [f"m{k:02d}" for k in range(n + 1)]
 
 
 async def test_rate_limit_is_shared_across_replicas(shared: dict[str, str], tmp_path: Path) -> None:
