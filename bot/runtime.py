@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Sequence
@@ -18,7 +19,9 @@ class DoorFailed(ChatlinkError):
 
 
 class Door(Protocol):
-    """One way in (Telegram, Discord, web): started and stopped by `chatlink run`."""
+    """One way in (Telegram, Discord, web): started and stopped by `chatlink run`.
+
+    `stop` must also undo a `start` that failed halfway."""
 
     name: str
 
@@ -42,9 +45,11 @@ async def serve(doors: Sequence[Door], stop: asyncio.Event | None = None) -> Non
         for door in doors:
             try:
                 await door.start()
-            except ChatlinkError:
-                raise
             except Exception as exc:
+                with contextlib.suppress(Exception):  # release what a half start opened
+                    await door.stop()
+                if isinstance(exc, ChatlinkError):
+                    raise
                 log.exception("%s: could not start", door.name)
                 raise DoorFailed(f"The {door.name} door could not start: {exc}") from exc
             started.append(door)

@@ -81,13 +81,6 @@ class DiscordDoor:
     async def start(self) -> None:
         """Log in, sync the slash commands, connect to the gateway and wait until ready."""
         try:
-            await self._start()
-        except BaseException:
-            await self.stop()
-            raise
-
-    async def _start(self) -> None:
-        try:
             await self.client.login(self.token)
         except discord.LoginFailure:
             raise ConfigError("DISCORD_BOT_TOKEN was refused by Discord.") from None

@@ -86,13 +86,6 @@ class TelegramDoor:
     # --- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
         """Log in (getMe), register the command menu, then poll or set the webhook."""
-        try:
-            await self._start()
-        except BaseException:
-            await self.stop()
-            raise
-
-    async def _start(self) -> None:
         app = self.application
         try:
             await app.initialize()
