@@ -14,6 +14,7 @@ from bot.errors import ConfigError
 from bot.link_codes import LinkCodeCodec
 from bot.linking import LinkService
 from bot.memory import Memory
+from bot.messages import Platform
 from bot.providers import make_provider
 from bot.ratelimit import Limiter
 from bot.secret import load_secret_key
@@ -101,6 +102,14 @@ async def open_chatlink(
             ),
             max_message_chars=settings.max_message_chars,
             summarize_memory=settings.memory_summary,
+            allowed_groups={
+                platform: {str(group) for group in groups}
+                for platform, groups in (
+                    (Platform.TELEGRAM, settings.telegram_allowed_chats),
+                    (Platform.DISCORD, settings.discord_allowed_guilds),
+                )
+                if groups
+            },
             # Every try may take LLM_TIMEOUT_S; a little more for the backoff between tries.
             reply_timeout_s=settings.llm_timeout_s * (settings.llm_max_retries + 1) + 2,
         )

@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None, *, build_doors: DoorFactory | None =
             field = ".".join(str(part) for part in error["loc"]).upper()
             print(f"chatlink: setting {field}: {error['msg']}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         return asyncio.run(_dispatch(args, settings, build_doors))
     except ConfigError as exc:

@@ -56,6 +56,7 @@ class ChatCore:
         max_message_chars: int = 8000,
         summarize_memory: bool = False,
         reply_timeout_s: float = 300.0,
+        allowed_groups: dict[Platform, set[str]] | None = None,
     ) -> None:
         self.account_store = account_store
         self.links = links
@@ -65,6 +66,9 @@ class ChatCore:
         self.summarize_memory = summarize_memory
         self.reply_timeout_s = reply_timeout_s
         self._background: set[asyncio.Task[None]] = set()
+        # Per platform, the groups (Telegram chats, Discord servers) the bot speaks in;
+        # a platform missing here speaks everywhere.
+        self.allowed_groups = allowed_groups or {}
         self.max_message_chars = max_message_chars
         self._sender_locks = KeyedLocks()
         self.commands = ChatCommands(account_store, links, memory, usage)
@@ -85,6 +89,9 @@ class ChatCore:
         """
         if not message.is_private and not message.addressed:
             return []
+        allowed = self.allowed_groups.get(message.platform)
+        if allowed and message.group_id is not None and message.group_id not in allowed:
+            return []  # a group the operator did not allow: ignored, stored nowhere
         message = _clean(message)
         async with self._sender_locks.hold((message.platform, message.chat_id, message.user_id)):
             try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import UTC, datetime
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -25,11 +27,29 @@ class RedactingFormatter(logging.Formatter):
         return text
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Send log records to stderr with time, level and logger name."""
+class JsonFormatter(RedactingFormatter):
+    """One JSON object per line (LOG_FORMAT=json), for log collectors; secrets redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        text = json.dumps(entry, ensure_ascii=False)
+        for secret in self.secrets:
+            text = text.replace(secret, "<redacted>")
+        return text
+
+
+def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
+    """Send log records to stderr: plain lines with time, level and logger, or JSON."""
     logging.basicConfig(level=level, format=FORMAT, force=True)
     for handler in logging.getLogger().handlers:
-        handler.setFormatter(RedactingFormatter())
+        handler.setFormatter(JsonFormatter() if fmt == "json" else RedactingFormatter())
     # Client libraries log request URLs at INFO, and Telegram's contain the bot token.
     for noisy in ("httpx", "httpcore", "aiosqlite", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -33,6 +33,7 @@ class IncomingMessage:
     display_name: str = ""
     addressed: bool = True
     bot_username: str | None = None
+    group_id: str | None = None  # the Telegram group or Discord server it came from, if any
 
 
 class ReplyKind(StrEnum):

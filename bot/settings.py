@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     public_url: str = "http://127.0.0.1:8000"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
 
     llm_provider: str = "echo"
     llm_base_url: str | None = None
@@ -64,6 +65,7 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(65_536, ge=1024)
 
     telegram_bot_token: SecretStr | None = None
+    telegram_allowed_chats: Annotated[list[int], NoDecode] = []
     telegram_api_base_url: str = "https://api.telegram.org/bot"
     telegram_mode: Literal["polling", "webhook"] = "polling"
     telegram_webhook_url: str | None = None
@@ -71,6 +73,7 @@ class Settings(BaseSettings):
     telegram_webhook_port: int = Field(8443, ge=0, le=65535)
     telegram_webhook_secret: SecretStr | None = None
     discord_bot_token: SecretStr | None = None
+    discord_allowed_guilds: Annotated[list[int], NoDecode] = []
     discord_api_base_url: str = "https://discord.com/api/v10"
     discord_gateway_url: str = "wss://gateway.discord.gg/"
     discord_guild_ids: Annotated[list[int], NoDecode] = []
@@ -103,16 +106,20 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("discord_guild_ids", "discord_shard_ids", mode="before")
+    @field_validator(
+        "discord_guild_ids",
+        "discord_shard_ids",
+        "telegram_allowed_chats",
+        "discord_allowed_guilds",
+        mode="before",
+    )
     @classmethod
     def _comma_separated_ids(cls, value: object) -> object:
         if isinstance(value, str):
             try:
                 return [int(part) for part in value.replace(" ", "").split(",") if part]
             except ValueError:
-                raise ValueError(
-                    "DISCORD_GUILD_IDS is a comma-separated list of guild ids"
-                ) from None
+                raise ValueError("a comma-separated list of numeric ids is expected") from None
         return value
 
     @field_validator("discord_shard_count", "daily_token_budget", mode="before")

@@ -6,3 +6,4 @@ CANNOT_DM = (
     "I can't message you privately yet: open a private chat with me (or allow direct "
     "messages), then ask again."
 )
+NOT_HERE = "I am not enabled in this server or group."

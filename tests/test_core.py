@@ -401,3 +401,23 @@ async def test_daily_token_budget(tmp_path: Path, clock: FakeClock) -> None:
         thread = await app.core.memory.thread(alice.id, "private")
         stored = await app.core.memory.store.recent(thread, 100)
         assert len(stored) == 2 * (len(replies) - len(refused))
+
+
+async def test_groups_outside_the_allowed_list_are_ignored(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    settings = make_settings(tmp_path, telegram_allowed_chats=[-500])
+    async with open_chatlink(settings, clock=clock) as app:
+        alice = await link_account_first(app, "alice")
+        allowed = replace(group("hello allowed"), group_id="-500")
+        elsewhere = replace(group("hello elsewhere", chat_id="-600"), group_id="-600")
+        [reply] = await app.core.handle(allowed)
+        assert reply.kind is ReplyKind.MODEL
+        assert await app.core.handle(elsewhere) == []
+        assert await app.core.handle(replace(elsewhere, text="/link")) == []
+        [private] = await app.core.handle(dm("and in private?"))
+        assert private.kind is ReplyKind.MODEL
+        assert await app.core.memory.count(alice.id) == 4
+        discord_group = replace(elsewhere, platform=Platform.DISCORD)
+        [other_platform] = await app.core.handle(discord_group)  # no list for Discord
+        assert "not linked" in other_platform.text

@@ -397,3 +397,26 @@ def test_shard_ids_need_a_count_that_covers_them(tmp_path: Path) -> None:
         make_settings(tmp_path, discord_shard_ids=[1])
     with pytest.raises(ValidationError, match="between 0 and 1"):
         make_settings(tmp_path, discord_shard_count=2, discord_shard_ids=[2])
+
+
+async def test_allowed_guilds(
+    discord_server: tuple[FakeDiscord, str], tmp_path: Path, clock: FakeClock
+) -> None:
+    fake, url = discord_server
+    settings = discord_settings(tmp_path, url, discord_allowed_guilds=[GUILD_ID + 1])
+    async with open_chatlink(settings, clock=clock) as app:
+        door = DiscordDoor(app)
+        await door.start()
+        try:
+            await fake.wait_connected()
+            await fake.command("chat", {"message": "hello"})
+            [answer] = await fake.wait_for(1)
+            assert answer.body["content"] == "I am not enabled in this server or group."
+            assert flags(answer) & EPHEMERAL
+            await fake.message("<@4242> hi", guild=True, mentions_bot=True)
+            await fake.command("help", guild=False)  # DMs keep working
+            assert "/link" in (await fake.wait_for(2))[-1].body["content"]
+            await asyncio.sleep(0.3)
+            assert len(fake.sent()) == 2
+        finally:
+            await door.stop()

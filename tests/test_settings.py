@@ -68,3 +68,32 @@ def test_env_example_documents_every_setting() -> None:
         if "=" in line and line.lstrip("# ").split("=", 1)[0].isupper()
     }
     assert {name.upper() for name in Settings.model_fields} <= documented
+
+
+def test_json_logs_are_one_object_per_line_and_redacted() -> None:
+    import json
+
+    from bot.logs import JsonFormatter
+
+    formatter = JsonFormatter()
+    formatter.secrets.add("tok-123")
+    record = logging.LogRecord("bot.x", logging.INFO, "f", 1, "using %s", ("tok-123",), None)
+    line = formatter.format(record)
+    entry = json.loads(line)
+    assert entry["level"] == "INFO" and entry["logger"] == "bot.x"
+    assert entry["message"] == "using <redacted>" and "\n" not in line
+
+
+def test_id_lists_are_comma_separated(tmp_path: Path) -> None:
+    import os
+
+    os.environ["TELEGRAM_ALLOWED_CHATS"] = "-100, -200"
+    try:
+        from bot.settings import Settings
+
+        assert Settings(_env_file=None).telegram_allowed_chats == [-100, -200]  # type: ignore[call-arg]
+        os.environ["TELEGRAM_ALLOWED_CHATS"] = "-100,abc"
+        with pytest.raises(ValidationError, match="comma-separated list"):
+            Settings(_env_file=None)  # type: ignore[call-arg]
+    finally:
+        del os.environ["TELEGRAM_ALLOWED_CHATS"]

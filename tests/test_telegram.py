@@ -376,3 +376,22 @@ async def test_polling_conflict_is_reported_once(
     assert len(errors) == 1 and "TELEGRAM_MODE=webhook" in errors[0].getMessage()
     await fake.say("back to normal")
     await fake.wait_sent(1, within=30)
+
+
+async def test_allowed_chats(
+    telegram: tuple[FakeTelegram, str], tmp_path: Path, clock: FakeClock
+) -> None:
+    fake, url = telegram
+    settings = telegram_settings(tmp_path, url, telegram_allowed_chats=[GROUP])
+    async with open_chatlink(settings, clock=clock) as app:
+        door = TelegramDoor(app, poll_timeout=1)
+        await door.start()
+        try:
+            await fake.say("/help", chat_id=-999, chat_type="group")
+            await fake.say("/help", chat_id=GROUP, chat_type="group")
+            await fake.say("/help")  # private chats keep working
+            await fake.wait_sent(2)
+            await asyncio.sleep(0.3)
+            assert fake.sent(-999) == [] and len(fake.sent(GROUP)) == 1
+        finally:
+            await door.stop()

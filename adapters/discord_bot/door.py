@@ -20,7 +20,7 @@ from bot.locks import KeyedLocks
 from bot.logs import redact
 from bot.messages import IncomingMessage, Reply, ReplyKind
 from bot.text_split import split_text, utf16_length
-from bot.texts import APOLOGY, CANNOT_DM, SENT_PRIVATELY
+from bot.texts import APOLOGY, CANNOT_DM, NOT_HERE, SENT_PRIVATELY
 
 log = logging.getLogger(__name__)
 
@@ -315,6 +315,9 @@ class _Followups:
         await message.edit(content=part, allowed_mentions=NO_PINGS)
 
     async def send_all(self, replies: list[Reply]) -> None:
+        if not replies:  # a server the bot is not enabled in: an interaction needs an answer
+            await self.send(NOT_HERE, public=False)
+            return
         for index, reply in enumerate(replies):
             if index == 0 and self.live.started:
                 # What streamed in public becomes the whole reply (or the apology for it).

@@ -56,6 +56,7 @@ def from_message(message: discord.Message, bot_id: int) -> IncomingMessage | Non
         is_private=private,
         text=text,
         display_name=display_name(message.author),
+        group_id=str(message.guild.id) if message.guild is not None else None,
     )
 
 
@@ -75,4 +76,5 @@ def from_command(
         is_private=private,
         text=text,
         display_name=display_name(interaction.user),
+        group_id=str(interaction.guild_id) if interaction.guild_id is not None else None,
     )

@@ -72,4 +72,5 @@ def incoming(update: Update, bot_username: str, bot_id: int) -> IncomingMessage 
         display_name=display_name(message),
         addressed=addressed,
         bot_username=bot_username,
+        group_id=None if private else str(message.chat.id),
     )
