@@ -7,7 +7,15 @@ import logging
 import re
 
 from bot.clock import Clock, utcnow
-from bot.errors import AccountDisabled, InputRejected, LoginFailed, UsernameUnavailable
+from bot.errors import (
+    AccountDisabled,
+    ChatlinkError,
+    InputRejected,
+    LoginFailed,
+    RateLimited,
+    UsernameUnavailable,
+)
+from bot.metrics import Metrics
 from bot.passwords import burn_verify, hash_password, verify_password
 from bot.ratelimit import Limiter, RateLimitItemPerMinute
 from storage import Account, AccountStore, Identity, UsernameTaken
@@ -57,11 +65,13 @@ class AccountService:
         max_failures: int = 5,
         lockout_minutes: int = 15,
         attempts_per_client_per_minute: int = 20,
+        metrics: Metrics | None = None,
         clock: Clock = utcnow,
     ) -> None:
         self.store = store
         self.limiter = limiter
         self.clock = clock
+        self.metrics = metrics or Metrics()
         self._failures = RateLimitItemPerMinute(max_failures, lockout_minutes)
         self._per_client = RateLimitItemPerMinute(attempts_per_client_per_minute)
 
@@ -95,6 +105,18 @@ class AccountService:
         self, username: str, password: str, *, client: str | None = None
     ) -> Account:
         """The account if the password matches; one generic LoginFailed otherwise."""
+        try:
+            account = await self._authenticate(username, password, client)
+        except RateLimited:
+            self.metrics.login_attempts.labels("limited").inc()
+            raise
+        except ChatlinkError:
+            self.metrics.login_attempts.labels("failed").inc()
+            raise
+        self.metrics.login_attempts.labels("ok").inc()
+        return account
+
+    async def _authenticate(self, username: str, password: str, client: str | None) -> Account:
         await self._count_client(client)
         try:
             name = normalize_username(username)

@@ -15,6 +15,7 @@ from bot.link_codes import LinkCodeCodec
 from bot.linking import LinkService
 from bot.memory import Memory
 from bot.messages import Platform
+from bot.metrics import Metrics
 from bot.providers import make_provider
 from bot.ratelimit import Limiter
 from bot.secret import load_secret_key
@@ -36,6 +37,7 @@ class Chatlink:
     core: ChatCore
     senders: ChatSenders
     limiter: Limiter
+    metrics: Metrics
     secret_key: str = field(repr=False)
 
 
@@ -56,12 +58,14 @@ async def open_chatlink(
             await upgrade(db)
         account_store = AccountStore(db)
         senders = ChatSenders()
+        metrics = Metrics()
         accounts = AccountService(
             account_store,
             limiter,
             max_failures=settings.login_max_failures,
             lockout_minutes=settings.login_lockout_minutes,
             attempts_per_client_per_minute=settings.auth_attempts_per_minute,
+            metrics=metrics,
             clock=clock,
         )
         links = LinkService(
@@ -75,6 +79,7 @@ async def open_chatlink(
             max_pending=settings.link_codes_max_pending,
             requests_per_hour=settings.link_code_requests_per_hour,
             senders=senders,
+            metrics=metrics,
             clock=clock,
         )
         memory = Memory(
@@ -102,6 +107,7 @@ async def open_chatlink(
             ),
             max_message_chars=settings.max_message_chars,
             summarize_memory=settings.memory_summary,
+            metrics=metrics,
             allowed_groups={
                 platform: {str(group) for group in groups}
                 for platform, groups in (
@@ -113,7 +119,7 @@ async def open_chatlink(
             # Every try may take LLM_TIMEOUT_S; a little more for the backoff between tries.
             reply_timeout_s=settings.llm_timeout_s * (settings.llm_max_retries + 1) + 2,
         )
-        yield Chatlink(settings, db, accounts, links, core, senders, limiter, secret_key)
+        yield Chatlink(settings, db, accounts, links, core, senders, limiter, metrics, secret_key)
     finally:
         await provider.close()
         await limiter.close()

@@ -11,11 +11,12 @@ from typing import Any
 
 from bot.chat_commands import ChatCommands
 from bot.commands import parse_command
-from bot.errors import AccountDisabled, ChatlinkError
+from bot.errors import AccountDisabled, ChatlinkError, RateLimited
 from bot.linking import LinkService
 from bot.locks import KeyedLocks
 from bot.memory import Memory, thread_key
 from bot.messages import IncomingMessage, Platform, ProgressCallback, Reply, ReplyKind
+from bot.metrics import Metrics
 from bot.providers.base import ReplyProvider, Turn, Usage
 from bot.tokens import estimate, estimate_turns
 from bot.usage import UsageLimits
@@ -57,6 +58,7 @@ class ChatCore:
         summarize_memory: bool = False,
         reply_timeout_s: float = 300.0,
         allowed_groups: dict[Platform, set[str]] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.account_store = account_store
         self.links = links
@@ -69,6 +71,7 @@ class ChatCore:
         # Per platform, the groups (Telegram chats, Discord servers) the bot speaks in;
         # a platform missing here speaks everywhere.
         self.allowed_groups = allowed_groups or {}
+        self.metrics = metrics or Metrics()
         self.max_message_chars = max_message_chars
         self._sender_locks = KeyedLocks()
         self.commands = ChatCommands(account_store, links, memory, usage)
@@ -87,6 +90,16 @@ class ChatCore:
         in one chat are handled one at a time in arrival order: the sender lock is taken
         before the first await.
         """
+        replies = await self._handle(message, on_progress, account)
+        self.metrics.handled(message.platform.value, replies)
+        return replies
+
+    async def _handle(
+        self,
+        message: IncomingMessage,
+        on_progress: ProgressCallback | None,
+        account: Account | None,
+    ) -> list[Reply]:
         if not message.is_private and not message.addressed:
             return []
         allowed = self.allowed_groups.get(message.platform)
@@ -97,6 +110,8 @@ class ChatCore:
             try:
                 return await self._dispatch(message, on_progress, account)
             except ChatlinkError as error:
+                if isinstance(error, RateLimited):
+                    self.metrics.rate_limited.inc()
                 return [Reply(str(error), private=message.is_private, kind=ReplyKind.REJECTED)]
 
     async def _dispatch(
@@ -183,6 +198,7 @@ class ChatCore:
             async with asyncio.timeout(self.reply_timeout_s):
                 reply = await self._generate(history, usage, on_progress)
         except Exception as exc:
+            self.metrics.model_errors.labels(self.provider.name).inc()
             log.warning(
                 "reply provider %s failed after %.0f ms: account_id=%s error=%s",
                 self.provider.name,
@@ -196,6 +212,7 @@ class ChatCore:
         await self.memory.remember(thread_id, "assistant", reply, message.platform.value)
         tokens = usage.total or estimate_turns(history) + estimate(reply)
         await self._record_usage(account.id, tokens)
+        self.metrics.reply_seconds.observe(time.perf_counter() - started)
         log.info(
             "replied: account_id=%s provider=%s ms=%.0f tokens=%d",
             account.id,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
@@ -12,6 +14,7 @@ from bot.clock import Clock, utcnow
 from bot.errors import (
     AccountDisabled,
     AlreadyLinked,
+    ChatlinkError,
     CodeExpired,
     CodeInvalid,
     CodeUsed,
@@ -21,6 +24,7 @@ from bot.errors import (
     UsernameUnavailable,
 )
 from bot.link_codes import DecodedCode, LinkCodeCodec, Purpose
+from bot.metrics import Metrics
 from bot.ratelimit import Limiter, RateLimitItemPerHour
 from bot.senders import ChatSenders
 from storage import (
@@ -83,6 +87,7 @@ class LinkService:
         max_pending: int = 3,
         requests_per_hour: int = 10,
         senders: ChatSenders | None = None,
+        metrics: Metrics | None = None,
         clock: Clock = utcnow,
     ) -> None:
         self.codec = codec
@@ -94,6 +99,7 @@ class LinkService:
         self.ttl = ttl
         self.max_pending = max_pending
         self.senders = senders or ChatSenders()
+        self.metrics = metrics or Metrics()
         self.clock = clock
         self._requests = RateLimitItemPerHour(requests_per_hour)
 
@@ -107,6 +113,7 @@ class LinkService:
         return f"https://t.me/{username}?start={code}" if username else None
 
     async def _confirm_in_chat(self, done: CompletedLink) -> CompletedLink:
+        self.metrics.link_attempts.labels("linked").inc()
         if done.chat_id is not None:
             await self.senders.send(
                 done.identity.platform,
@@ -218,6 +225,21 @@ class LinkService:
         self, code: str, platform: str, platform_user_id: str, display_name: str
     ) -> Account:
         """Link this identity to the account that made the (account-first) code."""
+        with self._counted():
+            return await self._redeem_in_chat(code, platform, platform_user_id, display_name)
+
+    @contextmanager
+    def _counted(self) -> Iterator[None]:
+        try:
+            yield
+        except ChatlinkError:
+            self.metrics.link_attempts.labels("refused").inc()
+            raise
+        self.metrics.link_attempts.labels("linked").inc()
+
+    async def _redeem_in_chat(
+        self, code: str, platform: str, platform_user_id: str, display_name: str
+    ) -> Account:
         decoded, stored = await self._lookup(code, Purpose.ACCOUNT_FIRST)
         assert stored.account_id is not None
         owner = await self.accounts.by_id(stored.account_id)

@@ -360,3 +360,34 @@ async def test_docs_are_served_offline(http: httpx.AsyncClient) -> None:
 async def test_unknown_api_route_is_json(http: httpx.AsyncClient) -> None:
     response = await http.get("/api/nope")
     assert response.status_code == 404 and response.json() == {"detail": "Not Found"}
+
+
+async def test_metrics_move_when_messages_flow(http: httpx.AsyncClient, app: Chatlink) -> None:
+    def value(text: str, name: str) -> float:
+        for line in text.splitlines():
+            if line.startswith(name + " ") or (
+                line.startswith(name + "{") and line.split(" ")[0] == name
+            ):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    await register(http)
+    auth = await bearer(http)
+    before = (await http.get("/metrics")).text
+    await http.post("/api/chat", json={"message": "hello"}, headers=auth)
+    await http.post("/api/chat", json={"message": ""}, headers=auth)
+    await http.post("/api/token", data={"username": "alice", "password": "wrong one"})
+    [reply] = await app.core.handle(dm("/link not-a-code", "77"))
+    assert "not valid" in reply.text
+    after = await http.get("/metrics")
+    assert after.headers["content-type"].startswith("text/plain")
+    text = after.text
+    answered = 'chatlink_messages_total{outcome="answered",platform="web"}'
+    refused = 'chatlink_messages_total{outcome="refused",platform="web"}'
+    assert value(text, answered) == value(before, answered) + 1
+    assert value(text, refused) == value(before, refused) + 1
+    assert value(text, 'chatlink_login_attempts_total{outcome="failed"}') >= 1
+    assert value(text, 'chatlink_login_attempts_total{outcome="ok"}') >= 1
+    assert value(text, 'chatlink_link_attempts_total{outcome="refused"}') == 1
+    assert "chatlink_reply_seconds_count 1.0" in text
+    assert "/metrics" not in (await http.get("/openapi.json")).text

@@ -30,6 +30,7 @@ from adapters.web.security import ApiTokens, client_address
 from bot.accounts import Account
 from bot.memory import PRIVATE_THREAD
 from bot.messages import IncomingMessage, Platform, ReplyKind
+from bot.metrics import CONTENT_TYPE
 
 api = APIRouter(prefix="/api", tags=["api"])
 health = APIRouter(tags=["health"])
@@ -160,6 +161,12 @@ async def unlink(platform: ChatPlatform, account: ApiAccount, chatlink: Chatlink
     if not await chatlink.accounts.unlink_platform(account.id, platform.value):
         raise HTTPException(status_code=404, detail=f"No {platform.value} chat is linked.")
     return Response(status_code=204)
+
+
+@health.get("/metrics", include_in_schema=False)
+async def metrics(chatlink: ChatlinkDep) -> Response:
+    """Prometheus metrics (keep this path internal, as /healthz)."""
+    return Response(chatlink.metrics.render(), media_type=CONTENT_TYPE)
 
 
 @health.get("/healthz", response_model=HealthOut, responses={503: {"model": HealthOut}})
