@@ -6,10 +6,13 @@ import logging
 import sys
 
 from adapters.discord_bot import DiscordDoor
+from adapters.discord_bot.check import checks as discord_checks
 from adapters.telegram_bot import TelegramDoor
+from adapters.telegram_bot.check import checks as telegram_checks
 from adapters.web import WebDoor
 from bot.app import Chatlink
 from bot.cli import main as cli_main
+from bot.doctor import Check, core_checks
 from bot.runtime import Door
 
 log = logging.getLogger("chatlink")
@@ -34,9 +37,14 @@ def build_doors(app: Chatlink) -> list[Door]:
     return doors
 
 
+def build_checks(app: Chatlink) -> list[Check]:
+    """What `chatlink doctor` checks: the core's parts, then each configured door."""
+    return [*core_checks(app), *telegram_checks(app), *discord_checks(app)]
+
+
 def main() -> None:
     """Entry point of the `chatlink` console script."""
-    sys.exit(cli_main(build_doors=build_doors))
+    sys.exit(cli_main(build_doors=build_doors, build_checks=build_checks))
 
 
 if __name__ == "__main__":

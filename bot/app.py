@@ -50,7 +50,7 @@ async def open_chatlink(
     provider = make_provider(settings)
     try:
         db = Database(settings.database_url)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         raise ConfigError(f"DATABASE_URL: {exc}") from None
     limiter = Limiter.from_url(settings.redis_url)
     try:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from bot.app import Chatlink, open_chatlink
 from bot.clock import utcnow
+from bot.doctor import Check, core_checks, run_checks
 from bot.errors import ChatlinkError, ConfigError
 from bot.logs import configure_logging, scrub
 from bot.runtime import Door, serve
@@ -23,6 +24,7 @@ from storage import Database, collect_stats, upgrade
 log = logging.getLogger("chatlink")
 
 DoorFactory = Callable[[Chatlink], Sequence[Door]]
+CheckFactory = Callable[[Chatlink], Sequence[Check]]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,13 +63,23 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     code.add_argument("username")
     commands.add_parser(
+        "doctor", help="check settings, database, migrations, tokens, model and Redis",
+        description="Check every part of the set-up and print pass or fail, with the fix for "
+        "each failure. Exits non-zero when anything fails.",
+    )  # fmt: skip
+    commands.add_parser(
         "stats", help="show counts and the database size",
         description="Accounts, linked identities per platform, messages and database size.",
     )  # fmt: skip
     return parser
 
 
-def main(argv: Sequence[str] | None = None, *, build_doors: DoorFactory | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    build_doors: DoorFactory | None = None,
+    build_checks: CheckFactory | None = None,
+) -> int:
     """Parse arguments and run one command; returns the process exit code."""
     args = _parser().parse_args(argv)
     try:
@@ -76,10 +88,12 @@ def main(argv: Sequence[str] | None = None, *, build_doors: DoorFactory | None =
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"]).upper()
             print(f"chatlink: setting {field}: {error['msg']}", file=sys.stderr)
+        if args.command == "doctor":
+            print(f"{'settings':<12}  FAIL  fix the settings above (.env or environment)")
         return 2
     configure_logging(settings.log_level, settings.log_format)
     try:
-        return asyncio.run(_dispatch(args, settings, build_doors))
+        return asyncio.run(_dispatch(args, settings, build_doors, build_checks))
     except ConfigError as exc:
         print(f"chatlink: {exc}", file=sys.stderr)
         return 2
@@ -91,7 +105,10 @@ def main(argv: Sequence[str] | None = None, *, build_doors: DoorFactory | None =
 
 
 async def _dispatch(
-    args: argparse.Namespace, settings: Settings, build_doors: DoorFactory | None
+    args: argparse.Namespace,
+    settings: Settings,
+    build_doors: DoorFactory | None,
+    build_checks: CheckFactory | None,
 ) -> int:
     if args.command == "migrate":
         try:
@@ -104,6 +121,14 @@ async def _dispatch(
             await db.close()
         print("database is up to date")
         return 0
+    if args.command == "doctor":
+        try:
+            async with open_chatlink(settings, migrate=False) as app:
+                checks = build_checks(app) if build_checks is not None else core_checks(app)
+                return await _doctor(checks)
+        except ConfigError as exc:
+            print(f"{'settings':<12}  FAIL  {exc}")
+            return 1
     async with open_chatlink(settings) as app:
         if args.command == "run":
             return await _run(app, build_doors)
@@ -123,6 +148,16 @@ async def _run(app: Chatlink, build_doors: DoorFactory | None) -> int:
     await serve(doors)
     log.info("stopped cleanly")
     return 0
+
+
+async def _doctor(checks: Sequence[Check]) -> int:
+    outcomes = await run_checks(checks)
+    print(f"{'settings':<12}  pass  read and valid")
+    for outcome in outcomes:
+        print(f"{outcome.name:<12}  {'pass' if outcome.passed else 'FAIL'}  {outcome.detail}")
+    failed = sum(not o.passed for o in outcomes)
+    print("all checks passed" if not failed else f"{failed} check(s) failed")
+    return 1 if failed else 0
 
 
 def read_password(stdin: TextIO = sys.stdin) -> str:

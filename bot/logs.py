@@ -51,7 +51,7 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     for handler in logging.getLogger().handlers:
         handler.setFormatter(JsonFormatter() if fmt == "json" else RedactingFormatter())
     # Client libraries log request URLs at INFO, and Telegram's contain the bot token.
-    for noisy in ("httpx", "httpcore", "aiosqlite", "alembic"):
+    for noisy in ("httpx", "httpx2", "httpcore", "aiosqlite", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # At DEBUG these print request headers (bearer tokens) and WebSocket frames (chat text).
     for chatty in ("uvicorn.error", "websockets", "telegram", "discord"):

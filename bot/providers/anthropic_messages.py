@@ -63,6 +63,13 @@ class AnthropicProvider:
             if final.stop_reason is None:  # ended without message_delta/message_stop
                 raise IncompleteReply()
 
+    async def check(self) -> str:
+        """Ask for one token: proves the key, the address and the model together."""
+        await self.client.messages.create(
+            model=self.model, max_tokens=1, messages=[{"role": "user", "content": "ping"}]
+        )
+        return f"anthropic, model {self.model}"
+
     async def close(self) -> None:
         """Close the SDK's connection pool."""
         await self.client.close()

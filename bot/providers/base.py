@@ -36,6 +36,10 @@ class ReplyProvider(Protocol):
         """Yield the reply in pieces (joined, the whole reply); record the tokens in `usage`."""
         ...
 
+    async def check(self) -> str:
+        """Reach the endpoint once (for `chatlink doctor`); a short description on success."""
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...

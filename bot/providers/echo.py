@@ -41,5 +41,9 @@ class EchoProvider:
         for index, line in enumerate(lines):
             yield line + ("\n" if index < len(lines) - 1 else "")
 
+    async def check(self) -> str:
+        """Nothing to reach."""
+        return "echo (offline)"
+
     async def close(self) -> None:
         """Nothing to release."""

@@ -68,6 +68,13 @@ class OpenAIChatProvider:
         if not finished:  # the connection closed early but cleanly: not a whole reply
             raise IncompleteReply()
 
+    async def check(self) -> str:
+        """List the server's models; the configured one should be among them."""
+        models = [m.id async for m in self.client.models.list()]
+        if models and self.model not in models:
+            raise LookupError(f"{self.model} is not among the server's models")
+        return f"openai-compatible, model {self.model}"
+
     async def close(self) -> None:
         """Close the SDK's connection pool."""
         await self.client.close()

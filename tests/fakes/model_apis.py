@@ -55,7 +55,17 @@ class FakeModel:
 
     # --- OpenAI ---------------------------------------------------------------------------
     def openai_app(self) -> Starlette:
-        return Starlette(routes=[Route("/v1/chat/completions", self._openai, methods=["POST"])])
+        return Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._openai, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+            ]
+        )
+
+    async def _models(self, request: Request) -> Response:
+        return JSONResponse(
+            {"object": "list", "data": [{"id": "fake", "object": "model", "owned_by": "us"}]}
+        )
 
     async def _openai(self, request: Request) -> Response:
         body, plan = await self._take(request)

@@ -1,0 +1,33 @@
+"""`chatlink doctor`'s Telegram check: the token, through getMe."""
+
+from __future__ import annotations
+
+from telegram import Bot
+from telegram.error import InvalidToken, NetworkError
+
+from bot.app import Chatlink
+from bot.doctor import Check, CheckFailed
+
+
+def checks(app: Chatlink) -> list[Check]:
+    """A getMe call when TELEGRAM_BOT_TOKEN is set."""
+    settings = app.settings
+    if settings.telegram_bot_token is None:
+        return []
+    token = settings.telegram_bot_token.get_secret_value()
+
+    async def get_me() -> str:
+        bot = Bot(token, base_url=settings.telegram_api_base_url)
+        try:
+            async with bot:
+                return f"@{bot.username} ({settings.telegram_mode})"
+        except InvalidToken:
+            raise CheckFailed(
+                "the token was refused: copy it again from @BotFather into TELEGRAM_BOT_TOKEN"
+            ) from None
+        except NetworkError as exc:
+            raise CheckFailed(
+                f"cannot reach the Bot API ({exc.message}): check TELEGRAM_API_BASE_URL"
+            ) from None
+
+    return [Check("telegram", get_me)]
