@@ -17,6 +17,7 @@ from bot.clock import utcnow
 from bot.doctor import Check, core_checks, run_checks
 from bot.errors import ChatlinkError, ConfigError
 from bot.logs import configure_logging, scrub
+from bot.retention import Retention
 from bot.runtime import Door, serve
 from bot.settings import Settings
 from storage import Database, collect_stats, upgrade
@@ -67,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Check every part of the set-up and print pass or fail, with the fix for "
         "each failure. Exits non-zero when anything fails.",
     )  # fmt: skip
+    prune = commands.add_parser(
+        "prune", help="delete messages older than RETENTION_DAYS",
+        description="Delete messages older than RETENTION_DAYS (or --days), in batches. "
+        "`chatlink run` does this hourly by itself when RETENTION_DAYS is set.",
+    )  # fmt: skip
+    prune.add_argument("--days", type=int, help="retention period (default: RETENTION_DAYS)")
+    prune.add_argument("--dry-run", action="store_true", help="only say how many would go")
     commands.add_parser(
         "stats", help="show counts and the database size",
         description="Accounts, linked identities per platform, messages and database size.",
@@ -138,15 +146,31 @@ async def _dispatch(
             return await _link_code(app, args.username)
         if args.command == "stats":
             return await _stats(app)
+        if args.command == "prune":
+            return await _prune(app, args.days, args.dry_run)
     raise AssertionError(args.command)
 
 
 async def _run(app: Chatlink, build_doors: DoorFactory | None) -> int:
     doors = list(build_doors(app)) if build_doors is not None else []
+    if app.settings.retention_days:
+        doors.append(Retention(app.core.memory.store, app.settings.retention_days))
     if not doors:
         log.warning("no door is configured: serving nothing until stopped (see README)")
     await serve(doors)
     log.info("stopped cleanly")
+    return 0
+
+
+async def _prune(app: Chatlink, days: int | None, dry_run: bool) -> int:
+    days = days or app.settings.retention_days
+    if not days or days < 1:
+        raise ChatlinkError("Set RETENTION_DAYS or pass --days N (at least 1).")
+    retention = Retention(app.core.memory.store, days)
+    if dry_run:
+        print(f"{await retention.due()} message(s) older than {days} days would be deleted")
+    else:
+        print(f"deleted {await retention.prune()} message(s) older than {days} days")
     return 0
 
 

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     llm_context_tokens: int = Field(8192, ge=256, le=10_000_000)
 
     memory_summary: bool = False
+    retention_days: int | None = Field(None, ge=1)
 
     rate_limit_per_minute: int = Field(20, ge=0)
     daily_token_budget: int | None = Field(None, ge=1)
@@ -122,7 +123,7 @@ class Settings(BaseSettings):
                 raise ValueError("a comma-separated list of numeric ids is expected") from None
         return value
 
-    @field_validator("discord_shard_count", "daily_token_budget", mode="before")
+    @field_validator("discord_shard_count", "daily_token_budget", "retention_days", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

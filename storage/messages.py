@@ -207,6 +207,28 @@ class MessageStore:
             )
         return int(result.rowcount or 0)
 
+    async def count_older_than(self, cutoff: datetime) -> int:
+        """Messages stored before `cutoff`."""
+        async with self.db.read() as conn:
+            found = await conn.scalar(
+                select(func.count()).select_from(messages).where(messages.c.created_at < cutoff)
+            )
+        return int(found or 0)
+
+    async def prune_batch(self, cutoff: datetime, batch: int) -> int:
+        """Delete up to `batch` of the oldest messages stored before `cutoff`; returns how many."""
+        oldest = (
+            select(messages.c.id)
+            .where(messages.c.created_at < cutoff)
+            .order_by(messages.c.created_at)
+            .limit(batch)
+        )
+        async with self.db.write() as conn:
+            ids = list((await conn.scalars(oldest)).all())
+            if ids:
+                await conn.execute(delete(messages).where(messages.c.id.in_(ids)))
+        return len(ids)
+
     async def count(self, account_id: int | None = None) -> int:
         """Messages stored, in all or for one account."""
         query = select(func.count()).select_from(messages)

@@ -111,7 +111,7 @@ class MessageRow(Base):
     """One stored turn; (thread_id, id) makes "latest N of a thread" an index range scan."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index(None, "thread_id", "id"),)
+    __table_args__ = (Index(None, "thread_id", "id"), Index(None, "created_at"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))

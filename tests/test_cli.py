@@ -41,7 +41,7 @@ def chatlink(
 @pytest.mark.parametrize(
     "args",
     [(), ("run",), ("migrate",), ("user",), ("user", "add"), ("user", "list"),
-     ("user", "disable"), ("user", "enable"), ("link-code",), ("stats",)],
+     ("user", "disable"), ("user", "enable"), ("link-code",), ("stats",), ("prune",), ("doctor",)],
 )  # fmt: skip
 def test_help_on_every_command(tmp_path: Path, args: tuple[str, ...]) -> None:
     result = chatlink(tmp_path, *args, "--help")
@@ -145,3 +145,10 @@ def test_run_says_what_is_configured_and_stops_on_sigterm(tmp_path: Path) -> Non
     assert "DISCORD_BOT_TOKEN is not set" in output
     assert "web page and API on http://127.0.0.1:" in output
     assert "stopped cleanly" in output
+
+
+def test_prune_dry_run(tmp_path: Path) -> None:
+    refused = chatlink(tmp_path, "prune", "--dry-run", check=False)
+    assert refused.returncode == 1 and "RETENTION_DAYS" in refused.stderr
+    result = chatlink(tmp_path, "prune", "--dry-run", "--days", "30")
+    assert "0 message(s) older than 30 days would be deleted" in result.stdout

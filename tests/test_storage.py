@@ -106,3 +106,24 @@ async def test_in_memory_database_is_a_clear_configuration_error(tmp_path: Path)
     with pytest.raises(ConfigError, match="DATABASE_URL"):
         async with open_chatlink(settings):
             pass
+
+
+async def test_retention_prunes_in_batches_with_a_clock_we_control(
+    app: Chatlink, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot import retention as retention_module
+    from bot.retention import Retention
+
+    alice = await link_account_first(app, "alice")
+    for n in range(5):
+        await app.core.handle(dm(f"old {n}"))
+    clock.advance(days=10)
+    await app.core.handle(dm("recent"))
+    retention = Retention(app.core.memory.store, days=7, clock=clock)
+    assert await retention.due() == 10
+    monkeypatch.setattr(retention_module, "BATCH", 3)
+    assert await retention.prune() == 10
+    assert await retention.due() == 0
+    thread = await app.core.memory.thread(alice.id, "private")
+    left = [m.content for m in await app.core.memory.store.recent(thread, 10)]
+    assert left[0] == "recent" and len(left) == 2
