@@ -5,20 +5,30 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from dataclasses import dataclass
 
 from bot.clock import Clock, utcnow
 from bot.errors import (
     AccountDisabled,
     ChatlinkError,
     InputRejected,
+    InviteInvalid,
     LoginFailed,
     RateLimited,
+    RegistrationClosed,
     UsernameUnavailable,
 )
 from bot.metrics import Metrics
 from bot.passwords import burn_verify, hash_password, verify_password
 from bot.ratelimit import Limiter, RateLimitItemPerMinute
-from storage import Account, AccountStore, Identity, UsernameTaken
+from storage import (
+    Account,
+    AccountStore,
+    CodeNotAvailable,
+    Identity,
+    InviteStore,
+    UsernameTaken,
+)
 
 __all__ = [
     "Account",
@@ -65,10 +75,14 @@ class AccountService:
         max_failures: int = 5,
         lockout_minutes: int = 15,
         attempts_per_client_per_minute: int = 20,
+        registration: str = "open",
+        invites: InviteStore | None = None,
         metrics: Metrics | None = None,
         clock: Clock = utcnow,
     ) -> None:
         self.store = store
+        self.registration = registration
+        self.invites = invites
         self.limiter = limiter
         self.clock = clock
         self.metrics = metrics or Metrics()
@@ -80,26 +94,59 @@ class AccountService:
         if client is not None:
             await self.limiter.hit(self._per_client, "attempts", "auth-client", client)
 
-    async def register(self, username: str, password: str, *, client: str | None = None) -> Account:
-        """Create an account; InputRejected or UsernameUnavailable when it cannot be."""
-        name, password_hash = await self.prepare_registration(username, password, client=client)
+    async def register(
+        self,
+        username: str,
+        password: str,
+        *,
+        client: str | None = None,
+        invite: str | None = None,
+        by_operator: bool = False,
+    ) -> Account:
+        """Create an account under the REGISTRATION policy (the operator's CLI bypasses it)."""
+        plan = await self.prepare_registration(
+            username, password, client=client, invite=invite, by_operator=by_operator
+        )
         try:
-            account = await self.store.create(name, password_hash, self.clock())
+            if plan.invite_hash is not None:
+                assert self.invites is not None
+                account = await self.invites.register(
+                    plan.invite_hash, self.clock(), plan.username, plan.password_hash
+                )
+            else:
+                account = await self.store.create(plan.username, plan.password_hash, self.clock())
         except UsernameTaken as exc:
             raise UsernameUnavailable() from exc
+        except CodeNotAvailable:
+            raise InviteInvalid() from None
         log.info("account registered: account_id=%s", account.id)
         return account
 
     async def prepare_registration(
-        self, username: str, password: str, *, client: str | None = None
-    ) -> tuple[str, str]:
-        """Validate and hash for a registration (possibly done inside another transaction)."""
+        self,
+        username: str,
+        password: str,
+        *,
+        client: str | None = None,
+        invite: str | None = None,
+        by_operator: bool = False,
+    ) -> Registration:
+        """Check the policy and the input, and hash, for a registration (possibly done inside
+        another transaction, such as completing a chat-first link)."""
         await self._count_client(client)
+        invite_hash = None
+        if not by_operator:
+            if self.registration == "closed":
+                raise RegistrationClosed()
+            if self.registration == "invite":
+                if not invite or not invite.strip():
+                    raise InviteInvalid()
+                invite_hash = hash_invite(invite)
         name = normalize_username(username)
         check_password(password)
         if await self.store.by_username(name) is not None:
             raise UsernameUnavailable()
-        return name, await hash_password(password)
+        return Registration(name, await hash_password(password), invite_hash)
 
     async def authenticate(
         self, username: str, password: str, *, client: str | None = None
@@ -190,6 +237,20 @@ class AccountService:
         await self.store.set_disabled(account.id, disabled)
         log.info("account %s: account_id=%s", "disabled" if disabled else "enabled", account.id)
         return account
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A checked registration, ready to store."""
+
+    username: str
+    password_hash: str
+    invite_hash: str | None
+
+
+def hash_invite(code: str) -> str:
+    """Invites are stored hashed: a database leak gives no usable codes."""
+    return hashlib.sha256(code.strip().encode()).hexdigest()
 
 
 def credential_version(account: Account) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from bot.accounts import AccountService
+from bot.admin import AdminService
 from bot.clock import Clock, utcnow
 from bot.core import ChatCore
 from bot.errors import ConfigError
@@ -23,7 +24,7 @@ from bot.senders import ChatSenders
 from bot.settings import Settings
 from bot.tokens import estimate
 from bot.usage import UsageLimits
-from storage import AccountStore, Database, LinkCodeStore, MessageStore, upgrade
+from storage import AccountStore, Database, InviteStore, LinkCodeStore, MessageStore, upgrade
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,7 @@ class Chatlink:
     senders: ChatSenders
     limiter: Limiter
     metrics: Metrics
+    admin: AdminService
     secret_key: str = field(repr=False)
 
 
@@ -57,6 +59,7 @@ async def open_chatlink(
         if migrate:
             await upgrade(db)
         account_store = AccountStore(db)
+        invites = InviteStore(db)
         senders = ChatSenders()
         metrics = Metrics()
         accounts = AccountService(
@@ -65,12 +68,15 @@ async def open_chatlink(
             max_failures=settings.login_max_failures,
             lockout_minutes=settings.login_lockout_minutes,
             attempts_per_client_per_minute=settings.auth_attempts_per_minute,
+            registration=settings.registration,
+            invites=invites,
             metrics=metrics,
             clock=clock,
         )
+        link_codes = LinkCodeStore(db)
         links = LinkService(
             LinkCodeCodec(secret_key),
-            LinkCodeStore(db),
+            link_codes,
             account_store,
             accounts,
             limiter,
@@ -95,16 +101,17 @@ async def open_chatlink(
             ),
             clock=clock,
         )
+        usage = UsageLimits(
+            limiter,
+            per_minute=settings.rate_limit_per_minute,
+            daily_budget=settings.daily_token_budget,
+        )
         core = ChatCore(
             account_store=account_store,
             links=links,
             memory=memory,
             provider=provider,
-            usage=UsageLimits(
-                limiter,
-                per_minute=settings.rate_limit_per_minute,
-                daily_budget=settings.daily_token_budget,
-            ),
+            usage=usage,
             max_message_chars=settings.max_message_chars,
             summarize_memory=settings.memory_summary,
             metrics=metrics,
@@ -119,7 +126,10 @@ async def open_chatlink(
             # Every try may take LLM_TIMEOUT_S; a little more for the backoff between tries.
             reply_timeout_s=settings.llm_timeout_s * (settings.llm_max_retries + 1) + 2,
         )
-        yield Chatlink(settings, db, accounts, links, core, senders, limiter, metrics, secret_key)
+        admin = AdminService(accounts, account_store, invites, link_codes, usage, clock=clock)
+        yield Chatlink(
+            settings, db, accounts, links, core, senders, limiter, metrics, admin, secret_key
+        )
     finally:
         await provider.close()
         await limiter.close()

@@ -12,6 +12,7 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
+from bot.admin import parse_duration
 from bot.app import Chatlink, open_chatlink
 from bot.clock import utcnow
 from bot.doctor import Check, core_checks, run_checks
@@ -23,6 +24,8 @@ from bot.settings import Settings
 from storage import Database, collect_stats, upgrade
 
 log = logging.getLogger("chatlink")
+
+CLI_ACTOR = "cli"  # how the audit log names actions taken on the command line
 
 DoorFactory = Callable[[Chatlink], Sequence[Door]]
 CheckFactory = Callable[[Chatlink], Sequence[Check]]
@@ -53,9 +56,29 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     add.add_argument("username", help="3-32 characters of a-z 0-9 _ . -")
     user_commands.add_parser("list", help="list accounts", description="List every account.")
-    for action, text in (("disable", "refuse this account's chats"), ("enable", "undo disable")):
+    for action, text in (
+        ("disable", "refuse this account's logins and chats"),
+        ("enable", "undo disable"),
+        ("promote", "make the account an admin (the web page's /admin)"),
+        ("demote", "take admin rights away"),
+    ):
         sub = user_commands.add_parser(action, help=text, description=text.capitalize() + ".")
         sub.add_argument("username")
+
+    invite = commands.add_parser(
+        "invite", help="invite codes for REGISTRATION=invite",
+        description="Manage invite codes (needed to register when REGISTRATION=invite).",
+    )  # fmt: skip
+    invite_commands = invite.add_subparsers(dest="invite_command", required=True, metavar="ACTION")
+    create = invite_commands.add_parser(
+        "create", help="make an invite code",
+        description="Make an invite code; it is printed once, as the last line.",
+    )  # fmt: skip
+    create.add_argument("--uses", type=int, default=1, help="registrations it allows (default 1)")
+    create.add_argument("--expires", default="7d", help="validity: 30m, 12h, 7d (default 7d)")
+    invite_commands.add_parser("list", help="list invites", description="List every invite.")
+    revoke = invite_commands.add_parser("revoke", help="revoke an invite", description="Revoke.")
+    revoke.add_argument("id", type=int, help="the invite's number (from `invite list`)")
 
     code = commands.add_parser(
         "link-code", help="make an account-first link code",
@@ -142,6 +165,8 @@ async def _dispatch(
             return await _run(app, build_doors)
         if args.command == "user":
             return await _user(app, args)
+        if args.command == "invite":
+            return await _invite(app, args)
         if args.command == "link-code":
             return await _link_code(app, args.username)
         if args.command == "stats":
@@ -196,23 +221,53 @@ def read_password(stdin: TextIO = sys.stdin) -> str:
 
 async def _user(app: Chatlink, args: argparse.Namespace) -> int:
     if args.user_command == "add":
-        account = await app.accounts.register(args.username, read_password())
+        account = await app.accounts.register(args.username, read_password(), by_operator=True)
         print(f"created account {account.username}")
     elif args.user_command == "list":
         accounts = await app.accounts.store.all()
         print(f"{'username':<32}  {'created (UTC)':<19}  {'state':<8}  linked")
         for account in accounts:
             identities = await app.accounts.store.identities_of(account.id)
+            state = "disabled" if account.disabled else "admin" if account.is_admin else "active"
             print(
-                f"{account.username:<32}  {account.created_at:%Y-%m-%d %H:%M:%S}  "
-                f"{'disabled' if account.disabled else 'active':<8}  "
+                f"{account.username:<32}  {account.created_at:%Y-%m-%d %H:%M:%S}  {state:<8}  "
                 f"{', '.join(i.platform for i in identities) or '-'}"
             )
         print(f"{len(accounts)} account(s)")
-    else:
+    elif args.user_command in ("disable", "enable"):
         disabled = args.user_command == "disable"
-        account = await app.accounts.set_disabled(args.username, disabled)
+        account = await app.admin.set_disabled(CLI_ACTOR, args.username, disabled)
         print(f"account {account.username} {'disabled' if disabled else 'enabled'}")
+    else:
+        promote = args.user_command == "promote"
+        account = await app.admin.set_admin(CLI_ACTOR, args.username, promote)
+        print(f"account {account.username} {'is now an admin' if promote else 'is no admin'}")
+    return 0
+
+
+async def _invite(app: Chatlink, args: argparse.Namespace) -> int:
+    if args.invite_command == "create":
+        code, invite = await app.admin.create_invite(
+            CLI_ACTOR, args.uses, parse_duration(args.expires)
+        )
+        until = f"{invite.expires_at:%Y-%m-%d %H:%M} UTC"
+        print(f"Invite {invite.id}: {invite.uses_left} use(s), until {until}.")
+        print(code)
+    elif args.invite_command == "list":
+        print(f"{'id':>4}  {'uses left':>9}  {'used':>4}  {'expires (UTC)':<16}  state")
+        now = utcnow()
+        for item in await app.admin.all_invites():
+            state = (
+                "revoked" if item.revoked_at else "expired" if item.expires_at <= now
+                else "used up" if item.uses_left == 0 else "active"
+            )  # fmt: skip
+            print(
+                f"{item.id:>4}  {item.uses_left:>9}  {item.uses:>4}  "
+                f"{item.expires_at:%Y-%m-%d %H:%M}  {state}"
+            )
+    else:
+        await app.admin.revoke_invite(CLI_ACTOR, args.id)
+        print(f"invite {args.id} revoked")
     return 0
 
 

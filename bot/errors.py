@@ -7,6 +7,8 @@ ChatlinkError                 base: `str(error)` is safe to show a person
  ├── RateLimited              too many attempts; says when to try again
  ├── AccountDisabled          the account was disabled by an operator
  ├── UsernameUnavailable      registering a name that exists
+ ├── RegistrationClosed       REGISTRATION=closed: only the operator adds accounts
+ ├── InviteInvalid            REGISTRATION=invite: no invite, or a used-up, expired one
  ├── NotLinked                the chat identity has no account
  └── LinkError                a link code cannot be used
       ├── CodeInvalid         not a code of ours, or tampered with
@@ -71,6 +73,18 @@ class UsernameUnavailable(ChatlinkError):
     """The username is taken."""
 
     text = "That username is not available. Choose another one."
+
+
+class RegistrationClosed(ChatlinkError):
+    """Registration is closed."""
+
+    text = "Registration is closed here. Ask the bot's operator for an account."
+
+
+class InviteInvalid(ChatlinkError):
+    """The invite code is missing, used up, expired or revoked."""
+
+    text = "Registering here needs a valid invite code: that one is missing, used up or expired."
 
 
 class NotLinked(ChatlinkError):

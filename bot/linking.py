@@ -19,6 +19,7 @@ from bot.errors import (
     CodeInvalid,
     CodeUsed,
     CodeWrongDirection,
+    InviteInvalid,
     PlatformTaken,
     TooManyCodes,
     UsernameUnavailable,
@@ -324,25 +325,34 @@ class LinkService:
         return await self._confirm_in_chat(CompletedLink(account, identity, stored.chat_id))
 
     async def complete_with_registration(
-        self, code: str, username: str, password: str, *, client: str | None = None
+        self,
+        code: str,
+        username: str,
+        password: str,
+        *,
+        client: str | None = None,
+        invite: str | None = None,
     ) -> CompletedLink:
-        """Confirm a chat-first code by registering a new account."""
+        """Confirm a chat-first code by registering a new account (REGISTRATION applies)."""
         decoded, stored = await self._lookup(code, Purpose.CHAT_FIRST)
-        name, password_hash = await self.account_service.prepare_registration(
-            username, password, client=client
+        plan = await self.account_service.prepare_registration(
+            username, password, client=client, invite=invite
         )
         try:
             account, identity = await self.codes.redeem_and_register(
                 decoded.nonce,
                 Purpose.CHAT_FIRST.value,
                 self.clock(),
-                username=name,
-                password_hash=password_hash,
+                username=plan.username,
+                password_hash=plan.password_hash,
                 platform=stored.platform or "",
                 platform_user_id=stored.platform_user_id or "",
                 display_name=stored.display_name or "",
+                invite_hash=plan.invite_hash,
             )
-        except CodeNotAvailable:
+        except CodeNotAvailable as exc:
+            if exc.args == ("invite",):
+                raise InviteInvalid() from None
             await self._explain_lost_race(decoded.nonce)
         except UsernameTaken:
             raise UsernameUnavailable() from None

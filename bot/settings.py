@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     link_codes_max_pending: int = Field(3, ge=1, le=100)
     link_code_requests_per_hour: int = Field(10, ge=1)
 
+    registration: Literal["open", "invite", "closed"] = "open"
     login_max_failures: int = Field(5, ge=1)
     login_lockout_minutes: int = Field(15, ge=1)
     auth_attempts_per_minute: int = Field(20, ge=1)

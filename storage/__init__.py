@@ -12,19 +12,33 @@ from storage.errors import (
     StorageError,
     UsernameTaken,
 )
+from storage.invites import InviteStore
 from storage.link_codes import LinkCodeStore
 from storage.messages import MessageStore
 from storage.migrate import current_revision, head_revision, upgrade
-from storage.records import Account, Identity, LinkCode, Stats, StoredMessage
+from storage.records import (
+    Account,
+    AccountOverview,
+    AuditEntry,
+    Identity,
+    Invite,
+    LinkCode,
+    Stats,
+    StoredMessage,
+)
 from storage.stats import collect as collect_stats
 
 __all__ = [
     "Account",
+    "AccountOverview",
     "AccountStore",
+    "AuditEntry",
     "CodeNotAvailable",
     "Database",
     "Identity",
     "IdentityTaken",
+    "Invite",
+    "InviteStore",
     "LinkCode",
     "LinkCodeStore",
     "MessageStore",

@@ -11,12 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
 from storage.errors import IdentityTaken, PlatformTaken, UsernameTaken
-from storage.records import Account, Identity
-from storage.tables import accounts, identities
+from storage.records import Account, AccountOverview, Identity
+from storage.tables import accounts, identities, messages, threads
 
 
 def _account(row: Any) -> Account:
-    return Account(row.id, row.username, row.password_hash, bool(row.disabled), row.created_at)
+    return Account(
+        row.id, row.username, row.password_hash, bool(row.disabled), row.created_at,
+        bool(row.is_admin),
+    )  # fmt: skip
 
 
 def _identity(row: Any) -> Identity:
@@ -123,6 +126,41 @@ class AccountStore:
             await conn.execute(
                 update(accounts).where(accounts.c.id == account_id).values(disabled=disabled)
             )
+
+    async def set_admin(self, account_id: int, is_admin: bool) -> None:
+        """Make an account an admin, or not."""
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(accounts).where(accounts.c.id == account_id).values(is_admin=is_admin)
+            )
+
+    async def overview(self) -> list[AccountOverview]:
+        """Every account with its identities, message count and last activity."""
+        activity = (
+            select(
+                threads.c.account_id,
+                func.count(messages.c.id).label("messages"),
+                func.max(messages.c.created_at).label("last_active"),
+            )
+            .join(messages, messages.c.thread_id == threads.c.id)
+            .group_by(threads.c.account_id)
+        )
+        async with self.db.read() as conn:
+            rows = (await conn.execute(select(accounts).order_by(accounts.c.username))).all()
+            linked = (await conn.execute(select(identities).order_by(identities.c.platform))).all()
+            stats = {r.account_id: r for r in (await conn.execute(activity)).all()}
+        by_account: dict[int, list[Identity]] = {}
+        for row in linked:
+            by_account.setdefault(row.account_id, []).append(_identity(row))
+        return [
+            AccountOverview(
+                _account(row),
+                by_account.get(row.id, []),
+                int(stats[row.id].messages) if row.id in stats else 0,
+                stats[row.id].last_active if row.id in stats else None,
+            )
+            for row in rows
+        ]
 
     async def set_password_hash(self, account_id: int, password_hash: str) -> None:
         """Replace an account's password hash (rehash or change)."""

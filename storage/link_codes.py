@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage.accounts import insert_account, insert_identity
 from storage.database import Database
 from storage.errors import CodeNotAvailable
+from storage.invites import use_invite
 from storage.records import Account, Identity, LinkCode
 from storage.tables import link_codes
 
@@ -141,15 +142,29 @@ class LinkCodeStore:
         platform: str,
         platform_user_id: str,
         display_name: str,
+        invite_hash: str | None = None,
     ) -> tuple[Account, Identity]:
-        """Use the code, create the account and link the identity, all or nothing."""
+        """Use the code (and the invite), create the account and link the identity, all or
+        nothing."""
         async with self.db.write() as conn:
             await _consume(conn, nonce, purpose, now)
+            if invite_hash is not None:
+                await use_invite(conn, invite_hash, now)
             account = await insert_account(conn, username, password_hash, now)
             identity = await insert_identity(
                 conn, account.id, platform, platform_user_id, display_name, now
             )
             return account, identity
+
+    async def revoke_pending(self, now: datetime) -> int:
+        """Void every unused, unexpired code (an admin's emergency brake)."""
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                update(link_codes)
+                .where(link_codes.c.used_at.is_(None), link_codes.c.expires_at > now)
+                .values(used_at=now)
+            )
+        return int(result.rowcount or 0)
 
     async def purge_expired(self, before: datetime) -> int:
         """Delete codes that expired or were used before `before`."""

@@ -15,6 +15,7 @@ class Account:
     password_hash: str
     disabled: bool
     created_at: datetime
+    is_admin: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +69,36 @@ class Stats:
     messages: int
     pending_link_codes: int
     database_bytes: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    """An invite code's record (the code itself is never stored)."""
+
+    id: int
+    uses_left: int
+    uses: int
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One admin action."""
+
+    at: datetime
+    actor: str
+    action: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountOverview:
+    """An account as the admin page lists it."""
+
+    account: Account
+    identities: list[Identity]
+    messages: int
+    last_active: datetime | None

@@ -46,7 +46,36 @@ class AccountRow(Base):
     username: Mapped[str] = mapped_column(String(32), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class InviteRow(Base):
+    """An invite code for REGISTRATION=invite: only its SHA-256 is stored."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    uses_left: Mapped[int] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class AuditRow(Base):
+    """Who did what to whom, and when (admin actions, from the web page or the CLI)."""
+
+    __tablename__ = "audit"
+    __table_args__ = (Index(None, "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(128), default="", server_default="")
 
 
 class IdentityRow(Base):
@@ -134,6 +163,8 @@ class TurnRow(Base):
 
 metadata = Base.metadata
 accounts = cast(Table, AccountRow.__table__)
+invites = cast(Table, InviteRow.__table__)
+audit = cast(Table, AuditRow.__table__)
 identities = cast(Table, IdentityRow.__table__)
 link_codes = cast(Table, LinkCodeRow.__table__)
 threads = cast(Table, ThreadRow.__table__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -41,7 +42,9 @@ def chatlink(
 @pytest.mark.parametrize(
     "args",
     [(), ("run",), ("migrate",), ("user",), ("user", "add"), ("user", "list"),
-     ("user", "disable"), ("user", "enable"), ("link-code",), ("stats",), ("prune",), ("doctor",)],
+     ("user", "disable"), ("user", "enable"), ("user", "promote"), ("user", "demote"),
+     ("link-code",), ("stats",), ("prune",), ("doctor",), ("invite",), ("invite", "create"),
+     ("invite", "list"), ("invite", "revoke")],
 )  # fmt: skip
 def test_help_on_every_command(tmp_path: Path, args: tuple[str, ...]) -> None:
     result = chatlink(tmp_path, *args, "--help")
@@ -152,3 +155,23 @@ def test_prune_dry_run(tmp_path: Path) -> None:
     assert refused.returncode == 1 and "RETENTION_DAYS" in refused.stderr
     result = chatlink(tmp_path, "prune", "--dry-run", "--days", "30")
     assert "0 message(s) older than 30 days would be deleted" in result.stdout
+
+
+def test_invites_and_admins_from_the_cli(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("REGISTRATION=invite\n")
+    created = chatlink(tmp_path, "invite", "create", "--uses", "2", "--expires", "12h")
+    code = created.stdout.strip().splitlines()[-1]
+    assert "2 use(s)" in created.stdout and len(code) >= 16
+    listing = chatlink(tmp_path, "invite", "list").stdout
+    assert re.search(r"^\s+1\s+2\s+0\s+\S+ \S+\s+active$", listing, re.M), listing
+    bad = chatlink(tmp_path, "invite", "create", "--expires", "soon", check=False)
+    assert bad.returncode == 1 and "Not a duration" in bad.stderr
+    assert "revoked" in chatlink(tmp_path, "invite", "revoke", "1").stdout
+    assert "revoked" in chatlink(tmp_path, "invite", "list").stdout
+    missing = chatlink(tmp_path, "invite", "revoke", "1", check=False)
+    assert missing.returncode == 1 and "No active invite" in missing.stderr
+    # the operator adds accounts whatever the policy
+    chatlink(tmp_path, "user", "add", "root", stdin=PASSWORD + "\n")
+    assert "is now an admin" in chatlink(tmp_path, "user", "promote", "root").stdout
+    assert "admin" in chatlink(tmp_path, "user", "list").stdout
+    assert "is no admin" in chatlink(tmp_path, "user", "demote", "root").stdout

@@ -420,3 +420,16 @@ async def test_allowed_guilds(
             assert len(fake.sent()) == 2
         finally:
             await door.stop()
+
+
+async def test_disabled_account_on_discord(running: tuple[FakeDiscord, Chatlink]) -> None:
+    fake, app = running
+    alice = await app.accounts.register("alice", PASSWORD)
+    await fake.command("link", {"code": (await app.links.issue_for_account(alice.id)).code})
+    await fake.wait_for(1)
+    await app.admin.set_disabled("cli", "alice", True)
+    await fake.message("hello?")
+    await fake.command("chat", {"message": "anyone?"})
+    texts = [c.body["content"] for c in (await fake.wait_for(3))[1:]]
+    assert all("disabled" in text for text in texts)
+    assert await app.core.memory.count(alice.id) == 0

@@ -395,3 +395,14 @@ async def test_allowed_chats(
             assert fake.sent(-999) == [] and len(fake.sent(GROUP)) == 1
         finally:
             await door.stop()
+
+
+async def test_disabled_account_on_telegram(running: tuple[FakeTelegram, Chatlink]) -> None:
+    fake, app = running
+    alice = await app.accounts.register("alice", PASSWORD)
+    await fake.say(f"/link {(await app.links.issue_for_account(alice.id)).code}")
+    await fake.wait_sent(1)
+    await app.admin.set_disabled("cli", "alice", True)
+    await fake.say("hello?")
+    assert "disabled" in (await fake.wait_sent(2))[-1]
+    assert await app.core.memory.count(alice.id) == 0

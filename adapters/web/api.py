@@ -73,7 +73,7 @@ async def token(
 async def register(request: Request, body: RegisterIn, chatlink: ChatlinkDep) -> AccountOut:
     """Create an account."""
     account = await chatlink.accounts.register(
-        body.username, body.password, client=client_address(request.scope)
+        body.username, body.password, client=client_address(request.scope), invite=body.invite
     )
     return AccountOut(id=account.id, username=account.username, created_at=account.created_at)
 

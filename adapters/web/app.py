@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from adapters.web.admin import admin
 from adapters.web.api import api, health
 from adapters.web.errors import headers_of, status_of
 from adapters.web.live import live
@@ -59,6 +60,7 @@ def create_app(chatlink: Chatlink, secret_key: str) -> FastAPI:
     app.include_router(health)
     app.include_router(live)
     app.include_router(pages)
+    app.include_router(admin)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     docs_assets = Path(fastapi_offline.__file__).parent / "static"
     app.mount("/docs-static", StaticFiles(directory=docs_assets), name="docs-static")

@@ -7,6 +7,8 @@ from bot import errors
 STATUS: list[tuple[type[errors.ChatlinkError], int]] = [
     (errors.LoginFailed, 401),
     (errors.AccountDisabled, 403),
+    (errors.RegistrationClosed, 403),
+    (errors.InviteInvalid, 403),
     (errors.RateLimited, 429),
     (errors.TooManyCodes, 429),
     (errors.UsernameUnavailable, 409),

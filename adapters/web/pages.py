@@ -41,7 +41,11 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
     if not isinstance(csrf, str):
         csrf = request.session["csrf"] = new_csrf_token()
     context.setdefault("account", None)
-    context.update(csrf=csrf, notice=request.session.pop("notice", None))
+    context.update(
+        csrf=csrf,
+        notice=request.session.pop("notice", None),
+        registration=get_chatlink(request).settings.registration,
+    )
     return templates(request).TemplateResponse(request, name, context, status_code=status)
 
 
@@ -94,7 +98,10 @@ async def register(request: Request) -> Response:
         if field(form, "password") != field(form, "password_repeat"):
             raise InputRejected("The two passwords do not match.")
         account = await get_chatlink(request).accounts.register(
-            username, field(form, "password"), client=client_address(request.scope)
+            username,
+            field(form, "password"),
+            client=client_address(request.scope),
+            invite=field(form, "invite") or None,
         )
     except ChatlinkError as error:
         return render(
@@ -165,8 +172,9 @@ async def link(request: Request, code: str) -> Response:
             if field(form, "password") != field(form, "password_repeat"):
                 raise InputRejected("The two passwords do not match.")
             done = await chatlink.links.complete_with_registration(
-                code, username, field(form, "password"), client=client
-            )
+                code, username, field(form, "password"), client=client,
+                invite=field(form, "invite") or None,
+            )  # fmt: skip
         else:
             raise InputRejected("Choose to log in, register or confirm.")
     except ChatlinkError as error:

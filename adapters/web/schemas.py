@@ -21,6 +21,9 @@ class Body(BaseModel):
 class RegisterIn(Body):
     username: str = Field(max_length=256, examples=["alice"])
     password: str = Field(max_length=4096, examples=["a long passphrase"])
+    invite: str | None = Field(
+        None, max_length=256, description="needed when the server runs REGISTRATION=invite"
+    )
 
 
 class ChatIn(Body):

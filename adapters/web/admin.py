@@ -1,0 +1,107 @@
+"""The admin page: accounts, invites, link codes and the audit log (admins only)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from adapters.web.deps import get_chatlink, session_account
+from adapters.web.pages import checked_form, field, redirect, render
+from bot.accounts import Account
+from bot.admin import parse_duration
+from bot.errors import ChatlinkError, InputRejected
+
+admin = APIRouter(prefix="/admin", include_in_schema=False)
+
+
+async def _admin(request: Request) -> Account | Response:
+    account = await session_account(request)
+    if account is None:
+        return redirect(f"/login?next={request.url.path}")
+    if not account.is_admin:
+        return render(request, "error.html", 403, account=account, error="Admins only.")
+    return account
+
+
+async def _page(
+    request: Request, account: Account, new_invite: dict[str, object] | None = None
+) -> Response:
+    chatlink = get_chatlink(request)
+    response = render(
+        request, "admin.html", account=account, rows=await chatlink.admin.overview(),
+        invites=await chatlink.admin.all_invites(), audit=await chatlink.admin.audit_log(),
+        new_invite=new_invite,
+    )  # fmt: skip
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@admin.get("")
+async def overview(request: Request) -> Response:
+    account = await _admin(request)
+    if isinstance(account, Response):
+        return account
+    return await _page(request, account)
+
+
+async def _act(request: Request, action: str, **args: str) -> Response:
+    form = await checked_form(request)
+    account = await _admin(request)
+    if isinstance(account, Response):
+        return account
+    service = get_chatlink(request).admin
+    actor = account.username
+    try:
+        if action == "disable" or action == "enable":
+            await service.set_disabled(actor, args["username"], action == "disable")
+            notice = f"{args['username']}: {action}d."
+        elif action == "unlink":
+            await service.unlink(actor, args["username"], args["platform"])
+            notice = f"{args['username']}: {args['platform']} chat unlinked."
+        elif action == "revoke-invite":
+            await service.revoke_invite(actor, int(args["invite_id"]))
+            notice = f"Invite {args['invite_id']} revoked."
+        elif action == "revoke-codes":
+            notice = f"{await service.revoke_link_codes(actor)} link code(s) voided."
+        else:  # create-invite: the code is shown in this response only
+            try:
+                uses = int(field(form, "uses") or "1")
+            except ValueError:
+                raise InputRejected("Uses must be a number.") from None
+            code, invite = await service.create_invite(
+                actor, uses, parse_duration(field(form, "expires") or "7d")
+            )
+            return await _page(request, account, new_invite={"code": code, "id": invite.id})
+    except ChatlinkError as error:
+        notice = str(error)
+    return redirect("/admin", notice, request)
+
+
+@admin.post("/accounts/{username}/disable")
+async def disable(request: Request, username: str) -> Response:
+    return await _act(request, "disable", username=username)
+
+
+@admin.post("/accounts/{username}/enable")
+async def enable(request: Request, username: str) -> Response:
+    return await _act(request, "enable", username=username)
+
+
+@admin.post("/accounts/{username}/unlink/{platform}")
+async def unlink(request: Request, username: str, platform: str) -> Response:
+    return await _act(request, "unlink", username=username, platform=platform)
+
+
+@admin.post("/invites")
+async def create_invite(request: Request) -> Response:
+    return await _act(request, "create-invite")
+
+
+@admin.post("/invites/{invite_id}/revoke")
+async def revoke_invite(request: Request, invite_id: int) -> Response:
+    return await _act(request, "revoke-invite", invite_id=str(invite_id))
+
+
+@admin.post("/link-codes/revoke")
+async def revoke_link_codes(request: Request) -> Response:
+    return await _act(request, "revoke-codes")

@@ -1,0 +1,138 @@
+"""What admins do (web page or CLI), each action written to the audit log."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.accounts import AccountService, hash_invite
+from bot.clock import Clock, utcnow
+from bot.errors import InputRejected
+from bot.usage import UsageLimits
+from storage import (
+    Account,
+    AccountOverview,
+    AccountStore,
+    AuditEntry,
+    Invite,
+    InviteStore,
+    LinkCodeStore,
+)
+
+log = logging.getLogger(__name__)
+
+_DURATION = re.compile(r"(\d+)\s*([mhd])")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'30m', '12h' or '7d'; InputRejected otherwise."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if match is None or int(match.group(1)) == 0:
+        raise InputRejected(f"Not a duration: {text!r}. Use a number with m, h or d, like 7d.")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    """One line of the admin page."""
+
+    overview: AccountOverview
+    tokens_today: int | None
+
+
+class AdminService:
+    """Operator actions; `actor` is the admin's username, or "cli"."""
+
+    def __init__(
+        self,
+        accounts: AccountService,
+        account_store: AccountStore,
+        invites: InviteStore,
+        link_codes: LinkCodeStore,
+        usage: UsageLimits,
+        *,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.accounts = accounts
+        self.account_store = account_store
+        self.invites = invites
+        self.link_codes = link_codes
+        self.usage = usage
+        self.clock = clock
+
+    async def _audit(self, actor: str, action: str, target: str = "") -> None:
+        await self.invites.record(self.clock(), actor, action, target)
+        log.info("admin action: actor=%s action=%s target=%s", actor, action, target)
+
+    async def _named(self, username: str) -> Account:
+        account = await self.accounts.by_username(username)
+        if account is None:
+            raise InputRejected(f"No account named {username!r}.")
+        return account
+
+    async def create_invite(
+        self, actor: str, uses: int, valid_for: timedelta
+    ) -> tuple[str, Invite]:
+        """A new invite code (shown once) good for `uses` registrations."""
+        if not 1 <= uses <= 10_000:
+            raise InputRejected("An invite is good for 1 to 10,000 registrations.")
+        code = secrets.token_urlsafe(12)
+        now = self.clock()
+        invite = await self.invites.add(hash_invite(code), uses, actor, now, now + valid_for)
+        await self._audit(actor, "invite.create", f"invite {invite.id} ({uses} uses)")
+        return code, invite
+
+    async def all_invites(self) -> list[Invite]:
+        """Every invite, newest first."""
+        return await self.invites.all()
+
+    async def revoke_invite(self, actor: str, invite_id: int) -> None:
+        """Revoke one invite."""
+        if not await self.invites.revoke(invite_id, self.clock()):
+            raise InputRejected(f"No active invite {invite_id}.")
+        await self._audit(actor, "invite.revoke", f"invite {invite_id}")
+
+    async def revoke_link_codes(self, actor: str) -> int:
+        """Void every outstanding link code."""
+        count = await self.link_codes.revoke_pending(self.clock())
+        await self._audit(actor, "link-codes.revoke", f"{count} codes")
+        return count
+
+    async def set_disabled(self, actor: str, username: str, disabled: bool) -> Account:
+        """Disable (or enable) an account: its chats get a short answer, nothing is stored."""
+        account = await self.accounts.set_disabled(username, disabled)
+        await self._audit(actor, "account.disable" if disabled else "account.enable", username)
+        return account
+
+    async def set_admin(self, actor: str, username: str, is_admin: bool) -> Account:
+        """Promote an account to admin, or demote it."""
+        account = await self._named(username)
+        await self.account_store.set_admin(account.id, is_admin)
+        await self._audit(actor, "account.promote" if is_admin else "account.demote", username)
+        return account
+
+    async def unlink(self, actor: str, username: str, platform: str) -> None:
+        """Unlink an account's identity on one platform."""
+        account = await self._named(username)
+        if not await self.accounts.unlink_platform(account.id, platform):
+            raise InputRejected(f"{username} has no {platform} chat linked.")
+        await self._audit(actor, "identity.unlink", f"{username} {platform}")
+
+    async def overview(self) -> list[AccountRow]:
+        """Every account with identities, activity and today's model tokens."""
+        rows = []
+        for entry in await self.account_store.overview():
+            try:
+                tokens: int | None = (await self.usage.today(entry.account.id)).tokens
+            except Exception:
+                tokens = None
+            rows.append(AccountRow(entry, tokens))
+        return rows
+
+    async def audit_log(self, limit: int = 100) -> list[AuditEntry]:
+        """The latest admin actions, newest first."""
+        return await self.invites.audit_log(limit)
