@@ -11,6 +11,7 @@ from datetime import timedelta
 from bot.accounts import AccountService, hash_invite
 from bot.clock import Clock, utcnow
 from bot.errors import InputRejected
+from bot.linking import IssuedCode, LinkService
 from bot.usage import UsageLimits
 from storage import (
     Account,
@@ -54,6 +55,7 @@ class AdminService:
         invites: InviteStore,
         link_codes: LinkCodeStore,
         usage: UsageLimits,
+        links: LinkService,
         *,
         clock: Clock = utcnow,
     ) -> None:
@@ -62,6 +64,7 @@ class AdminService:
         self.invites = invites
         self.link_codes = link_codes
         self.usage = usage
+        self.links = links
         self.clock = clock
 
     async def _audit(self, actor: str, action: str, target: str = "") -> None:
@@ -73,6 +76,19 @@ class AdminService:
         if account is None:
             raise InputRejected(f"No account named {username!r}.")
         return account
+
+    async def add_account(self, actor: str, username: str, password: str) -> Account:
+        """Create an account whatever REGISTRATION says (the operator's own way in)."""
+        account = await self.accounts.register(username, password, by_operator=True)
+        await self._audit(actor, "account.add", account.username)
+        return account
+
+    async def link_code_for(self, actor: str, username: str) -> tuple[Account, IssuedCode]:
+        """An account-first link code made by the operator for an account."""
+        account = await self._named(username)
+        issued = await self.links.issue_for_account(account.id)
+        await self._audit(actor, "link-code.create", account.username)
+        return account, issued
 
     async def create_invite(
         self, actor: str, uses: int, valid_for: timedelta
@@ -123,9 +139,10 @@ class AdminService:
         await self._audit(actor, "identity.unlink", f"{username} {platform}")
 
     async def overview(self) -> list[AccountRow]:
-        """Every account with identities, activity and today's model tokens."""
+        """Every account with identities, activity, and today's (UTC) messages and tokens."""
         rows = []
-        for entry in await self.account_store.overview():
+        midnight = self.clock().replace(hour=0, minute=0, second=0, microsecond=0)
+        for entry in await self.account_store.overview(midnight):
             try:
                 tokens: int | None = (await self.usage.today(entry.account.id)).tokens
             except Exception:

@@ -126,7 +126,9 @@ async def open_chatlink(
             # Every try may take LLM_TIMEOUT_S; a little more for the backoff between tries.
             reply_timeout_s=settings.llm_timeout_s * (settings.llm_max_retries + 1) + 2,
         )
-        admin = AdminService(accounts, account_store, invites, link_codes, usage, clock=clock)
+        admin = AdminService(
+            accounts, account_store, invites, link_codes, usage, links, clock=clock
+        )
         yield Chatlink(
             settings, db, accounts, links, core, senders, limiter, metrics, admin, secret_key
         )

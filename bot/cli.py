@@ -17,7 +17,7 @@ from bot.app import Chatlink, open_chatlink
 from bot.clock import utcnow
 from bot.doctor import Check, core_checks, run_checks
 from bot.errors import ChatlinkError, ConfigError
-from bot.logs import configure_logging, scrub
+from bot.logs import configure_logging, redact, scrub
 from bot.retention import Retention
 from bot.runtime import Door, serve
 from bot.settings import Settings
@@ -25,7 +25,8 @@ from storage import Database, collect_stats, upgrade
 
 log = logging.getLogger("chatlink")
 
-CLI_ACTOR = "cli"  # how the audit log names actions taken on the command line
+# How the audit log names actions taken on the command line: "cli" and the system user.
+CLI_ACTOR = f"cli:{getpass.getuser()}"
 
 DoorFactory = Callable[[Chatlink], Sequence[Door]]
 CheckFactory = Callable[[Chatlink], Sequence[Check]]
@@ -153,6 +154,9 @@ async def _dispatch(
         print("database is up to date")
         return 0
     if args.command == "doctor":
+        for token in (settings.telegram_bot_token, settings.discord_bot_token):
+            if token is not None:
+                redact(token.get_secret_value())
         try:
             async with open_chatlink(settings, migrate=False) as app:
                 checks = build_checks(app) if build_checks is not None else core_checks(app)
@@ -203,7 +207,8 @@ async def _doctor(checks: Sequence[Check]) -> int:
     outcomes = await run_checks(checks)
     print(f"{'settings':<12}  pass  read and valid")
     for outcome in outcomes:
-        print(f"{outcome.name:<12}  {'pass' if outcome.passed else 'FAIL'}  {outcome.detail}")
+        status = "pass" if outcome.passed else "FAIL"
+        print(f"{outcome.name:<12}  {status}  {scrub(outcome.detail)}")
     failed = sum(not o.passed for o in outcomes)
     print("all checks passed" if not failed else f"{failed} check(s) failed")
     return 1 if failed else 0
@@ -221,7 +226,7 @@ def read_password(stdin: TextIO = sys.stdin) -> str:
 
 async def _user(app: Chatlink, args: argparse.Namespace) -> int:
     if args.user_command == "add":
-        account = await app.accounts.register(args.username, read_password(), by_operator=True)
+        account = await app.admin.add_account(CLI_ACTOR, args.username, read_password())
         print(f"created account {account.username}")
     elif args.user_command == "list":
         accounts = await app.accounts.store.all()
@@ -272,10 +277,7 @@ async def _invite(app: Chatlink, args: argparse.Namespace) -> int:
 
 
 async def _link_code(app: Chatlink, username: str) -> int:
-    account = await app.accounts.by_username(username)
-    if account is None:
-        raise ChatlinkError(f"No account named {username!r}.")
-    issued = await app.links.issue_for_account(account.id)
+    account, issued = await app.admin.link_code_for(CLI_ACTOR, username)
     print(f"Link code for {account.username}, valid until {issued.expires_at:%Y-%m-%d %H:%M} UTC.")
     print("Send it to the bot in a private chat as: /link <code>")
     print(issued.code)

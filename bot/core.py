@@ -165,18 +165,24 @@ class ChatCore:
         thread_id = await self.memory.thread(account.id, thread_key(message))
         # The ticket, taken on arrival, fixes this message's turn in the thread whichever
         # replica received it; the account lock then makes the turns one at a time.
-        ticket = await self.memory.take_turn(thread_id)
+        ticket = 0
         try:
+            ticket = await self.memory.take_turn(thread_id)
             await self.usage.admit(account.id)  # over a limit: refused, nothing stored
             while True:
                 async with self.memory.exclusive(account.id):
                     stale = self.reply_timeout_s * 2 + 60
                     if await self.memory.is_turn_of(thread_id, ticket, stale):
+                        # Disabled while this message waited: still nothing stored.
+                        current = await self.account_store.by_id(account.id)
+                        if current is None or current.disabled:
+                            raise AccountDisabled()
                         return await self._answer(account, message, thread_id, text, on_progress)
                 # An older message of this thread (received by another replica) goes first.
                 await asyncio.sleep(TURN_POLL_S)
         finally:
-            await self.memory.end_turn(ticket)
+            if ticket:
+                await self.memory.end_turn(ticket)
 
     async def _answer(
         self,

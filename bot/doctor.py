@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bot.app import Chatlink
+from bot.logs import scrub
 from storage import current_revision, head_revision
 
 
@@ -89,5 +90,5 @@ async def run_checks(checks: Sequence[Check]) -> list[Outcome]:
         except CheckFailed as failure:
             outcomes.append(Outcome(check.name, False, str(failure)))
         except Exception as exc:
-            outcomes.append(Outcome(check.name, False, f"{type(exc).__name__}: {exc}"))
+            outcomes.append(Outcome(check.name, False, scrub(f"{type(exc).__name__}: {exc}")))
     return outcomes

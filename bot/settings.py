@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    metrics_token: SecretStr | None = None
 
     llm_provider: str = "echo"
     llm_base_url: str | None = None
@@ -92,6 +93,7 @@ class Settings(BaseSettings):
         "llm_api_key",
         "llm_base_url",
         "redis_url",
+        "metrics_token",
         mode="before",
     )
     @classmethod

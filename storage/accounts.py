@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -134,12 +134,12 @@ class AccountStore:
                 update(accounts).where(accounts.c.id == account_id).values(is_admin=is_admin)
             )
 
-    async def overview(self) -> list[AccountOverview]:
-        """Every account with its identities, message count and last activity."""
+    async def overview(self, today: datetime) -> list[AccountOverview]:
+        """Every account with its identities, messages since `today` and last activity."""
         activity = (
             select(
                 threads.c.account_id,
-                func.count(messages.c.id).label("messages"),
+                func.sum(case((messages.c.created_at >= today, 1), else_=0)).label("messages"),
                 func.max(messages.c.created_at).label("last_active"),
             )
             .join(messages, messages.c.thread_id == threads.c.id)

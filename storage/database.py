@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 ACCOUNT_LOCKS = 7_240  # advisory-lock namespace for per-account conversation locks
+# Connections holding account locks (one per conversation being answered) per process; keep
+# replicas x (this + the query pool) under the server's max_connections.
+LOCK_POOL_SIZE = 40
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -116,7 +119,11 @@ class Database:
         if self._locks is None:
             # Separate from the query pool: a held lock must not starve the queries.
             self._locks = create_async_engine(
-                self.url, pool_size=20, max_overflow=200, pool_pre_ping=True
+                self.url,
+                pool_size=LOCK_POOL_SIZE,
+                max_overflow=0,
+                pool_timeout=600,  # waiting for a lock connection is waiting for the lock
+                pool_pre_ping=True,
             )
         async with self._locks.connect() as conn:
             await conn.execute(
@@ -127,11 +134,17 @@ class Database:
             try:
                 yield
             finally:
-                await conn.execute(
-                    text("SELECT pg_advisory_unlock(:space, :key)"),
-                    {"space": ACCOUNT_LOCKS, "key": key},
-                )
-                await conn.commit()
+                try:
+                    await conn.execute(
+                        text("SELECT pg_advisory_unlock(:space, :key)"),
+                        {"space": ACCOUNT_LOCKS, "key": key},
+                    )
+                    await conn.commit()
+                except BaseException:
+                    # Never hand back a connection that may still hold the lock: dropping
+                    # it makes the server release every lock of that session.
+                    await conn.invalidate()
+                    raise
 
     async def ping(self) -> None:
         """Raise unless the database answers a trivial query."""

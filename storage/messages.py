@@ -227,6 +227,14 @@ class MessageStore:
             ids = list((await conn.scalars(oldest)).all())
             if ids:
                 await conn.execute(delete(messages).where(messages.c.id.in_(ids)))
+                # A summary made from deleted messages must not outlive them.
+                await conn.execute(
+                    update(threads)
+                    .where(threads.c.summary_until <= max(ids))
+                    .values(summary=None, summary_until=None)
+                )
+            # Tickets left by a process that died long ago.
+            await conn.execute(delete(turns).where(turns.c.created_at < cutoff))
         return len(ids)
 
     async def count(self, account_id: int | None = None) -> int:

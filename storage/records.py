@@ -100,5 +100,5 @@ class AccountOverview:
 
     account: Account
     identities: list[Identity]
-    messages: int
+    messages_today: int
     last_active: datetime | None

@@ -16,12 +16,15 @@ from bot.errors import InviteInvalid, RegistrationClosed
 from tests.conftest import PASSWORD, FakeClock, dm, link_account_first, make_settings
 from tests.test_web_pages import csrf_of, post_form
 
+# Invites are used with one conditional UPDATE: prove it on PostgreSQL too (see conftest).
+ON_BOTH_DATABASES = True
+
 
 @pytest.fixture
 async def policy_app(
-    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock, database_url: str
 ) -> AsyncIterator[Chatlink]:
-    settings = make_settings(tmp_path, registration=request.param)
+    settings = make_settings(tmp_path, registration=request.param, database_url=database_url)
     async with open_chatlink(settings, clock=clock) as app:
         yield app
 
@@ -118,6 +121,7 @@ async def test_admin_page_actions_and_audit(admin_web: tuple[Chatlink, str]) -> 
     await app.core.handle(dm("hello", "1001"))
     await app.links.issue_for_account(alice.id)
 
+    audit_before = await app.admin.audit_log()
     outsider = await login(base, "alice")
     try:
         assert (await outsider.get("/admin")).status_code == 403
@@ -132,6 +136,9 @@ async def test_admin_page_actions_and_audit(admin_web: tuple[Chatlink, str]) -> 
             refused = await outsider.post(path, data={"csrf_token": csrf_of(page)})
             assert refused.status_code == 403, path  # fmt: skip
         assert "Admin" not in page.text
+        assert not (await app.accounts.by_username("alice")).disabled  # type: ignore[union-attr]
+        assert await app.admin.all_invites() == [] and await app.admin.audit_log() == audit_before
+        assert await app.accounts.store.identity("telegram", "1001") is not None
     finally:
         await outsider.aclose()
 

@@ -127,3 +127,27 @@ async def test_retention_prunes_in_batches_with_a_clock_we_control(
     thread = await app.core.memory.thread(alice.id, "private")
     left = [m.content for m in await app.core.memory.store.recent(thread, 10)]
     assert left[0] == "recent" and len(left) == 2
+
+
+async def test_turn_tickets_order_a_thread_across_processes(
+    app: Chatlink, clock: FakeClock, backend: str
+) -> None:
+    alice = await link_account_first(app, "alice")
+    memory = app.core.memory
+    thread = await memory.thread(alice.id, "private")
+    first, second = await memory.take_turn(thread), await memory.take_turn(thread)
+    if backend == "sqlite":  # one process: its FIFO locks keep the order, no tickets written
+        assert (first, second) == (0, 0) and await memory.is_turn_of(thread, second, 60)
+        return
+    assert first < second
+    assert await memory.is_turn_of(thread, first, 60)
+    assert not await memory.is_turn_of(thread, second, 60)  # waits for the older ticket
+    await memory.end_turn(first)
+    assert await memory.is_turn_of(thread, second, 60)
+    stale = await memory.take_turn(thread)
+    await memory.end_turn(second)
+    later = await memory.take_turn(thread)
+    assert not await memory.is_turn_of(thread, later, 60)
+    clock.advance(minutes=5)  # the older ticket's process died: it stops counting
+    assert await memory.is_turn_of(thread, later, 60)
+    assert stale < later

@@ -26,7 +26,7 @@ from adapters.web.schemas import (
     RegisterIn,
     TokenOut,
 )
-from adapters.web.security import ApiTokens, client_address
+from adapters.web.security import ApiTokens, client_address, csrf_matches
 from bot.accounts import Account
 from bot.memory import PRIVATE_THREAD
 from bot.messages import IncomingMessage, Platform, ReplyKind
@@ -164,8 +164,16 @@ async def unlink(platform: ChatPlatform, account: ApiAccount, chatlink: Chatlink
 
 
 @health.get("/metrics", include_in_schema=False)
-async def metrics(chatlink: ChatlinkDep) -> Response:
-    """Prometheus metrics (keep this path internal, as /healthz)."""
+async def metrics(request: Request, chatlink: ChatlinkDep) -> Response:
+    """Prometheus metrics: for METRICS_TOKEN as a bearer token, or from this machine."""
+    token = chatlink.settings.metrics_token
+    given = request.headers.get("authorization", "")
+    if token is not None:
+        allowed = csrf_matches(f"Bearer {token.get_secret_value()}", given)
+    else:
+        allowed = client_address(request.scope) in ("127.0.0.1", "::1")
+    if not allowed:
+        raise HTTPException(status_code=403, detail="Metrics need METRICS_TOKEN.")
     return Response(chatlink.metrics.render(), media_type=CONTENT_TYPE)
 
 
