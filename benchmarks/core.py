@@ -1,0 +1,111 @@
+"""Core throughput: 100 linked conversations x 20 messages through ChatCore (echo, SQLite file),
+against the floor of plain sqlite3 doing the same SQL work in one thread.
+
+    .venv/bin/python benchmarks/core.py [--conversations 100] [--messages 20]
+
+Prints one table. Not a test: the machine is shared and noisy; compare the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.app import open_chatlink  # noqa: E402
+from bot.messages import IncomingMessage, Platform  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+
+PASSWORD = "benchmark password"
+
+
+def dm(user: int, text: str) -> IncomingMessage:
+    return IncomingMessage(Platform.TELEGRAM, str(user), str(user), True, text)
+
+
+async def chatlink_run(
+    folder: Path, conversations: int, messages: int
+) -> tuple[float, list[float]]:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, data_dir=folder, secret_key="b" * 48, web_enabled=False,
+        rate_limit_per_minute=0, link_code_requests_per_hour=1_000_000,
+    )  # fmt: skip
+    async with open_chatlink(settings) as app:
+        accounts = await asyncio.gather(
+            *(app.accounts.register(f"user{n}", PASSWORD) for n in range(conversations))
+        )
+        for n, account in enumerate(accounts):
+            code = (await app.links.issue_for_account(account.id)).code
+            await app.core.handle(dm(n, f"/link {code}"))
+        latencies: list[float] = []
+
+        async def conversation(n: int) -> None:
+            for i in range(messages):
+                started = time.perf_counter()
+                await app.core.handle(dm(n, f"message {i}"))
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(conversation(n) for n in range(conversations)))
+        return time.perf_counter() - started, latencies
+
+
+def sqlite_floor(folder: Path, conversations: int, messages: int) -> float:
+    """Insert the user message, read the last 20, insert the reply: one commit per insert."""
+    db = sqlite3.connect(folder / "floor.db", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute(
+        "CREATE TABLE messages (id INTEGER PRIMARY KEY, thread_id INTEGER, role TEXT, "
+        "content TEXT, created_at TEXT)"
+    )
+    db.execute("CREATE INDEX ix ON messages (thread_id, id)")
+    started = time.perf_counter()
+    for i in range(messages):
+        for n in range(conversations):
+            db.execute(
+                "INSERT INTO messages (thread_id, role, content, created_at) VALUES (?, ?, ?, ?)",
+                (n, "user", f"message {i}", "now"),
+            )
+            db.execute(
+                "SELECT * FROM messages WHERE thread_id = ? ORDER BY id DESC LIMIT 20", (n,)
+            ).fetchall()
+            db.execute(
+                "INSERT INTO messages (thread_id, role, content, created_at) VALUES (?, ?, ?, ?)",
+                (n, "assistant", f"Echo: message {i}", "now"),
+            )
+    elapsed = time.perf_counter() - started
+    db.close()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--conversations", type=int, default=100)
+    parser.add_argument("--messages", type=int, default=20)
+    args = parser.parse_args()
+    total = args.conversations * args.messages
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        elapsed, latencies = asyncio.run(chatlink_run(folder, args.conversations, args.messages))
+        floor = sqlite_floor(folder, args.conversations, args.messages)
+    latencies.sort()
+    rate, floor_rate = total / elapsed, total / floor
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    print(f"{'measure':<34} {'value':>12}")
+    print(f"{'chatlink messages/s':<34} {rate:>12,.0f}")
+    print(f"{'chatlink p50 latency (ms)':<34} {statistics.median(latencies) * 1000:>12.1f}")
+    print(f"{'chatlink p99 latency (ms)':<34} {p99 * 1000:>12.1f}")
+    print(f"{'floor: plain sqlite3 messages/s':<34} {floor_rate:>12,.0f}")
+    print(f"{'ratio chatlink / floor':<34} {rate / floor_rate:>12.1%}")
+
+
+if __name__ == "__main__":
+    main()
