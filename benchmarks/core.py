@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.app import open_chatlink  # noqa: E402
-from bot.messages import IncomingMessage, Platform  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from bot.app import open_chatlink
+from bot.messages import IncomingMessage, Platform
+from bot.settings import Settings
 
 PASSWORD = "benchmark password"
 
