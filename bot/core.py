@@ -6,9 +6,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
+from bot.arrivals import ArrivalGate
 from bot.chat_commands import ChatCommands
 from bot.commands import parse_command
 from bot.errors import AccountDisabled, ChatlinkError, RateLimited
@@ -74,6 +75,7 @@ class ChatCore:
         self.metrics = metrics or Metrics()
         self.max_message_chars = max_message_chars
         self._sender_locks = KeyedLocks()
+        self._arrivals = ArrivalGate()
         self.commands = ChatCommands(account_store, links, memory, usage)
 
     async def handle(
@@ -106,20 +108,29 @@ class ChatCore:
         if allowed and message.group_id is not None and message.group_id not in allowed:
             return []  # a group the operator did not allow: ignored, stored nowhere
         message = _clean(message)
-        async with self._sender_locks.hold((message.platform, message.chat_id, message.user_id)):
-            try:
-                return await self._dispatch(message, on_progress, account)
-            except ChatlinkError as error:
-                if isinstance(error, RateLimited):
-                    self.metrics.rate_limited.inc()
-                return [Reply(str(error), private=message.is_private, kind=ReplyKind.REJECTED)]
+        arrival = self._arrivals.arrive()  # before the first await: this is arrival order
+        try:
+            # The sender lock covers only the quick part up to the ticket, so a long model
+            # call does not keep the next message from queueing (across replicas, the queue
+            # is what orders it).
+            async with self._sender_locks.hold(
+                (message.platform, message.chat_id, message.user_id)
+            ):
+                outcome = await self._dispatch(message, account, arrival)
+            if isinstance(outcome, list):
+                return outcome
+            return await self._take_turn(outcome, on_progress)
+        except ChatlinkError as error:
+            if isinstance(error, RateLimited):
+                self.metrics.rate_limited.inc()
+            return [Reply(str(error), private=message.is_private, kind=ReplyKind.REJECTED)]
+        finally:
+            self._arrivals.leave(arrival)
 
     async def _dispatch(
-        self,
-        message: IncomingMessage,
-        on_progress: ProgressCallback | None,
-        known: Account | None,
-    ) -> list[Reply]:
+        self, message: IncomingMessage, known: Account | None, arrival: int
+    ) -> list[Reply] | _Turn:
+        """Answer commands and refusals at once; for a chat message, queue its turn."""
         if message.text is None:
             return [Reply(NOT_TEXT, kind=ReplyKind.REJECTED)]
         command = parse_command(message.text)
@@ -146,7 +157,7 @@ class ChatCore:
             return [Reply(NOT_LINKED_GROUP, open_private=True)]
         if account.disabled:
             raise AccountDisabled()
-        return await self._converse(account, message, text, on_progress)
+        return await self._queue(account, message, text, arrival)
 
     async def _account_of(self, message: IncomingMessage) -> Account | None:
         if message.platform is Platform.WEB:
@@ -155,34 +166,43 @@ class ChatCore:
             message.platform.value, message.user_id
         )
 
-    async def _converse(
-        self,
-        account: Account,
-        message: IncomingMessage,
-        text: str,
-        on_progress: ProgressCallback | None,
-    ) -> list[Reply]:
+    async def _queue(
+        self, account: Account, message: IncomingMessage, text: str, arrival: int
+    ) -> _Turn:
+        """Take a ticket: it fixes this message's turn in its thread whichever replica
+        received it; over a limit, the ticket is handed back and nothing is stored."""
         thread_id = await self.memory.thread(account.id, thread_key(message))
-        # The ticket, taken on arrival, fixes this message's turn in the thread whichever
-        # replica received it; the account lock then makes the turns one at a time.
-        ticket = 0
+        # Lookups overlap; from here until it queues for the account lock, each message goes
+        # in this process's arrival order (its ticket too).
+        await self._arrivals.wait(arrival)
+        ticket = await self.memory.take_turn(thread_id)
         try:
-            ticket = await self.memory.take_turn(thread_id)
-            await self.usage.admit(account.id)  # over a limit: refused, nothing stored
+            await self.usage.admit(account.id)
+        except BaseException:
+            await self.memory.end_turn(ticket)
+            raise
+        return _Turn(account, message, text, thread_id, ticket, arrival)
+
+    async def _take_turn(self, turn: _Turn, on_progress: ProgressCallback | None) -> list[Reply]:
+        """Wait for the turn (the account lock, and no older ticket), then answer."""
+        try:
+            # Queued for the lock in the same step that lets the next arrival through.
+            self._arrivals.leave(turn.arrival)
             while True:
-                async with self.memory.exclusive(account.id):
+                async with self.memory.exclusive(turn.account.id):
                     stale = self.reply_timeout_s * 2 + 60
-                    if await self.memory.is_turn_of(thread_id, ticket, stale):
+                    if await self.memory.is_turn_of(turn.thread_id, turn.ticket, stale):
                         # Disabled while this message waited: still nothing stored.
-                        current = await self.account_store.by_id(account.id)
+                        current = await self.account_store.by_id(turn.account.id)
                         if current is None or current.disabled:
                             raise AccountDisabled()
-                        return await self._answer(account, message, thread_id, text, on_progress)
+                        return await self._answer(
+                            turn.account, turn.message, turn.thread_id, turn.text, on_progress
+                        )
                 # An older message of this thread (received by another replica) goes first.
                 await asyncio.sleep(TURN_POLL_S)
         finally:
-            if ticket:
-                await self.memory.end_turn(ticket)
+            await self.memory.end_turn(turn.ticket)
 
     async def _answer(
         self,
@@ -295,6 +315,18 @@ class ChatCore:
         if not reply.strip():
             raise EmptyReply()
         return reply
+
+
+@dataclass(frozen=True, slots=True)
+class _Turn:
+    """A chat message with its ticket, waiting to be answered."""
+
+    account: Account
+    message: IncomingMessage
+    text: str
+    thread_id: int
+    ticket: int
+    arrival: int
 
 
 class EmptyReply(Exception):

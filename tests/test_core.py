@@ -339,13 +339,14 @@ async def test_forget_waits_for_a_reply_in_flight(app: Chatlink) -> None:
 async def test_one_private_thread_keeps_arrival_order_across_platforms(app: Chatlink) -> None:
     alice = await link_account_first(app, "alice", "1001")
     await link_account_first(app, "alice", "d-1", Platform.DISCORD)
-    sends = [
-        app.core.handle(
-            dm(f"m{n:02d}", *(("1001", Platform.TELEGRAM) if n % 2 else ("d-1", Platform.DISCORD)))
-        )
-        for n in range(20)
-    ]
-    await asyncio.gather(*sends)
+
+    async def send(n: int) -> None:
+        # 5 ms apart: messages that arrive at the very same moment have no order to keep
+        await asyncio.sleep(n * 0.001)
+        sender = ("1001", Platform.TELEGRAM) if n % 2 else ("d-1", Platform.DISCORD)
+        await app.core.handle(dm(f"m{n:02d}", *sender))
+
+    await asyncio.gather(*(send(n) for n in range(20)))
     thread = await app.core.memory.thread(alice.id, "private")
     stored = await app.core.memory.store.recent(thread, 100)
     assert [m.content for m in stored if m.role == "user"] == [f"m{n:02d}" for n in range(20)]

@@ -136,7 +136,14 @@ async def test_one_code_redeemed_once_across_replicas(
 async def test_one_thread_keeps_order_across_replicas(
     shared: dict[str, str], tmp_path: Path
 ) -> None:
-    fake = FakeModel(default=Plan(text="noted", first_token_delay=0.15))
+    # The first reply takes a while, so the others queue up on both replicas meanwhile.
+    fake = FakeModel(
+        plans=[Plan(text="noted", first_token_delay=1.0)],
+        default=Plan(text="noted", first_token_delay=0.05),
+    )
+    # Not strictly alternating: runs on one replica are where its own FIFO lock could let a
+    # later message overtake an earlier one waiting on the other replica.
+    pattern = [0, 1, 1, 0, 0, 0, 1, 0, 1, 1, 1, 0, 1, 0, 0, 1, 0, 1, 1, 0] * 2
     async with serve(fake.openai_app()) as model_url:
         env = shared | {
             "LLM_PROVIDER": "openai", "LLM_BASE_URL": f"{model_url}/v1", "LLM_MODEL": "fake",
@@ -149,7 +156,7 @@ async def test_one_thread_keeps_order_across_replicas(
                 async def send(n: int) -> httpx.Response:
                     await asyncio.sleep(n * 0.05)  # m00, m01, ... 50 ms apart, alternating
                     return await client.post(
-                        f"{urls[n % 2]}/api/chat", json={"message": f"m{n:02d}"}, headers=auth
+                        f"{urls[pattern[n]]}/api/chat", json={"message": f"m{n:02d}"}, headers=auth
                     )
 
                 responses = await asyncio.gather(*(send(n) for n in range(40)))
