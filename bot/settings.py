@@ -94,6 +94,9 @@ class Settings(BaseSettings):
         "llm_base_url",
         "redis_url",
         "metrics_token",
+        "discord_shard_count",
+        "daily_token_budget",
+        "retention_days",
         mode="before",
     )
     @classmethod
@@ -125,11 +128,6 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError("a comma-separated list of numeric ids is expected") from None
         return value
-
-    @field_validator("discord_shard_count", "daily_token_budget", "retention_days", mode="before")
-    @classmethod
-    def _blank_is_none(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("telegram_webhook_secret")
     @classmethod
