@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from adapters.web.deps import get_chatlink, session_account
-from adapters.web.pages import checked_form, field, redirect, render
+from adapters.web.deps import get_chatlink
+from adapters.web.pages import checked_form, field, redirect, render, require_account
 from bot.accounts import Account
 from bot.admin import parse_duration
 from bot.errors import ChatlinkError, InputRejected
@@ -14,12 +14,19 @@ from bot.errors import ChatlinkError, InputRejected
 admin = APIRouter(prefix="/admin", include_in_schema=False)
 
 
-async def _admin(request: Request) -> Account | Response:
-    account = await session_account(request)
-    if account is None:
-        return redirect(f"/login?next={request.url.path}")
+class AdminOnly(Exception):
+    """A logged-in account that is not an admin asked for an admin page."""
+
+    def __init__(self, account: Account) -> None:
+        super().__init__(account.username)
+        self.account = account
+
+
+async def require_admin(request: Request) -> Account:
+    """The logged-in admin; LoginRequired or AdminOnly otherwise."""
+    account = await require_account(request)
     if not account.is_admin:
-        return render(request, "error.html", 403, account=account, error="Admins only.")
+        raise AdminOnly(account)
     return account
 
 
@@ -38,17 +45,13 @@ async def _page(
 
 @admin.get("")
 async def overview(request: Request) -> Response:
-    account = await _admin(request)
-    if isinstance(account, Response):
-        return account
+    account = await require_admin(request)
     return await _page(request, account)
 
 
 async def _act(request: Request, action: str, **args: str) -> Response:
     form = await checked_form(request)
-    account = await _admin(request)
-    if isinstance(account, Response):
-        return account
+    account = await require_admin(request)
     service = get_chatlink(request).admin
     actor = account.username
     try:

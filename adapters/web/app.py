@@ -15,11 +15,11 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from adapters.web.admin import admin
+from adapters.web.admin import AdminOnly, admin
 from adapters.web.api import api, health
 from adapters.web.errors import headers_of, status_of
 from adapters.web.live import live
-from adapters.web.pages import CsrfFailed, pages, render
+from adapters.web.pages import CsrfFailed, LoginRequired, pages, redirect, render
 from adapters.web.security import ApiTokens, BodyLimit, SecurityHeaders
 from bot.app import Chatlink
 from bot.errors import ChatlinkError
@@ -96,6 +96,14 @@ def create_app(chatlink: Chatlink, secret_key: str) -> FastAPI:
             )
         text = "Page not found." if error.status_code == 404 else str(error.detail)
         return render(request, "error.html", error.status_code, error=text)
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, error: LoginRequired) -> Response:
+        return redirect(f"/login?next={request.url.path}")
+
+    @app.exception_handler(AdminOnly)
+    async def admin_only(request: Request, error: AdminOnly) -> Response:
+        return render(request, "error.html", 403, account=error.account, error="Admins only.")
 
     @app.exception_handler(CsrfFailed)
     async def csrf_failed(request: Request, error: CsrfFailed) -> Response:

@@ -29,6 +29,10 @@ class CsrfFailed(Exception):
     """A form came back without this session's CSRF token."""
 
 
+class LoginRequired(Exception):
+    """A page for logged-in people was asked for without a session."""
+
+
 def templates(request: Request) -> Jinja2Templates:
     """The page templates (autoescaped)."""
     found: Jinja2Templates = request.app.state.templates
@@ -191,18 +195,17 @@ async def link(request: Request, code: str) -> Response:
     return redirect("/account", notice, request)
 
 
-async def _require_account(request: Request) -> Account | Response:
+async def require_account(request: Request) -> Account:
+    """The logged-in account; LoginRequired (a redirect to the login page) otherwise."""
     account = await session_account(request)
     if account is None:
-        return redirect(f"/login?next={request.url.path}")
+        raise LoginRequired()
     return account
 
 
 @pages.get("/account")
 async def account_page(request: Request) -> Response:
-    account = await _require_account(request)
-    if isinstance(account, Response):
-        return account
+    account = await require_account(request)
     return await _account_view(request, account)
 
 
@@ -222,9 +225,7 @@ async def _account_view(
 @pages.post("/account/link-code")
 async def make_link_code(request: Request) -> Response:
     await checked_form(request)
-    account = await _require_account(request)
-    if isinstance(account, Response):
-        return account
+    account = await require_account(request)
     chatlink = get_chatlink(request)
     try:
         issued = await chatlink.links.issue_for_account(account.id)
@@ -245,9 +246,7 @@ async def make_link_code(request: Request) -> Response:
 @pages.post("/account/identities/{platform}/unlink")
 async def unlink(request: Request, platform: str) -> Response:
     await checked_form(request)
-    account = await _require_account(request)
-    if isinstance(account, Response):
-        return account
+    account = await require_account(request)
     removed = await get_chatlink(request).accounts.unlink_platform(account.id, platform)
     notice = f"Your {platform} chat is unlinked." if removed else "That chat was not linked."
     return redirect("/account", notice, request)
@@ -256,9 +255,7 @@ async def unlink(request: Request, platform: str) -> Response:
 @pages.post("/account/password")
 async def change_password(request: Request) -> Response:
     form = await checked_form(request)
-    account = await _require_account(request)
-    if isinstance(account, Response):
-        return account
+    account = await require_account(request)
     if field(form, "new_password") != field(form, "new_password_repeat"):
         return redirect("/account", "The two new passwords do not match.", request)
     try:
@@ -278,9 +275,7 @@ async def change_password(request: Request) -> Response:
 
 @pages.get("/account/export")
 async def export(request: Request) -> Response:
-    account = await _require_account(request)
-    if isinstance(account, Response):
-        return account
+    account = await require_account(request)
     chatlink = get_chatlink(request)
     data = await export_account(account, chatlink.accounts, chatlink.core.memory)
     return Response(
@@ -296,18 +291,14 @@ async def export(request: Request) -> Response:
 @pages.post("/account/history/delete")
 async def delete_history(request: Request) -> Response:
     await checked_form(request)
-    account = await _require_account(request)
-    if isinstance(account, Response):
-        return account
+    account = await require_account(request)
     removed = await get_chatlink(request).core.memory.forget(account.id)
     return redirect("/account", f"Deleted {removed} messages.", request)
 
 
 @pages.get("/chat")
 async def chat_page(request: Request) -> Response:
-    account = await _require_account(request)
-    if isinstance(account, Response):
-        return account
+    account = await require_account(request)
     chatlink = get_chatlink(request)
     history = await chatlink.core.memory.page(account.id, PRIVATE_THREAD, HISTORY_ON_PAGE)
     return render(request, "chat.html", account=account, history=history)
@@ -317,9 +308,7 @@ async def chat_page(request: Request) -> Response:
 async def chat_post(request: Request) -> Response:
     """The no-JavaScript way to chat: post the form, get the page back with the reply."""
     form = await checked_form(request)
-    account = await _require_account(request)
-    if isinstance(account, Response):
-        return account
+    account = await require_account(request)
     replies = await get_chatlink(request).core.handle(
         web_message(account, field(form, "message")), account=account
     )
