@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from telegram import (
@@ -217,19 +217,23 @@ class TelegramDoor:
         quote: bool = False,
         markup: InlineKeyboardMarkup | None = None,
     ) -> Message:
-        """Send into the source's chat (and forum topic), retrying network failures."""
+        """Send into the source's chat (and forum topic)."""
         reply_to = (
             ReplyParameters(source.message_id, allow_sending_without_reply=True) if quote else None
         )
+        return await self._send_message(
+            source.chat_id,
+            text,
+            message_thread_id=source.message_thread_id if source.is_topic_message else None,
+            reply_parameters=reply_to,
+            reply_markup=markup,
+        )
+
+    async def _send_message(self, chat_id: int, text: str, **options: Any) -> Message:
+        """sendMessage, retrying network failures (flood waits are the rate limiter's)."""
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
-                sent: Message = await self.application.bot.send_message(
-                    source.chat_id,
-                    text,
-                    message_thread_id=source.message_thread_id if source.is_topic_message else None,
-                    reply_parameters=reply_to,
-                    reply_markup=markup,
-                )
+                sent: Message = await self.application.bot.send_message(chat_id, text, **options)
                 return sent
             except (TimedOut, NetworkError) as error:
                 if isinstance(error, BadRequest) or attempt == SEND_ATTEMPTS:
@@ -243,11 +247,9 @@ class TelegramDoor:
             [[InlineKeyboardButton("Open a private chat with me", url=url)]]
         )
 
-    async def _send_parts(self, chat_id: int, text: str) -> Sequence[Message]:
-        sent = []
+    async def _send_parts(self, chat_id: int, text: str) -> None:
         for part in split_text(text, MESSAGE_LIMIT, utf16_length):
-            sent.append(await self.application.bot.send_message(chat_id, part))
-        return sent
+            await self._send_message(chat_id, part)
 
     async def _send_to_chat(self, chat_id: str, text: str) -> None:
         await self._send_parts(int(chat_id), text)
