@@ -13,9 +13,11 @@ from adapters.discord_bot import DiscordDoor
 from bot.app import Chatlink, open_chatlink
 from bot.messages import Platform
 from bot.providers.base import Turn, Usage
+from storage import Account
 from tests.conftest import PASSWORD, FakeClock, dm, make_settings
 from tests.fakes.discord_api import CHANNEL_ID, GUILD_ID, TOKEN, FakeDiscord
 from tests.fakes.serve import serve
+from tests.fakes.slow_model import SlowStream
 
 EPHEMERAL = 64
 
@@ -35,6 +37,14 @@ def discord_settings(tmp_path: Path, url: str, **extra: Any) -> Any:
         discord_gateway_url=url.replace("http://", "ws://") + "/gateway",
         **extra,
     )
+
+
+async def link_alice(fake: FakeDiscord, app: Chatlink) -> Account:
+    """Register alice and link the stand-in's default user to her with `/link code:`."""
+    alice = await app.accounts.register("alice", PASSWORD)
+    await fake.command("link", {"code": (await app.links.issue_for_account(alice.id)).code})
+    await fake.wait_for(1)
+    return alice
 
 
 @pytest.fixture
@@ -144,9 +154,7 @@ async def test_account_first_code_with_link_option(running: tuple[FakeDiscord, C
 
 async def test_dm_mention_and_unaddressed(running: tuple[FakeDiscord, Chatlink]) -> None:
     fake, app = running
-    alice = await app.accounts.register("alice", PASSWORD)
-    await fake.command("link", {"code": (await app.links.issue_for_account(alice.id)).code})
-    await fake.wait_for(1)
+    await link_alice(fake, app)
 
     await fake.message("hello in a DM")
     dm_reply = (await fake.wait_for(2))[-1]
@@ -166,9 +174,7 @@ async def test_dm_mention_and_unaddressed(running: tuple[FakeDiscord, Chatlink])
 
 async def test_model_output_never_pings(running: tuple[FakeDiscord, Chatlink]) -> None:
     fake, app = running
-    alice = await app.accounts.register("alice", PASSWORD)
-    await fake.command("link", {"code": (await app.links.issue_for_account(alice.id)).code})
-    await fake.wait_for(1)
+    await link_alice(fake, app)
     await fake.command("chat", {"message": "@everyone look <@123> and <@&77>"})
     await fake.message("<@4242> @here too", guild=True, mentions_bot=True)
     calls = await fake.wait_for(3)
@@ -182,9 +188,7 @@ async def test_model_output_never_pings(running: tuple[FakeDiscord, Chatlink]) -
 
 async def test_long_reply_in_three_messages(running: tuple[FakeDiscord, Chatlink]) -> None:
     fake, app = running
-    alice = await app.accounts.register("alice", PASSWORD)
-    await fake.command("link", {"code": (await app.links.issue_for_account(alice.id)).code})
-    await fake.wait_for(1)
+    alice = await link_alice(fake, app)
     text = ("Discord counts to two thousand. " * 20 + "\n") * 7
     text = text[:4400]
     await fake.command("chat", {"message": text})
@@ -197,9 +201,7 @@ async def test_long_reply_in_three_messages(running: tuple[FakeDiscord, Chatlink
 
 async def test_slow_provider_still_answers(running: tuple[FakeDiscord, Chatlink]) -> None:
     fake, app = running
-    alice = await app.accounts.register("alice", PASSWORD)
-    await fake.command("link", {"code": (await app.links.issue_for_account(alice.id)).code})
-    await fake.wait_for(1)
+    await link_alice(fake, app)
 
     class Slow:
         name = "slow"
@@ -292,9 +294,7 @@ async def test_notice_after_a_public_reply_stays_private(
     running: tuple[FakeDiscord, Chatlink],
 ) -> None:
     fake, app = running
-    alice = await app.accounts.register("alice", PASSWORD)
-    await fake.command("link", {"code": (await app.links.issue_for_account(alice.id)).code})
-    await fake.wait_for(1)
+    await link_alice(fake, app)
     app.core.memory.max_messages = 2  # the third message already trims the context
     for n in range(3):
         await fake.command("chat", {"message": f"m{n}"})
@@ -310,9 +310,7 @@ async def test_commands_of_one_person_keep_their_order(
     running: tuple[FakeDiscord, Chatlink],
 ) -> None:
     fake, app = running
-    alice = await app.accounts.register("alice", PASSWORD)
-    await fake.command("link", {"code": (await app.links.issue_for_account(alice.id)).code})
-    await fake.wait_for(1)
+    alice = await link_alice(fake, app)
     fake.slow_callbacks = 1  # the first defer takes 0.5 s to be acknowledged
     await fake.command("chat", {"message": "FIRST"})
     await fake.command("chat", {"message": "SECOND"})
@@ -322,28 +320,11 @@ async def test_commands_of_one_person_keep_their_order(
     assert [m.content for m in stored if m.role == "user"] == ["FIRST", "SECOND"]
 
 
-class _SlowStream:
-    name = "slow"
-
-    def __init__(self, pieces: list[str]) -> None:
-        self.pieces = pieces
-
-    async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
-        for piece in self.pieces:
-            await asyncio.sleep(0.6)
-            yield piece
-
-    async def close(self) -> None:
-        pass
-
-
 async def test_chat_reply_streams_as_followup_edits(running: tuple[FakeDiscord, Chatlink]) -> None:
     fake, app = running
-    alice = await app.accounts.register("alice", PASSWORD)
-    await fake.command("link", {"code": (await app.links.issue_for_account(alice.id)).code})
-    await fake.wait_for(1)
+    await link_alice(fake, app)
     pieces = ["Streaming ", "answers ", "arrive ", "bit ", "by ", "bit."]
-    app.core.provider = _SlowStream(pieces)
+    app.core.provider = SlowStream(pieces, delay=0.6)
     await fake.command("chat", {"message": "stream it"})
     await fake.wait_for(2)
     for _ in range(100):
@@ -360,11 +341,9 @@ async def test_chat_reply_streams_as_followup_edits(running: tuple[FakeDiscord, 
 
 async def test_dm_reply_streams_as_message_edits(running: tuple[FakeDiscord, Chatlink]) -> None:
     fake, app = running
-    alice = await app.accounts.register("alice", PASSWORD)
-    await fake.command("link", {"code": (await app.links.issue_for_account(alice.id)).code})
-    await fake.wait_for(1)
+    await link_alice(fake, app)
     pieces = ["One ", "two ", "three ", "four."]
-    app.core.provider = _SlowStream(pieces)
+    app.core.provider = SlowStream(pieces, delay=0.6)
     await fake.message("count for me")
     await fake.wait_for(2)
     for _ in range(100):
@@ -424,9 +403,7 @@ async def test_allowed_guilds(
 
 async def test_disabled_account_on_discord(running: tuple[FakeDiscord, Chatlink]) -> None:
     fake, app = running
-    alice = await app.accounts.register("alice", PASSWORD)
-    await fake.command("link", {"code": (await app.links.issue_for_account(alice.id)).code})
-    await fake.wait_for(1)
+    alice = await link_alice(fake, app)
     await app.admin.set_disabled("cli", "alice", True)
     await fake.message("hello?")
     await fake.command("chat", {"message": "anyone?"})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from tests.conftest import PASSWORD, SECRET, make_settings
 from tests.fakes import postgres_server
 from tests.fakes.model_apis import FakeModel, Plan
 from tests.fakes.redis_server import REDIS, redis_server
-from tests.fakes.serve import serve
+from tests.fakes.serve import free_port, serve
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 
 pytestmark = pytest.mark.skipif(
@@ -32,17 +31,11 @@ pytestmark = pytest.mark.skipif(
 ROOT = Path(__file__).parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def shared(postgres: str | None, tmp_path: Path) -> Iterator[dict[str, str]]:
     """One fresh PostgreSQL database and one Redis, as every replica sees them."""
     assert postgres is not None
-    database = postgres_server.create_database(postgres, f"replicas_{os.getpid()}_{_free_port()}")
+    database = postgres_server.create_database(postgres, f"replicas_{os.getpid()}_{free_port()}")
     with redis_server(tmp_path) as redis_url:
         yield {"DATABASE_URL": database, "REDIS_URL": redis_url, "SECRET_KEY": SECRET}
 
@@ -53,7 +46,7 @@ async def replicas(tmp_path: Path, env: dict[str, str], count: int = 2) -> Async
     processes, urls = [], []
     base = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DISCORD_"))}
     for n in range(count):
-        port = _free_port()
+        port = free_port()
         folder = tmp_path / f"replica{n}"
         folder.mkdir()
         replica_env = base | env | {
@@ -61,7 +54,7 @@ async def replicas(tmp_path: Path, env: dict[str, str], count: int = 2) -> Async
             "NO_PROXY": "127.0.0.1,localhost",
         }  # fmt: skip
         if "TELEGRAM_WEBHOOK_PORT" in env:
-            replica_env["TELEGRAM_WEBHOOK_PORT"] = str(_free_port())
+            replica_env["TELEGRAM_WEBHOOK_PORT"] = str(free_port())
             replica_env["TELEGRAM_WEBHOOK_URL"] = (
                 f"http://127.0.0.1:{replica_env['TELEGRAM_WEBHOOK_PORT']}/telegram/hook"
             )

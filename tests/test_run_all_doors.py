@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,22 +15,16 @@ import httpx
 from tests.conftest import PASSWORD
 from tests.fakes import discord_api, telegram_api
 from tests.fakes.discord_api import FakeDiscord
-from tests.fakes.serve import serve
+from tests.fakes.serve import free_port, serve
 from tests.fakes.telegram_api import FakeTelegram
 
 ROOT = Path(__file__).parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_one_process_serves_web_telegram_and_discord(tmp_path: Path) -> None:
     telegram, discord = FakeTelegram(), FakeDiscord()
     async with serve(telegram.app()) as telegram_url, serve(discord.app()) as discord_url:
-        port = _free_port()
+        port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DISCORD_"))}
         env |= {
             "PYTHONPATH": str(ROOT), "NO_PROXY": "127.0.0.1,localhost", "WEB_PORT": str(port),

@@ -47,11 +47,11 @@ async def test_daily_budget_is_shared_too(tmp_path: Path, clock: FakeClock) -> N
 
 
 async def test_redis_down_lets_messages_through(tmp_path: Path, clock: FakeClock) -> None:
-    from tests.fakes.redis_server import _free_port
+    from tests.fakes.serve import free_port
 
     async with open_chatlink(make_settings(tmp_path), clock=clock) as app:
         await link_account_first(app, "alice", "1001")
-    dead = f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens there
+    dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     settings = make_settings(tmp_path, rate_limit_per_minute=1, redis_url=dead)
     async with open_chatlink(settings, clock=clock) as app:
         for n in range(3):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +14,10 @@ import pytest
 from adapters.telegram_bot import TelegramDoor
 from bot.app import Chatlink, open_chatlink
 from bot.logs import RedactingFormatter
-from bot.providers.base import Turn, Usage
+from storage import Account
 from tests.conftest import PASSWORD, FakeClock, make_settings
 from tests.fakes.serve import serve
+from tests.fakes.slow_model import SlowStream
 from tests.fakes.telegram_api import BOT_USERNAME, TOKEN, FakeTelegram
 
 GROUP = -100500
@@ -33,6 +34,14 @@ def telegram_settings(tmp_path: Path, url: str, **extra: Any) -> Any:
     return make_settings(
         tmp_path, telegram_bot_token=TOKEN, telegram_api_base_url=f"{url}/bot", **extra
     )
+
+
+async def link_alice(fake: FakeTelegram, app: Chatlink) -> Account:
+    """Register alice and link the stand-in's default user to her with `/link CODE`."""
+    alice = await app.accounts.register("alice", PASSWORD)
+    await fake.say(f"/link {(await app.links.issue_for_account(alice.id)).code}")
+    await fake.wait_sent(1)
+    return alice
 
 
 @pytest.fixture
@@ -162,9 +171,7 @@ async def test_non_text_and_edits(running: tuple[FakeTelegram, Chatlink]) -> Non
 
 async def test_long_reply_is_split_in_three(running: tuple[FakeTelegram, Chatlink]) -> None:
     fake, app = running
-    alice = await app.accounts.register("alice", PASSWORD)
-    await fake.say(f"/link {(await app.links.issue_for_account(alice.id)).code}")
-    await fake.wait_sent(1)
+    alice = await link_alice(fake, app)
     text = ("All work and no play makes a dull bot. " * 30 + "\n\n") * 8
     text = text[:8000]
     await fake.say(text)
@@ -290,9 +297,7 @@ async def test_slash_text_that_is_not_our_command_is_ignored_in_groups(
     running: tuple[FakeTelegram, Chatlink],
 ) -> None:
     fake, app = running
-    alice = await app.accounts.register("alice", PASSWORD)
-    await fake.say(f"/link {(await app.links.issue_for_account(alice.id)).code}")
-    await fake.wait_sent(1)
+    alice = await link_alice(fake, app)
     for text in ("/usr/bin is where it lives", "/roll 2d6", "/reset@other_bot"):
         await fake.say(text, chat_id=GROUP, chat_type="group")
     await fake.say("/whoami", chat_id=GROUP, chat_type="group")
@@ -302,33 +307,11 @@ async def test_slash_text_that_is_not_our_command_is_ignored_in_groups(
     assert await app.core.memory.count(alice.id) == 0
 
 
-class _SlowStream:
-    """A model that writes its answer in pieces, half a second apart."""
-
-    name = "slow"
-
-    def __init__(self, pieces: list[str], fail_after: int | None = None) -> None:
-        self.pieces = pieces
-        self.fail_after = fail_after
-
-    async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
-        for index, piece in enumerate(self.pieces):
-            if self.fail_after is not None and index == self.fail_after:
-                raise ConnectionError("stream cut")
-            await asyncio.sleep(0.5)
-            yield piece
-
-    async def close(self) -> None:
-        pass
-
-
 async def test_reply_grows_by_editing_one_message(running: tuple[FakeTelegram, Chatlink]) -> None:
     fake, app = running
-    alice = await app.accounts.register("alice", PASSWORD)
-    await fake.say(f"/link {(await app.links.issue_for_account(alice.id)).code}")
-    await fake.wait_sent(1)
+    alice = await link_alice(fake, app)
     pieces = ["Once ", "upon ", "a ", "time ", "there ", "was ", "a ", "bot."]
-    app.core.provider = _SlowStream(pieces)
+    app.core.provider = SlowStream(pieces)
     await fake.say("tell me a story")
     [_, first] = await fake.wait_sent(2)
     for _ in range(100):
@@ -347,10 +330,8 @@ async def test_broken_stream_is_replaced_by_the_apology(
     running: tuple[FakeTelegram, Chatlink],
 ) -> None:
     fake, app = running
-    alice = await app.accounts.register("alice", PASSWORD)
-    await fake.say(f"/link {(await app.links.issue_for_account(alice.id)).code}")
-    await fake.wait_sent(1)
-    app.core.provider = _SlowStream(["Half ", "a ", "reply ", "and"], fail_after=3)
+    alice = await link_alice(fake, app)
+    app.core.provider = SlowStream(["Half ", "a ", "reply ", "and"], fail_after=3)
     await fake.say("go on")
     await fake.wait_sent(2)
     for _ in range(60):
@@ -399,9 +380,7 @@ async def test_allowed_chats(
 
 async def test_disabled_account_on_telegram(running: tuple[FakeTelegram, Chatlink]) -> None:
     fake, app = running
-    alice = await app.accounts.register("alice", PASSWORD)
-    await fake.say(f"/link {(await app.links.issue_for_account(alice.id)).code}")
-    await fake.wait_sent(1)
+    alice = await link_alice(fake, app)
     await app.admin.set_disabled("cli", "alice", True)
     await fake.say("hello?")
     assert "disabled" in (await fake.wait_sent(2))[-1]

@@ -7,11 +7,12 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from tests.fakes.serve import free_port
 
 MISSING = (
     "needs Debian's PostgreSQL server: apt-get install -y postgresql (.ci/run installs it); "
@@ -25,12 +26,6 @@ def _bin_dir() -> Path | None:
 
 
 BIN = _bin_dir()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _run(args: list[str], user: str | None) -> None:
@@ -48,7 +43,7 @@ def postgres_cluster() -> Iterator[str]:
     if user:
         entry = pwd.getpwnam(user)
         os.chown(folder, entry.pw_uid, entry.pw_gid)
-    data, port = folder / "data", _free_port()
+    data, port = folder / "data", free_port()
     try:
         _run([str(BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
               "--no-sync", "-E", "UTF8"], user)  # fmt: skip

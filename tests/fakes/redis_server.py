@@ -10,21 +10,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.fakes.serve import free_port
+
 REDIS = shutil.which("redis-server")
 MISSING = "needs Debian's redis-server: apt-get install -y redis-server (.ci/run installs it)"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager
 def redis_server(folder: Path) -> Iterator[str]:
     """Yield a redis:// URL of a fresh server that stores nothing on disk."""
     assert REDIS is not None, MISSING
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--dir", str(folder)],

@@ -17,6 +17,13 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on right now (for servers that must bind it themselves)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @contextlib.asynccontextmanager
 async def serve(app: ASGIApp) -> AsyncIterator[str]:
     """Yield the base URL (http://127.0.0.1:PORT) while `app` is served."""
