@@ -99,6 +99,7 @@ async def open_chatlink(
                 - settings.llm_max_tokens
                 - estimate(settings.llm_system_prompt),
             ),
+            cache_bytes=settings.history_cache_mb * 1024 * 1024,
             clock=clock,
         )
         usage = UsageLimits(

@@ -9,6 +9,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bot.account_cache import AccountCache
 from bot.arrivals import ArrivalGate
 from bot.chat_commands import ChatCommands
 from bot.commands import parse_command
@@ -62,6 +63,8 @@ class ChatCore:
         metrics: Metrics | None = None,
     ) -> None:
         self.account_store = account_store
+        self.accounts = AccountCache(account_store)
+        memory.store.watch(self.accounts.clear)
         self.links = links
         self.memory = memory
         self.provider = provider
@@ -162,9 +165,7 @@ class ChatCore:
     async def _account_of(self, message: IncomingMessage) -> Account | None:
         if message.platform is Platform.WEB:
             return None  # web messages come with their authenticated account, or not at all
-        return await self.account_store.account_for_identity(
-            message.platform.value, message.user_id
-        )
+        return await self.accounts.for_identity(message.platform.value, message.user_id)
 
     async def _queue(
         self, account: Account, message: IncomingMessage, text: str, arrival: int
@@ -193,7 +194,7 @@ class ChatCore:
                     stale = self.reply_timeout_s * 2 + 60
                     if await self.memory.is_turn_of(turn.thread_id, turn.ticket, stale):
                         # Disabled while this message waited: still nothing stored.
-                        current = await self.account_store.by_id(turn.account.id)
+                        current = await self.accounts.by_id(turn.account.id)
                         if current is None or current.disabled:
                             raise AccountDisabled()
                         return await self._answer(

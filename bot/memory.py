@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.clock import Clock, utcnow
+from bot.history_cache import HistoryCache
 from bot.locks import KeyedLocks
 from bot.messages import IncomingMessage
 from bot.providers.base import Turn
@@ -67,6 +68,7 @@ class Memory:
         max_messages: int = 20,
         max_chars: int = 16_000,
         max_tokens: int = 1_000_000,
+        cache_bytes: int = 0,
         clock: Clock = utcnow,
     ) -> None:
         self.store = store
@@ -77,6 +79,10 @@ class Memory:
         # Threads are never deleted while their account lives, so ids can be cached.
         self._thread_ids: OrderedDict[tuple[int, str], int] = OrderedDict()
         self._accounts = KeyedLocks()
+        # Only where this process is the one writer (SQLite) can what it wrote stand for what
+        # is stored; writes from elsewhere (the CLI, pruning) drop the whole cache.
+        self._cache = HistoryCache(cache_bytes if store.one_process else 0, max_messages + 1)
+        store.watch(self._cache.clear)
 
     @asynccontextmanager
     async def exclusive(self, account_id: int) -> AsyncIterator[None]:
@@ -104,7 +110,8 @@ class Memory:
 
     async def remember(self, thread_id: int, role: str, content: str, platform: str) -> None:
         """Store one turn (committed on return)."""
-        await self.store.append(thread_id, role, content, platform, self.clock())
+        stored = await self.store.append(thread_id, role, content, platform, self.clock())
+        self._cache.append(stored)
 
     async def take_turn(self, thread_id: int) -> int:
         """A ticket taken as a message arrives: the thread's turns go in ticket order, across
@@ -124,9 +131,14 @@ class Memory:
     async def history(self, thread_id: int) -> Context:
         """The recent turns of a thread, oldest first, within the count, character and token
         bounds, after the thread's summary (if any) as a system turn."""
-        summary, _ = await self.store.summary(thread_id)
+        cached = self._cache.get(thread_id)
+        if cached is not None:
+            summary, recent = cached.summary, list(cached.messages)
+        else:
+            summary, _ = await self.store.summary(thread_id)
+            recent = await self.store.recent(thread_id, self.max_messages + 1)
+            self._cache.put(thread_id, summary, recent)
         note = [Turn("system", SUMMARY_NOTE + summary)] if summary else []
-        recent = await self.store.recent(thread_id, self.max_messages + 1)
         dropped = len(recent) > self.max_messages
         recent = recent[-self.max_messages :]
         budget = self.max_tokens - estimate_turns(note)
@@ -150,11 +162,18 @@ class Memory:
             pending = pending[: len(pending) // 2]
         text = await summarize(summary, [Turn(m.role, m.content) for m in pending])
         await self.store.set_summary(thread_id, text, pending[-1].id)
+        self._cache.drop(thread_id)
         return True
 
     async def claim_context_notice(self, thread_id: int) -> bool:
         """Whether to tell the person, this once, that older messages left the context."""
-        return await self.store.claim_context_notice(thread_id)
+        cached = self._cache.get(thread_id)
+        if cached is not None and cached.notice_sent:
+            return False
+        claimed = await self.store.claim_context_notice(thread_id)
+        if cached is not None:
+            cached.notice_sent = True
+        return claimed
 
     async def page(
         self, account_id: int, key: str, limit: int, before_id: int | None = None
@@ -173,11 +192,15 @@ class Memory:
         """Empty one thread; returns how many messages went."""
         async with self.exclusive(account_id):
             thread_id = await self.store.existing_thread_id(account_id, key)
-            return 0 if thread_id is None else await self.store.clear_thread(thread_id)
+            if thread_id is None:
+                return 0
+            self._cache.drop(thread_id)
+            return await self.store.clear_thread(thread_id)
 
     async def forget(self, account_id: int) -> int:
         """Erase every message of an account."""
         async with self.exclusive(account_id):
+            self._cache.clear()  # rare enough not to look up the account's threads
             return await self.store.forget_account(account_id)
 
     async def count(self, account_id: int) -> int:

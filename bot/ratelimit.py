@@ -1,4 +1,4 @@
-"""Limits on top of the `limits` library: in-process memory, or Redis shared by replicas."""
+"""Limits: counted in this process, or in Redis (through the `limits` library) for replicas."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from limits import (
     RateLimitItemPerHour,
     RateLimitItemPerMinute,
 )
-from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.storage import Storage
 from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 from bot.errors import RateLimited
+from bot.local_limits import LocalCounts
 
 __all__ = [
     "Limiter",
@@ -25,17 +26,44 @@ __all__ = [
 ]
 
 
+class SharedCounts:
+    """Counts in a `limits` storage (Redis), seen by every replica; same calls as LocalCounts."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self._moving = MovingWindowRateLimiter(storage)
+        self._fixed = FixedWindowRateLimiter(storage)
+
+    async def hit(self, item: RateLimitItem, key: tuple[str, ...]) -> float | None:
+        if await self._moving.hit(item, *key):
+            return None
+        return (await self._moving.get_window_stats(item, *key)).reset_time - time.time()
+
+    async def clear(self, item: RateLimitItem, key: tuple[str, ...]) -> None:
+        await self._moving.clear(item, *key)
+
+    async def spend(self, item: RateLimitItem, cost: int, key: tuple[str, ...]) -> None:
+        if not await self._fixed.hit(item, *key, cost=cost):
+            # Over the top: record what fits, so the window shows as used up.
+            remaining = (await self._fixed.get_window_stats(item, *key)).remaining
+            if remaining > 0:
+                await self._fixed.hit(item, *key, cost=remaining)
+
+    async def remaining(self, item: RateLimitItem, key: tuple[str, ...]) -> tuple[int, float]:
+        stats = await self._fixed.get_window_stats(item, *key)
+        return stats.remaining, stats.reset_time
+
+
 class Limiter:
     """Counts events per key and refuses with RateLimited once a limit is reached."""
 
     def __init__(self, storage: Storage | None = None) -> None:
-        self.storage = storage or MemoryStorage()
-        self._moving = MovingWindowRateLimiter(self.storage)
-        self._fixed = FixedWindowRateLimiter(self.storage)
+        self.storage = storage
+        self._counts = LocalCounts() if storage is None else SharedCounts(storage)
 
     @classmethod
     def from_url(cls, redis_url: str | None) -> Limiter:
-        """Memory storage, or the Redis at `redis_url` (shared by every replica)."""
+        """Counts in this process, or in the Redis at `redis_url` (shared by every replica)."""
         if not redis_url:
             return cls()
         # redis-py (a dependency) rather than limits' default client, coredis.
@@ -45,44 +73,39 @@ class Limiter:
 
     async def hit(self, item: RateLimitItem, what: str, *key: str) -> None:
         """Count one event in a moving window, or raise RateLimited (counting nothing)."""
-        if not await self._moving.hit(item, *key):
-            stats = await self._moving.get_window_stats(item, *key)
-            raise RateLimited(what, stats.reset_time - time.time())
+        retry_after = await self._counts.hit(item, key)
+        if retry_after is not None:
+            raise RateLimited(what, retry_after)
 
     async def clear(self, item: RateLimitItem, *key: str) -> None:
         """Forget the events counted for a key."""
-        await self._moving.clear(item, *key)
+        await self._counts.clear(item, key)
 
     async def spend(self, item: RateLimitItem, cost: int, *key: str) -> None:
-        """Add `cost` to a fixed window (a daily budget), even past its limit."""
-        if cost > 0 and not await self._fixed.hit(item, *key, cost=cost):
-            # Over the top: record what fits, so the window shows as used up.
-            remaining = (await self._fixed.get_window_stats(item, *key)).remaining
-            if remaining > 0:
-                await self._fixed.hit(item, *key, cost=remaining)
+        """Add `cost` to a fixed window (a daily budget), stopping at its limit."""
+        if cost > 0:
+            await self._counts.spend(item, cost, key)
 
     async def remaining(self, item: RateLimitItem, *key: str) -> tuple[int, float]:
         """What is left in a fixed window, and the unix time it resets."""
-        stats = await self._fixed.get_window_stats(item, *key)
-        return stats.remaining, stats.reset_time
+        return await self._counts.remaining(item, key)
 
     @property
     def shared(self) -> bool:
         """Whether counts live in Redis (shared by replicas) rather than in this process."""
-        return not isinstance(self.storage, MemoryStorage)
+        return self.storage is not None
 
     async def ping(self) -> bool:
         """Whether the storage answers (always true in memory)."""
+        if self.storage is None:
+            return True
         try:
             return bool(await self.storage.check())
         except Exception:
             return False
 
     async def close(self) -> None:
-        """Stop the memory storage's expiry task, or close the Redis connections."""
-        timer = getattr(self.storage, "timer", None)
-        if timer is not None:
-            timer.cancel()
+        """Close the Redis connections."""
         # limits has no close(): its redis-py bridge keeps the client at bridge.storage.
         client = getattr(getattr(self.storage, "bridge", None), "storage", None)
         if client is not None and hasattr(client, "aclose"):

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(8000, ge=1, le=1_000_000)
     history_max_messages: int = Field(20, ge=1, le=1000)
     history_max_chars: int = Field(16_000, ge=100)
+    history_cache_mb: int = Field(64, ge=0)
 
     link_code_ttl_minutes: int = Field(10, ge=1, le=7 * 24 * 60)
     link_codes_max_pending: int = Field(3, ge=1, le=100)

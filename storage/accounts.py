@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -94,6 +96,19 @@ class AccountStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Counts the changes made through this store to accounts and links, so that caches
+        # of them (bot.account_cache) know when to let go.
+        self.generation = 0
+
+    @asynccontextmanager
+    async def _change(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction that changes accounts or links: counted before and after."""
+        self.generation += 1
+        try:
+            async with self.db.write() as conn:
+                yield conn
+        finally:
+            self.generation += 1
 
     async def create(self, username: str, password_hash: str, now: datetime) -> Account:
         """Register an account; UsernameTaken when the name exists."""
@@ -122,14 +137,14 @@ class AccountStore:
 
     async def set_disabled(self, account_id: int, disabled: bool) -> None:
         """Disable or enable an account."""
-        async with self.db.write() as conn:
+        async with self._change() as conn:
             await conn.execute(
                 update(accounts).where(accounts.c.id == account_id).values(disabled=disabled)
             )
 
     async def set_admin(self, account_id: int, is_admin: bool) -> None:
         """Make an account an admin, or not."""
-        async with self.db.write() as conn:
+        async with self._change() as conn:
             await conn.execute(
                 update(accounts).where(accounts.c.id == account_id).values(is_admin=is_admin)
             )
@@ -164,7 +179,7 @@ class AccountStore:
 
     async def set_password_hash(self, account_id: int, password_hash: str) -> None:
         """Replace an account's password hash (rehash or change)."""
-        async with self.db.write() as conn:
+        async with self._change() as conn:
             await conn.execute(
                 update(accounts)
                 .where(accounts.c.id == account_id)
@@ -212,7 +227,7 @@ class AccountStore:
 
     async def unlink(self, platform: str, platform_user_id: str) -> bool:
         """Remove an identity's link; False when it was not linked."""
-        async with self.db.write() as conn:
+        async with self._change() as conn:
             result = await conn.execute(
                 delete(identities).where(
                     identities.c.platform == platform,
@@ -223,7 +238,7 @@ class AccountStore:
 
     async def unlink_platform(self, account_id: int, platform: str) -> bool:
         """Remove the account's identity on `platform`; False when it had none."""
-        async with self.db.write() as conn:
+        async with self._change() as conn:
             result = await conn.execute(
                 delete(identities).where(
                     identities.c.account_id == account_id, identities.c.platform == platform

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
@@ -10,6 +11,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.database import Database
+from storage.group_commit import GroupInsert
 from storage.records import StoredMessage
 from storage.tables import messages, threads, turns
 
@@ -23,6 +25,23 @@ class MessageStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._watchers: list[Callable[[], None]] = []
+        self._inserts = GroupInsert(db, messages, self._changed_elsewhere)
+
+    @property
+    def one_process(self) -> bool:
+        """Whether this process is the only one writing messages (SQLite), so that what it
+        wrote can be cached; other processes' writes are still noticed (see `watch`)."""
+        return self.db.is_sqlite
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call `callback` when stored messages change other than through this store's
+        `append`, `clear_thread` and `forget_account`: pruning, or another process writing."""
+        self._watchers.append(callback)
+
+    def _changed_elsewhere(self) -> None:
+        for callback in self._watchers:
+            callback()
 
     def exclusive(self, account_id: int) -> AbstractAsyncContextManager[None]:
         """A lock on one account's conversations, across every replica (PostgreSQL)."""
@@ -62,20 +81,18 @@ class MessageStore:
     async def append(
         self, thread_id: int, role: str, content: str, platform: str, now: datetime
     ) -> StoredMessage:
-        """Store one message; committed when this returns."""
-        async with self.db.write() as conn:
-            result = await conn.execute(
-                insert(messages)
-                .values(
-                    thread_id=thread_id,
-                    role=role,
-                    content=content,
-                    platform=platform,
-                    created_at=now,
-                )
-                .returning(*messages.c)
-            )
-            return _message(result.one())
+        """Store one message; committed when this returns (together with the messages
+        stored at the same moment: one transaction for all of them)."""
+        new_id = await self._inserts.insert(
+            {
+                "thread_id": thread_id,
+                "role": role,
+                "content": content,
+                "platform": platform,
+                "created_at": now,
+            }
+        )
+        return StoredMessage(new_id, thread_id, role, content, platform, now)
 
     async def take_turn(self, thread_id: int, now: datetime) -> int:
         """A ticket for the thread's queue; tickets are served in id order.
@@ -235,6 +252,8 @@ class MessageStore:
                 )
             # Tickets left by a process that died long ago.
             await conn.execute(delete(turns).where(turns.c.created_at < cutoff))
+        if ids:
+            self._changed_elsewhere()
         return len(ids)
 
     async def count(self, account_id: int | None = None) -> int:

@@ -1,0 +1,74 @@
+"""Accounts looked up on every chat message, remembered for a moment."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+
+from storage import Account, AccountStore
+
+ACCOUNT_CACHE_S = 5.0  # how long a change made by another process may go unseen
+ACCOUNT_CACHE_SIZE = 10_000
+
+
+class AccountCache:
+    """The account behind a chat identity, and an account by id, for the message path.
+
+    A change made through this process's AccountStore (disable, unlink...) empties the
+    cache at once; one made by another process (the CLI, another replica) is seen within
+    ACCOUNT_CACHE_S, or sooner when the database reports it (see MessageStore.watch).
+    Only linked identities are remembered, so linking takes effect at once.
+    """
+
+    def __init__(
+        self,
+        store: AccountStore,
+        *,
+        ttl_s: float = ACCOUNT_CACHE_S,
+        size: int = ACCOUNT_CACHE_SIZE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.ttl_s = ttl_s
+        self.size = size
+        self.clock = clock
+        self._entries: OrderedDict[Hashable, tuple[float, Account]] = OrderedDict()
+        self._generation = store.generation
+        self._epoch = 0
+
+    async def for_identity(self, platform: str, platform_user_id: str) -> Account | None:
+        """The account a chat identity is linked to."""
+        return await self._get(
+            ("identity", platform, platform_user_id),
+            lambda: self.store.account_for_identity(platform, platform_user_id),
+        )
+
+    async def by_id(self, account_id: int) -> Account | None:
+        """The account with this id."""
+        return await self._get(("id", account_id), lambda: self.store.by_id(account_id))
+
+    def clear(self) -> None:
+        """Forget everything (the database changed behind this process's back)."""
+        self._entries.clear()
+        self._epoch += 1
+
+    async def _get(
+        self, key: Hashable, fetch: Callable[[], Awaitable[Account | None]]
+    ) -> Account | None:
+        if self.store.generation != self._generation:
+            self._generation = self.store.generation
+            self.clear()
+        now = self.clock()
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        epoch, generation = self._epoch, self._generation
+        account = await fetch()
+        # Kept only if nothing changed while the query ran.
+        if account is not None and epoch == self._epoch and generation == self.store.generation:
+            self._entries[key] = (now + self.ttl_s, account)
+            self._entries.move_to_end(key)
+            if len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return account

@@ -1,0 +1,103 @@
+"""Group commit: rows inserted at the same moment share one transaction and one statement."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Table, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.database import Database
+
+log = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+
+
+class GroupInsert:
+    """Insert rows into one table, each caller waiting until its row is committed.
+
+    Rows that arrive while a commit is under way go together in the next one: one
+    transaction and one multi-row INSERT for all of them, instead of a transaction each.
+    Nobody waits for a batch to fill up, so a lone row is committed at once. A batch that
+    fails is retried row by row, so one bad row fails only its own caller.
+
+    On SQLite the writer connection also watches `PRAGMA data_version`, which changes only
+    when another connection (another process: the CLI) committed; `on_foreign_write` then
+    runs, so that caches of this process can be dropped.
+    """
+
+    def __init__(
+        self, db: Database, table: Table, on_foreign_write: Callable[[], None] | None = None
+    ) -> None:
+        self.db = db
+        self.table = table
+        self.on_foreign_write = on_foreign_write
+        self._waiting: list[tuple[Row, asyncio.Future[int]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._data_version: int | None = None
+        self._statement = insert(table).returning(
+            table.c.id, sort_by_parameter_order=not db.is_sqlite
+        )
+
+    async def insert(self, row: Row) -> int:
+        """Insert one row; returns its id once it is committed."""
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiting.append((row, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await done
+
+    async def _flush(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            # A caller that gave up before its row went out gets nothing stored.
+            batch = [(row, done) for row, done in batch if not done.done()]
+            if not batch:
+                continue
+            try:
+                ids = await self._commit([row for row, _ in batch])
+            except Exception as exc:
+                if len(batch) == 1:
+                    _settle(batch[0][1], exc)
+                    continue
+                for row, done in batch:
+                    try:
+                        _settle(done, (await self._commit([row]))[0])
+                    except Exception as row_exc:
+                        _settle(done, row_exc)
+                continue
+            for (_, done), new_id in zip(batch, ids, strict=True):
+                _settle(done, new_id)
+
+    async def _commit(self, rows: list[Row]) -> list[int]:
+        async with self.db.write() as conn:
+            if self.db.is_sqlite:
+                await self._notice_foreign_writes(conn)
+            result = await conn.execute(self._statement, rows)
+            ids = [int(i) for i in result.scalars().all()]
+        if self.db.is_sqlite:
+            # One statement, one writer: SQLite gives the rows ascending ids in VALUES order,
+            # but may return them in any order.
+            ids.sort()
+        return ids
+
+    async def _notice_foreign_writes(self, conn: AsyncConnection) -> None:
+        version = int((await conn.exec_driver_sql("PRAGMA data_version")).scalar_one())
+        changed = self._data_version is not None and version != self._data_version
+        self._data_version = version
+        if changed and self.on_foreign_write is not None:
+            log.debug("another process wrote to the database; dropping cached state")
+            self.on_foreign_write()
+
+
+def _settle(done: asyncio.Future[int], outcome: int | BaseException) -> None:
+    if done.done():
+        return
+    if isinstance(outcome, BaseException):
+        done.set_exception(outcome)
+    else:
+        done.set_result(outcome)
