@@ -57,6 +57,16 @@ async def chatlink_run(
         return time.perf_counter() - started, latencies
 
 
+def stored_pairs(folder: Path) -> int:
+    """Messages stored with their reply, read back by a connection of its own after the run:
+    every reply the benchmark got must be there (committed before it was returned)."""
+    with sqlite3.connect(folder / "chatlink.db") as db:
+        users, replies = db.execute(
+            "SELECT sum(role = 'user'), sum(role = 'assistant') FROM messages"
+        ).fetchone()
+    return min(users, replies)
+
+
 def sqlite_floor(folder: Path, conversations: int, messages: int) -> float:
     """Insert the user message, read the last 20, insert the reply: one commit per insert."""
     db = sqlite3.connect(folder / "floor.db", isolation_level=None)
@@ -95,6 +105,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         elapsed, latencies = asyncio.run(chatlink_run(folder, args.conversations, args.messages))
+        stored = stored_pairs(folder)
         floor = sqlite_floor(folder, args.conversations, args.messages)
     latencies.sort()
     rate, floor_rate = total / elapsed, total / floor
@@ -105,6 +116,7 @@ def main() -> None:
     print(f"{'chatlink p99 latency (ms)':<34} {p99 * 1000:>12.1f}")
     print(f"{'floor: plain sqlite3 messages/s':<34} {floor_rate:>12,.0f}")
     print(f"{'ratio chatlink / floor':<34} {rate / floor_rate:>12.1%}")
+    print(f"{'replied messages stored with reply':<34} {f'{stored:,}/{total:,}':>12}")
 
 
 if __name__ == "__main__":

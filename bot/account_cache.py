@@ -39,10 +39,13 @@ class AccountCache:
 
     async def for_identity(self, platform: str, platform_user_id: str) -> Account | None:
         """The account a chat identity is linked to."""
-        return await self._get(
+        account = await self._get(
             ("identity", platform, platform_user_id),
             lambda: self.store.account_for_identity(platform, platform_user_id),
         )
+        if account is not None and ("id", account.id) not in self._entries:
+            self._keep(("id", account.id), account)  # the turn's re-check asks by id
+        return account
 
     async def by_id(self, account_id: int) -> Account | None:
         """The account with this id."""
@@ -67,8 +70,11 @@ class AccountCache:
         account = await fetch()
         # Kept only if nothing changed while the query ran.
         if account is not None and epoch == self._epoch and generation == self.store.generation:
-            self._entries[key] = (now + self.ttl_s, account)
-            self._entries.move_to_end(key)
-            if len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+            self._keep(key, account)
         return account
+
+    def _keep(self, key: Hashable, account: Account) -> None:
+        self._entries[key] = (self.clock() + self.ttl_s, account)
+        self._entries.move_to_end(key)
+        if len(self._entries) > self.size:
+            self._entries.popitem(last=False)

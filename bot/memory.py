@@ -100,7 +100,9 @@ class Memory:
         cache_key = (account_id, key)
         thread_id = self._thread_ids.get(cache_key)
         if thread_id is None:
-            thread_id = await self.store.thread_id(account_id, key, self.clock())
+            thread_id, created = await self.store.open_thread(account_id, key, self.clock())
+            if created:  # known to be empty: its first message needs no history query
+                self._cache.put(thread_id, None, [])
             self._thread_ids[cache_key] = thread_id
             if len(self._thread_ids) > THREAD_CACHE_SIZE:
                 self._thread_ids.popitem(last=False)

@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from storage.database import Database
 from storage.group_commit import GroupInsert
@@ -47,28 +48,27 @@ class MessageStore:
         """A lock on one account's conversations, across every replica (PostgreSQL)."""
         return self.db.exclusive(account_id)
 
-    async def thread_id(self, account_id: int, key: str, now: datetime) -> int:
-        """The id of an account's thread with this key, created on first use."""
+    async def open_thread(self, account_id: int, key: str, now: datetime) -> tuple[int, bool]:
+        """The id of an account's thread with this key, and whether it was created just now."""
         query = select(threads.c.id).where(threads.c.account_id == account_id, threads.c.key == key)
         async with self.db.read() as conn:
             found = await conn.scalar(query)
         if found is not None:
-            return int(found)
+            return int(found), False
+        dialect_insert = sqlite_insert if self.db.is_sqlite else postgresql_insert
         async with self.db.write() as conn:
+            # Created by another replica meanwhile: nothing inserted, and the query finds it.
+            new_id = await conn.scalar(
+                dialect_insert(threads)
+                .values(account_id=account_id, key=key, created_at=now)
+                .on_conflict_do_nothing(index_elements=[threads.c.account_id, threads.c.key])
+                .returning(threads.c.id)
+            )
+            if new_id is not None:
+                return int(new_id), True
             found = await conn.scalar(query)
-            if found is not None:
-                return int(found)
-            try:
-                async with conn.begin_nested():
-                    new_id = await conn.scalar(
-                        insert(threads)
-                        .values(account_id=account_id, key=key, created_at=now)
-                        .returning(threads.c.id)
-                    )
-            except IntegrityError:  # created by another replica meanwhile
-                new_id = await conn.scalar(query)
-        assert new_id is not None
-        return int(new_id)
+        assert found is not None
+        return int(found), False
 
     async def existing_thread_id(self, account_id: int, key: str) -> int | None:
         """The id of an account's thread with this key, if it exists."""

@@ -51,7 +51,7 @@ async def test_concurrent_messages_share_commits_and_each_gets_its_own_row(
     accounts = [
         await sqlite_app.accounts.register(f"user{n}", "a long password") for n in range(30)
     ]
-    threads = [await store.thread_id(a.id, "private", NOW) for a in accounts]
+    threads = [(await store.open_thread(a.id, "private", NOW))[0] for a in accounts]
     seen = _statements(sqlite_app)
 
     stored = await asyncio.gather(
@@ -70,7 +70,7 @@ async def test_concurrent_messages_share_commits_and_each_gets_its_own_row(
 async def test_a_bad_row_fails_only_its_own_caller(sqlite_app: Chatlink) -> None:
     store = sqlite_app.core.memory.store
     account = await sqlite_app.accounts.register("alice", "a long password")
-    thread = await store.thread_id(account.id, "private", NOW)
+    thread, _ = await store.open_thread(account.id, "private", NOW)
 
     outcomes = await asyncio.gather(
         store.append(thread, "user", "first", "web", NOW),
@@ -88,7 +88,7 @@ async def test_a_caller_that_gives_up_before_its_commit_stores_nothing(
 ) -> None:
     store = sqlite_app.core.memory.store
     account = await sqlite_app.accounts.register("alice", "a long password")
-    thread = await store.thread_id(account.id, "private", NOW)
+    thread, _ = await store.open_thread(account.id, "private", NOW)
     first = asyncio.create_task(store.append(thread, "user", "kept", "web", NOW))
     await asyncio.sleep(0)  # its commit is under way
     second = asyncio.create_task(store.append(thread, "user", "given up", "web", NOW))
