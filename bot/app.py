@@ -130,9 +130,12 @@ async def open_chatlink(
         admin = AdminService(
             accounts, account_store, invites, link_codes, usage, links, clock=clock
         )
-        yield Chatlink(
-            settings, db, accounts, links, core, senders, limiter, metrics, admin, secret_key
-        )
+        try:
+            yield Chatlink(
+                settings, db, accounts, links, core, senders, limiter, metrics, admin, secret_key
+            )
+        finally:
+            await memory.settle()
     finally:
         await provider.close()
         await limiter.close()

@@ -23,7 +23,7 @@ class Recent:
     summary: str | None
     messages: deque[StoredMessage]
     size: int
-    notice_sent: bool = False  # known to be set in the database (see Memory)
+    notice_sent: bool  # whether the person was told that older messages left the context
 
 
 class HistoryCache:
@@ -46,14 +46,20 @@ class HistoryCache:
             self._threads.move_to_end(thread_id)
         return recent
 
-    def put(self, thread_id: int, summary: str | None, messages: list[StoredMessage]) -> None:
+    def put(
+        self,
+        thread_id: int,
+        summary: str | None,
+        messages: list[StoredMessage],
+        notice_sent: bool = False,
+    ) -> None:
         """Remember what the database holds now for a thread (its latest `depth` messages)."""
         if self.max_bytes <= 0:
             return
         self.drop(thread_id)
         kept = deque(messages[-self.depth :], maxlen=self.depth)
         size = len(summary or "") + sum(_size(m) for m in kept)
-        self._threads[thread_id] = Recent(summary, kept, size)
+        self._threads[thread_id] = Recent(summary, kept, size, notice_sent)
         self._size += size
         self._shrink()
 

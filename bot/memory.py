@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -15,6 +17,8 @@ from bot.messages import IncomingMessage
 from bot.providers.base import Turn
 from bot.tokens import estimate_turns, fit
 from storage import MessageStore, StoredMessage
+
+log = logging.getLogger(__name__)
 
 PRIVATE_THREAD = "private"
 SUMMARY_NOTE = "Summary of the earlier conversation: "
@@ -83,6 +87,7 @@ class Memory:
         # is stored; writes from elsewhere (the CLI, pruning) drop the whole cache.
         self._cache = HistoryCache(cache_bytes if store.one_process else 0, max_messages + 1)
         store.watch(self._cache.clear)
+        self._writes: set[asyncio.Task[None]] = set()
 
     @asynccontextmanager
     async def exclusive(self, account_id: int) -> AsyncIterator[None]:
@@ -137,9 +142,9 @@ class Memory:
         if cached is not None:
             summary, recent = cached.summary, list(cached.messages)
         else:
-            summary, _ = await self.store.summary(thread_id)
+            summary, notice_sent = await self.store.context_state(thread_id)
             recent = await self.store.recent(thread_id, self.max_messages + 1)
-            self._cache.put(thread_id, summary, recent)
+            self._cache.put(thread_id, summary, recent, notice_sent)
         note = [Turn("system", SUMMARY_NOTE + summary)] if summary else []
         dropped = len(recent) > self.max_messages
         recent = recent[-self.max_messages :]
@@ -168,14 +173,32 @@ class Memory:
         return True
 
     async def claim_context_notice(self, thread_id: int) -> bool:
-        """Whether to tell the person, this once, that older messages left the context."""
+        """Whether to tell the person, this once, that older messages left the context.
+
+        Where the cache holds the thread, it knows (this process being the only writer), and
+        the flag is stored in the background, so the reply does not wait for it.
+        """
         cached = self._cache.get(thread_id)
-        if cached is not None and cached.notice_sent:
+        if cached is None:
+            return await self.store.claim_context_notice(thread_id)
+        if cached.notice_sent:
             return False
-        claimed = await self.store.claim_context_notice(thread_id)
-        if cached is not None:
-            cached.notice_sent = True
-        return claimed
+        cached.notice_sent = True
+        task = asyncio.create_task(self._store_notice(thread_id))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+        return True
+
+    async def _store_notice(self, thread_id: int) -> None:
+        try:
+            await self.store.mark_context_notice(thread_id)
+        except Exception:  # at worst the person is told twice
+            log.warning("context notice flag not stored: thread_id=%s", thread_id, exc_info=True)
+
+    async def settle(self) -> None:
+        """Wait for writes made in the background."""
+        while self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
 
     async def page(
         self, account_id: int, key: str, limit: int, before_id: int | None = None

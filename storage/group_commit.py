@@ -1,10 +1,10 @@
-"""Group commit: rows inserted at the same moment share one transaction and one statement."""
+"""Group commit: writes made at the same moment share one transaction (and one statement)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import Table, insert
@@ -15,13 +15,30 @@ from storage.database import Database
 log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
+# Writes a batch of rows inside the caller's transaction; one result (an id) per row.
+Apply = Callable[[AsyncConnection, list[Row]], Awaitable[list[int]]]
 
 
-class GroupInsert:
-    """Insert rows into one table, each caller waiting until its row is committed.
+def inserting(db: Database, table: Table) -> Apply:
+    """A batch of rows as one multi-row INSERT; the results are their ids, in order."""
+    statement = insert(table).returning(table.c.id, sort_by_parameter_order=not db.is_sqlite)
+
+    async def apply(conn: AsyncConnection, rows: list[Row]) -> list[int]:
+        ids = [int(i) for i in (await conn.execute(statement, rows)).scalars().all()]
+        if db.is_sqlite:
+            # One statement, one writer: SQLite gives the rows ascending ids in VALUES
+            # order, but may return them in any order.
+            ids.sort()
+        return ids
+
+    return apply
+
+
+class GroupCommit:
+    """Write rows, each caller waiting until its row is committed.
 
     Rows that arrive while a commit is under way go together in the next one: one
-    transaction and one multi-row INSERT for all of them, instead of a transaction each.
+    transaction (and with `inserting`, one multi-row INSERT) for all of them.
     Nobody waits for a batch to fill up, so a lone row is committed at once. A batch that
     fails is retried row by row, so one bad row fails only its own caller.
 
@@ -31,20 +48,17 @@ class GroupInsert:
     """
 
     def __init__(
-        self, db: Database, table: Table, on_foreign_write: Callable[[], None] | None = None
+        self, db: Database, apply: Apply, on_foreign_write: Callable[[], None] | None = None
     ) -> None:
         self.db = db
-        self.table = table
+        self.apply = apply
         self.on_foreign_write = on_foreign_write
         self._waiting: list[tuple[Row, asyncio.Future[int]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._data_version: int | None = None
-        self._statement = insert(table).returning(
-            table.c.id, sort_by_parameter_order=not db.is_sqlite
-        )
 
-    async def insert(self, row: Row) -> int:
-        """Insert one row; returns its id once it is committed."""
+    async def write(self, row: Row) -> int:
+        """Write one row; returns its result (an id) once it is committed."""
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._waiting.append((row, done))
         if self._flusher is None or self._flusher.done():
@@ -77,13 +91,7 @@ class GroupInsert:
         async with self.db.write() as conn:
             if self.db.is_sqlite:
                 await self._notice_foreign_writes(conn)
-            result = await conn.execute(self._statement, rows)
-            ids = [int(i) for i in result.scalars().all()]
-        if self.db.is_sqlite:
-            # One statement, one writer: SQLite gives the rows ascending ids in VALUES order,
-            # but may return them in any order.
-            ids.sort()
-        return ids
+            return await self.apply(conn, rows)
 
     async def _notice_foreign_writes(self, conn: AsyncConnection) -> None:
         version = int((await conn.exec_driver_sql("PRAGMA data_version")).scalar_one())

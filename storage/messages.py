@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
-from storage.group_commit import GroupInsert
+from storage.group_commit import GroupCommit, Row, inserting
 from storage.records import StoredMessage
 from storage.tables import messages, threads, turns
 
@@ -21,13 +21,24 @@ def _message(row: Any) -> StoredMessage:
     return StoredMessage(row.id, row.thread_id, row.role, row.content, row.platform, row.created_at)
 
 
+async def _mark_notices(conn: AsyncConnection, rows: list[Row]) -> list[int]:
+    await conn.execute(
+        update(threads)
+        .where(threads.c.id.in_([row["id"] for row in rows]))
+        .values(context_notice_sent=True)
+    )
+    return [0] * len(rows)
+
+
 class MessageStore:
     """Queries on threads and messages."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self._watchers: list[Callable[[], None]] = []
-        self._inserts = GroupInsert(db, messages, self._changed_elsewhere)
+        self._new_messages = GroupCommit(db, inserting(db, messages), self._changed_elsewhere)
+        self._new_threads = GroupCommit(db, inserting(db, threads), self._changed_elsewhere)
+        self._notices = GroupCommit(db, _mark_notices, self._changed_elsewhere)
 
     @property
     def one_process(self) -> bool:
@@ -49,26 +60,25 @@ class MessageStore:
         return self.db.exclusive(account_id)
 
     async def open_thread(self, account_id: int, key: str, now: datetime) -> tuple[int, bool]:
-        """The id of an account's thread with this key, and whether it was created just now."""
+        """The id of an account's thread with this key, and whether it was created just now.
+
+        New threads are group-committed like messages: a hundred conversations starting
+        at once share a few transactions.
+        """
         query = select(threads.c.id).where(threads.c.account_id == account_id, threads.c.key == key)
         async with self.db.read() as conn:
             found = await conn.scalar(query)
         if found is not None:
             return int(found), False
-        dialect_insert = sqlite_insert if self.db.is_sqlite else postgresql_insert
-        async with self.db.write() as conn:
-            # Created by another replica meanwhile: nothing inserted, and the query finds it.
-            new_id = await conn.scalar(
-                dialect_insert(threads)
-                .values(account_id=account_id, key=key, created_at=now)
-                .on_conflict_do_nothing(index_elements=[threads.c.account_id, threads.c.key])
-                .returning(threads.c.id)
-            )
-            if new_id is not None:
-                return int(new_id), True
-            found = await conn.scalar(query)
-        assert found is not None
-        return int(found), False
+        try:
+            row = {"account_id": account_id, "key": key, "created_at": now}
+            return await self._new_threads.write(row), True
+        except IntegrityError:  # created meanwhile (by another replica)
+            async with self.db.read() as conn:
+                found = await conn.scalar(query)
+            if found is None:
+                raise
+            return int(found), False
 
     async def existing_thread_id(self, account_id: int, key: str) -> int | None:
         """The id of an account's thread with this key, if it exists."""
@@ -83,7 +93,7 @@ class MessageStore:
     ) -> StoredMessage:
         """Store one message; committed when this returns (together with the messages
         stored at the same moment: one transaction for all of them)."""
-        new_id = await self._inserts.insert(
+        new_id = await self._new_messages.write(
             {
                 "thread_id": thread_id,
                 "role": role,
@@ -164,6 +174,21 @@ class MessageStore:
             )
         return int(result.rowcount or 0)
 
+    async def context_state(self, thread_id: int) -> tuple[str | None, bool]:
+        """The thread's summary, and whether the person was told that older messages left
+        the context."""
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(threads.c.summary, threads.c.context_notice_sent).where(
+                        threads.c.id == thread_id
+                    )
+                )
+            ).first()
+        if row is None:
+            return None, False
+        return row.summary, bool(row.context_notice_sent)
+
     async def summary(self, thread_id: int) -> tuple[str | None, int]:
         """The thread's stored summary and the last message id it covers (0: none)."""
         async with self.db.read() as conn:
@@ -211,6 +236,11 @@ class MessageStore:
                 .values(context_notice_sent=True)
             )
         return bool(result.rowcount)
+
+    async def mark_context_notice(self, thread_id: int) -> None:
+        """Record that the person was told (the caller knows it was not recorded yet);
+        group-committed."""
+        await self._notices.write({"id": thread_id})
 
     async def forget_account(self, account_id: int) -> int:
         """Delete every message of every thread of an account."""
