@@ -39,7 +39,9 @@ async def account_from_token(chatlink: Chatlink, tokens: ApiTokens, token: str) 
         account_id, version = tokens.read(token)
     except TokenError:
         return None
-    account = await chatlink.accounts.by_id(account_id)
+    # Through the core's account cache: a password change or a disable made here is seen
+    # at once, one made by another process within seconds (bot.account_cache).
+    account = await chatlink.core.accounts.by_id(account_id)
     if account is None or account.disabled or credential_version(account) != version:
         return None
     return account
