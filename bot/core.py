@@ -20,9 +20,10 @@ from bot.memory import Memory, thread_key
 from bot.messages import IncomingMessage, Platform, ProgressCallback, Reply, ReplyKind
 from bot.metrics import Metrics
 from bot.providers.base import ReplyProvider, Turn, Usage
+from bot.texts import STORAGE_FAILED
 from bot.tokens import estimate, estimate_turns
 from bot.usage import UsageLimits
-from storage import Account, AccountStore
+from storage import Account, AccountStore, database_failure
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,14 @@ class ChatCore:
             if isinstance(error, RateLimited):
                 self.metrics.rate_limited.inc()
             return [Reply(str(error), private=message.is_private, kind=ReplyKind.REJECTED)]
+        except Exception as error:
+            # The database refusing (disk full, read-only, unreachable): one line in the log,
+            # a short answer, and the process carries on; the next message tries again.
+            failure = database_failure(error)
+            if failure is None:
+                raise
+            log.error("database failed, message not answered: %s", failure)
+            return [Reply(STORAGE_FAILED, private=message.is_private, kind=ReplyKind.ERROR)]
         finally:
             self._arrivals.leave(arrival)
 

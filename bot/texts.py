@@ -7,3 +7,7 @@ CANNOT_DM = (
     "messages), then ask again."
 )
 NOT_HERE = "I am not enabled in this server or group."
+STORAGE_FAILED = (
+    "Sorry, I can't save anything right now (a problem on my side). "
+    "Please try again in a few minutes."
+)

@@ -11,6 +11,7 @@ from storage.errors import (
     PlatformTaken,
     StorageError,
     UsernameTaken,
+    database_failure,
 )
 from storage.invites import InviteStore
 from storage.link_codes import LinkCodeStore
@@ -49,6 +50,7 @@ __all__ = [
     "UsernameTaken",
     "collect_stats",
     "current_revision",
+    "database_failure",
     "head_revision",
     "upgrade",
 ]

@@ -42,6 +42,10 @@ def _install_sqlite_begin(engine: AsyncEngine, statement: str | None) -> None:
     event.listen(engine.sync_engine, "begin", _begin)
 
 
+# Every engine is made with hide_parameters=True: a database error's text (and so every
+# traceback logged) must not carry the statement's parameters (message text, hashes).
+
+
 class Database:
     """Connections to one database, with `write()` and `read()` transactions.
 
@@ -62,6 +66,7 @@ class Database:
             # extra ROLLBACK on check-in would only cost a round trip.
             self.writer = create_async_engine(
                 self.url,
+                hide_parameters=True,
                 pool_size=1,
                 max_overflow=0,
                 pool_timeout=300,
@@ -70,6 +75,7 @@ class Database:
             _install_sqlite_begin(self.writer, "BEGIN IMMEDIATE")
             self.reader = create_async_engine(
                 self.url,
+                hide_parameters=True,
                 pool_size=reader_pool_size,
                 max_overflow=0,
                 pool_timeout=300,
@@ -79,7 +85,7 @@ class Database:
             # gives each a consistent snapshot without a BEGIN/COMMIT round trip.
             _install_sqlite_begin(self.reader, None)
         else:
-            self.writer = create_async_engine(self.url, pool_pre_ping=True)
+            self.writer = create_async_engine(self.url, pool_pre_ping=True, hide_parameters=True)
             self.reader = self.writer
         self._locks: AsyncEngine | None = None
 
@@ -120,6 +126,7 @@ class Database:
             # Separate from the query pool: a held lock must not starve the queries.
             self._locks = create_async_engine(
                 self.url,
+                hide_parameters=True,
                 pool_size=LOCK_POOL_SIZE,
                 max_overflow=0,
                 pool_timeout=600,  # waiting for a lock connection is waiting for the lock

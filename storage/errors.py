@@ -1,4 +1,5 @@
-"""Integrity facts storage reports; the core maps them to answers.
+"""Integrity facts storage reports; the core maps them to answers. And `database_failure`,
+which tells the database failing (disk full, read-only, unreachable) from other errors.
 
 StorageError
  ├── UsernameTaken        a username is already registered
@@ -6,6 +7,20 @@ StorageError
  ├── IdentityTaken        the chat identity is linked to some account already
  └── PlatformTaken        the account already holds an identity on that platform
 """
+
+from sqlalchemy.exc import SQLAlchemyError
+
+
+def database_failure(error: BaseException) -> str | None:
+    """A short description when `error` is the database failing, None for anything else.
+
+    The description is the error's type and the driver's own message ("database or disk is
+    full"), never the statement or its parameters (which str() of the error would include).
+    """
+    if not isinstance(error, SQLAlchemyError):
+        return None
+    orig = getattr(error, "orig", None)
+    return type(error).__name__ + (f": {orig}" if orig is not None else "")
 
 
 class StorageError(Exception):
