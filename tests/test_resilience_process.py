@@ -16,9 +16,12 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from bot.runtime import SHUTTING_DOWN
+from tests.fakes import discord_api, telegram_api
 from tests.fakes.chatlink_process import ChatlinkRun, accounts, start_chatlink
+from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.model_apis import FakeModel, Plan
 from tests.fakes.serve import serve
+from tests.fakes.telegram_api import FakeTelegram
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:websockets")
 
@@ -165,7 +168,7 @@ async def test_work_past_the_grace_is_cut_off_cleanly(tmp_path: Path) -> None:
         finally:
             run.kill()
         log = run.log
-        assert f"web: {CLIENTS} request(s) cut off" in log, log
+        assert f"web: {CLIENTS} request(s) cut off after SHUTDOWN_GRACE_S=0.5s" in log, log
         assert "stopped cleanly" in log and _CRASHES not in log, log
         # Each message stored once (it is committed before the model is asked); no part of a
         # reply stored.
@@ -186,6 +189,82 @@ async def test_work_past_the_grace_is_cut_off_cleanly(tmp_path: Path) -> None:
             assert await again.exit_code() == 0, again.log
         finally:
             again.kill()
+
+
+@pytest.mark.parametrize("cut", [False, True], ids=["finished", "cut-off"])
+async def test_sigterm_drains_telegram_and_discord(tmp_path: Path, cut: bool) -> None:
+    # In flight: a Telegram DM, a Discord DM and a Discord /chat, each its own account.
+    auths = await accounts(tmp_path, ["tg", "dm", "slash"])
+    telegram, discord = FakeTelegram(), FakeDiscord()
+    async with (
+        _held_model(hold_after=1) as (plan, model_url),
+        serve(telegram.app()) as telegram_url,
+        serve(discord.app()) as discord_url,
+        httpx.AsyncClient(trust_env=False, timeout=30) as client,
+    ):
+        assert plan.hold is not None
+        settings = _model_settings(model_url, grace_s=0.5 if cut else 45) | {
+            "TELEGRAM_BOT_TOKEN": telegram_api.TOKEN,
+            "TELEGRAM_API_BASE_URL": f"{telegram_url}/bot",
+            "DISCORD_BOT_TOKEN": discord_api.TOKEN,
+            "DISCORD_API_BASE_URL": f"{discord_url}/api/v10",
+            "DISCORD_GATEWAY_URL": discord_url.replace("http://", "ws://") + "/gateway",
+        }
+        run = start_chatlink(tmp_path, settings)
+        try:
+            await run.healthy(client)
+            await discord.wait_connected()
+            codes = []
+            for name in ("tg", "dm", "slash"):
+                issued = await client.post(f"{run.url}/api/link-codes", headers=auths[name])
+                codes.append(issued.json()["code"])
+            await telegram.say(f"/link {codes[0]}")
+            await discord.command("link", {"code": codes[1]}, guild=False)
+            await discord.command("link", {"code": codes[2]}, author_id=1002, guild=False)
+            await telegram.wait_sent(1)
+            await discord.wait_for(2)
+
+            await telegram.say("question on telegram")
+            await discord.message("question in a discord dm")
+            await discord.command("chat", {"message": "question by /chat"}, author_id=1002)
+            await run.until(lambda: plan.held == 3)
+            sent_before = len(discord.sent())
+
+            run.process.send_signal(signal.SIGTERM)
+            await run.until(lambda: "telegram: taking no new updates" in run.log)
+            late = await telegram.say("anyone there?", user_id=1003)
+            if not cut:  # (with a tiny grace these could arrive after the cut-off)
+                await discord.message("one more thing", author_id=1001)
+                refused = await discord.wait_for(sent_before + 1)
+                assert refused[-1].body["content"] == SHUTTING_DOWN
+                command = await discord.command("whoami", guild=False)
+                await run.until(lambda: bool(discord.calls_to("POST", f"interactions/{command}")))
+                [answer] = discord.calls_to("POST", f"interactions/{command}")
+                assert answer.body["data"]["content"] == SHUTTING_DOWN
+                plan.hold.set()
+            assert await run.exit_code() == 0, run.log
+        finally:
+            run.kill()
+    log = run.log
+    assert "stopped cleanly" in log and _CRASHES not in log, log
+    # The update sent after polling stopped was never taken: Telegram still holds it.
+    assert late in telegram.unconfirmed() and telegram.sent(1003) == []
+    answer_text = SHUTTING_DOWN if cut else REPLY
+    assert telegram.sent(1001)[-1] == answer_text
+    dm_channel = str(discord.dm_channel_id(1001))
+    dm_texts = [c.body["content"] for c in discord.sent() if dm_channel in c.path]
+    assert answer_text in dm_texts
+    followups = [c.body for c in discord.sent() if c.path.startswith("webhooks/")]
+    assert followups[-1]["content"] == answer_text
+    stored = _stored(tmp_path)
+    questions = {"tg": "on telegram", "dm": "in a discord dm", "slash": "by /chat"}
+    for name, question in questions.items():
+        asked = ("user", f"question {question}")
+        exchange = [asked] if cut else [asked, ("assistant", REPLY)]
+        assert stored[name] == exchange, stored
+    if cut:
+        for door in ("telegram: 1 update(s)", "discord: 2 answer(s)"):
+            assert f"{door} cut off after SHUTDOWN_GRACE_S=0.5s" in log, log
 
 
 async def test_kill_9_under_load_loses_nothing_acknowledged(tmp_path: Path) -> None:

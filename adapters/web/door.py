@@ -214,6 +214,7 @@ class WebDoor:
         if self._task is None:
             return
         self.drain.draining.set()
+        log.info("web: answering 503 to new requests; %d in flight", len(self.drain.in_flight))
         if cut := await self.drain.in_flight.finish(self.grace_s):
             log.warning("web: %d request(s) cut off after SHUTDOWN_GRACE_S=%gs", cut, self.grace_s)
         self.server.should_exit = True
