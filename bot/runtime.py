@@ -1,4 +1,4 @@
-"""Running the doors side by side until Ctrl-C or SIGTERM, then stopping them in order."""
+"""Running the doors side by side until Ctrl-C or SIGTERM, then stopping them together."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ import contextlib
 import logging
 import signal
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.errors import ChatlinkError
 
 log = logging.getLogger(__name__)
+
+SHUTTING_DOWN = "chatlink is shutting down, try again shortly."
+CUT_OFF_WAIT_S = 5.0  # cancelled work only runs its clean-up (a rollback, a short notice)
 
 
 class DoorFailed(ChatlinkError):
@@ -30,12 +33,51 @@ class Door(Protocol):
         ...
 
     async def stop(self) -> None:
-        """Stop taking new work, finish what is in flight, disconnect."""
+        """Stop taking new work, finish what is in flight (within SHUTDOWN_GRACE_S, then cut
+        it off), disconnect."""
         ...
 
 
+class InFlight:
+    """The tasks a door is answering: on stop they get a grace period, then are cut off.
+
+    A cut-off task sees `CancelledError` with `cut` already true, so it can tell its person
+    (SHUTTING_DOWN) before it ends; the core stores nothing of a reply that did not finish.
+    """
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.cut = False
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def track(self) -> None:
+        """Count the current task in until it ends."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def finish(self, grace_s: float) -> int:
+        """Wait up to `grace_s` for the tracked tasks (also those tracked meanwhile), then
+        cancel what is left and wait for its clean-up; return how many were cut off."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        while self._tasks and (left := deadline - loop.time()) > 0:
+            await asyncio.wait(set(self._tasks), timeout=left, return_when=asyncio.FIRST_COMPLETED)
+        cut = set(self._tasks)
+        if cut:
+            self.cut = True
+            for task in cut:
+                task.cancel("cut off: SHUTDOWN_GRACE_S is over")
+            await asyncio.wait(cut, timeout=CUT_OFF_WAIT_S)
+        return len(cut)
+
+
 async def serve(doors: Sequence[Door], stop: asyncio.Event | None = None) -> None:
-    """Start every door, wait for a stop signal (or `stop`), then stop them in reverse order."""
+    """Start every door, wait for a stop signal (or `stop`), then stop them all at once, so
+    that none takes new work while another finishes its own."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -58,11 +100,14 @@ async def serve(doors: Sequence[Door], stop: asyncio.Event | None = None) -> Non
         await stop.wait()
         log.info("stopping")
     finally:
-        for door in reversed(started):
-            try:
-                await door.stop()
-                log.info("%s: stopped", door.name)
-            except Exception:
-                log.exception("%s: failed to stop cleanly", door.name)
+        await asyncio.gather(*(_stop(door) for door in reversed(started)))
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+async def _stop(door: Door) -> None:
+    try:
+        await door.stop()
+        log.info("%s: stopped", door.name)
+    except Exception:
+        log.exception("%s: failed to stop cleanly", door.name)

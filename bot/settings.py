@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     metrics_token: SecretStr | None = None
+    # On Ctrl-C or SIGTERM: how long replies in flight may take before they are cut off.
+    shutdown_grace_s: float = Field(10.0, ge=0, le=3600)
 
     llm_provider: str = "echo"
     llm_base_url: str | None = None

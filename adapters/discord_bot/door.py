@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 import discord
 import yarl
@@ -19,6 +18,7 @@ from bot.live_reply import LiveReply
 from bot.locks import KeyedLocks
 from bot.logs import redact
 from bot.messages import IncomingMessage, Reply, ReplyKind
+from bot.runtime import SHUTTING_DOWN, InFlight
 from bot.text_split import split_text, utf16_length
 from bot.texts import APOLOGY, CANNOT_DM, NOT_HERE, SENT_PRIVATELY
 
@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = 2000
 READY_TIMEOUT_S = 60
-STOP_GRACE_S = 10
 EDIT_EVERY_S = 1.5  # Discord allows about five edits per five seconds in a channel
 NO_PINGS = discord.AllowedMentions.none()
 
@@ -74,7 +73,8 @@ class DiscordDoor:
         self.tree.error(self._on_command_error)
         self._task: asyncio.Task[None] | None = None
         self._conversations = KeyedLocks()  # one sender in one channel: answered in order
-        self._in_flight: set[asyncio.Future[Any]] = set()
+        self.grace_s = settings.shutdown_grace_s
+        self.in_flight = InFlight()
         self._stopping = False
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -103,11 +103,15 @@ class DiscordDoor:
         )
 
     async def stop(self) -> None:
-        """Take no new work, let answers in flight finish, then disconnect."""
+        """Take no new work, give answers in flight SHUTDOWN_GRACE_S to finish and cut off
+        the rest, then disconnect."""
         self._stopping = True
         self.chatlink.senders.unregister("discord")
-        if self._in_flight:
-            await asyncio.wait(self._in_flight, timeout=STOP_GRACE_S)
+        log.info("discord: refusing new messages and commands; %d in flight", len(self.in_flight))
+        if cut := await self.in_flight.finish(self.grace_s):
+            log.warning(
+                "discord: %d answer(s) cut off after SHUTDOWN_GRACE_S=%gs", cut, self.grace_s
+            )
         await self.client.close()
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -156,6 +160,10 @@ class DiscordDoor:
     async def _run_command(
         self, interaction: discord.Interaction, name: str, argument: str = ""
     ) -> None:
+        self.in_flight.track()
+        if self._stopping:  # new work is refused with a short answer
+            await interaction.response.send_message(SHUTTING_DOWN, ephemeral=True)
+            return
         public = name == "chat"
         followups = _Followups(interaction, public)
         # The core takes its order lock before the first await: start it before the defer
@@ -166,13 +174,19 @@ class DiscordDoor:
                 on_progress=followups.stream if public else None,
             )
         )
-        self._track(answer)
-        # Deferred at once: the model may take longer than the 3 seconds Discord allows.
         try:
-            await interaction.response.defer(ephemeral=not public, thinking=True)
-        finally:
-            followups.acknowledged.set()  # never leave the streaming answer waiting
-        replies = await answer
+            # Deferred at once: the model may take longer than the 3 seconds Discord allows.
+            try:
+                await interaction.response.defer(ephemeral=not public, thinking=True)
+            finally:
+                followups.acknowledged.set()  # never leave the streaming answer waiting
+            replies = await answer
+        except asyncio.CancelledError:
+            answer.cancel()  # cut off during the defer, the answer was not awaited yet
+            if self.in_flight.cut and interaction.response.is_done():
+                with contextlib.suppress(discord.HTTPException):
+                    await followups.cut_off()
+            raise
         await followups.send_all(replies)
 
     async def _on_command_error(
@@ -189,36 +203,50 @@ class DiscordDoor:
     async def on_message(self, message: discord.Message) -> None:
         """DMs and guild messages that mention or reply to the bot go to the core."""
         bot_user = self.client.user
-        if bot_user is None or self._stopping:
+        if bot_user is None:
             return
         incoming = from_message(message, bot_user.id)
         if incoming is None:
             return
-        task = asyncio.current_task()
-        if task is not None:
-            self._track(task)
-        # Held from before the first await until the last part is sent: one person's
-        # messages in one channel are answered in order, never interleaved.
-        async with self._conversations.hold((incoming.chat_id, incoming.user_id)):
-            typing = live = None
-            if incoming.text is not None and parse_command(incoming.text) is None:
-                typing = asyncio.create_task(self._keep_typing(message.channel))
-                live = self._live_reply(message, incoming)
-            try:
-                replies = await self.chatlink.core.handle(
-                    incoming, on_progress=live.update if live is not None else None
-                )
-            except Exception:
-                log.exception("discord: handling message_id=%s failed", message.id)
-                replies = [Reply(APOLOGY, kind=ReplyKind.ERROR)]
-            finally:
-                if typing is not None:
-                    typing.cancel()
-            for index, reply in enumerate(replies):
-                if index == 0 and live is not None and live.started:
-                    await live.finish(reply.text)
-                else:
-                    await self._render(message, incoming, reply)
+        self.in_flight.track()
+        if self._stopping:  # new work is refused with a short answer
+            with contextlib.suppress(discord.HTTPException):
+                await self._reply(message, SHUTTING_DOWN)
+            return
+        live: LiveReply[discord.Message] | None = None
+        answered = False
+        try:
+            # Held from before the first await until the last part is sent: one person's
+            # messages in one channel are answered in order, never interleaved.
+            async with self._conversations.hold((incoming.chat_id, incoming.user_id)):
+                typing = None
+                if incoming.text is not None and parse_command(incoming.text) is None:
+                    typing = asyncio.create_task(self._keep_typing(message.channel))
+                    live = self._live_reply(message, incoming)
+                try:
+                    replies = await self.chatlink.core.handle(
+                        incoming, on_progress=live.update if live is not None else None
+                    )
+                except Exception:
+                    log.exception("discord: handling message_id=%s failed", message.id)
+                    replies = [Reply(APOLOGY, kind=ReplyKind.ERROR)]
+                finally:
+                    if typing is not None:
+                        typing.cancel()
+                answered = True
+                for index, reply in enumerate(replies):
+                    if index == 0 and live is not None and live.started:
+                        await live.finish(reply.text)
+                    else:
+                        await self._render(message, incoming, reply)
+        except asyncio.CancelledError:
+            if self.in_flight.cut and not answered:
+                with contextlib.suppress(discord.HTTPException):
+                    if live is not None and live.started:
+                        await live.finish(SHUTTING_DOWN)  # in place of what streamed so far
+                    else:
+                        await self._reply(message, SHUTTING_DOWN)
+            raise
 
     def _live_reply(
         self, source: discord.Message, incoming: IncomingMessage
@@ -235,10 +263,6 @@ class DiscordDoor:
             send, edit, limit=MESSAGE_LIMIT, measure=utf16_length, interval_s=EDIT_EVERY_S
         )
         return live
-
-    def _track(self, task: asyncio.Future[Any]) -> None:
-        self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
 
     async def _keep_typing(self, channel: discord.abc.Messageable) -> None:
         with contextlib.suppress(discord.HTTPException):
@@ -339,3 +363,10 @@ class _Followups:
 
     async def apologise(self) -> None:
         await self.send(APOLOGY, public=False)
+
+    async def cut_off(self) -> None:
+        """Say that we are stopping, in place of what streamed so far (none of it is stored)."""
+        if self.live.started:
+            await self.live.finish(SHUTTING_DOWN)
+        else:
+            await self.send(SHUTTING_DOWN, public=False)

@@ -43,6 +43,7 @@ from bot.errors import ConfigError
 from bot.live_reply import LiveReply
 from bot.logs import redact
 from bot.messages import IncomingMessage, Reply
+from bot.runtime import SHUTTING_DOWN, InFlight
 from bot.secret import derive_key
 from bot.text_split import split_text, utf16_length
 from bot.texts import APOLOGY, CANNOT_DM, SENT_PRIVATELY
@@ -82,6 +83,8 @@ class TelegramDoor:
         self.username = ""
         self.bot_id = 0
         self._conflict_reported = False
+        self.grace_s = settings.shutdown_grace_s
+        self.in_flight = InFlight()
 
     # --- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -118,11 +121,17 @@ class TelegramDoor:
         log.info("telegram: serving @%s (%s)", self.username, self.settings.telegram_mode)
 
     async def stop(self) -> None:
-        """Stop receiving, finish the updates in flight, close the connection pool."""
+        """Stop receiving, give the updates in flight SHUTDOWN_GRACE_S to finish and cut off
+        the rest, close the connection pool."""
         self.chatlink.senders.unregister("telegram")
         app = self.application
         if app.updater is not None and app.updater.running:
-            await app.updater.stop()
+            await app.updater.stop()  # no new updates: polling ends, the webhook closes
+        log.info("telegram: taking no new updates; %d in flight", len(self.in_flight))
+        if cut := await self.in_flight.finish(self.grace_s):
+            log.warning(
+                "telegram: %d update(s) cut off after SHUTDOWN_GRACE_S=%gs", cut, self.grace_s
+            )
         if app.running:
             await app.stop()
         if app._initialized:
@@ -143,6 +152,10 @@ class TelegramDoor:
         if message is None or update.message is None:
             return
         source = update.message
+        self.in_flight.track()
+        if self.in_flight.cut:  # fetched before the stop, reached only after the grace
+            await self._cut_off(source, message, None)
+            return
         typing = live = None
         if message.text is not None and parse_command(message.text) is None:
             typing = asyncio.create_task(self._keep_typing(source.chat_id))
@@ -151,6 +164,10 @@ class TelegramDoor:
             replies = await self.chatlink.core.handle(
                 message, on_progress=live.update if live is not None else None
             )
+        except asyncio.CancelledError:
+            if self.in_flight.cut:
+                await self._cut_off(source, message, live)
+            raise
         finally:
             if typing is not None:
                 typing.cancel()
@@ -159,6 +176,16 @@ class TelegramDoor:
                 await live.finish(reply.text)  # the streamed message becomes the whole reply
             else:
                 await self._render(source, message, reply)
+
+    async def _cut_off(
+        self, source: Message, message: IncomingMessage, live: LiveReply[Message] | None
+    ) -> None:
+        """Say that we are stopping, in place of what streamed so far (none of it is stored)."""
+        with contextlib.suppress(TelegramError):
+            if live is not None and live.started:
+                await live.finish(SHUTTING_DOWN)
+            else:
+                await self._send(source, SHUTTING_DOWN, quote=not message.is_private)
 
     def _live_reply(self, source: Message, message: IncomingMessage) -> LiveReply[Message]:
         """One message edited as the reply streams: about once a second in private chats,

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import math
 import re
 import socket
 from collections.abc import Iterator
 
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.web.app import create_app
 from bot.app import Chatlink
 from bot.errors import ConfigError
+from bot.runtime import SHUTTING_DOWN, InFlight
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,114 @@ class _Server(uvicorn.Server):
         yield
 
 
+SERVICE_RESTART = 1012  # WebSocket close code: the server is restarting, come back later
+RETRY_AFTER_S = 5
+_REFUSAL = json.dumps({"detail": SHUTTING_DOWN}).encode()
+_REFUSAL_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"content-length", str(len(_REFUSAL)).encode()),
+    (b"retry-after", str(RETRY_AFTER_S).encode()),
+    (b"connection", b"close"),
+]
+
+
+class Draining:
+    """Around the app: every request and WebSocket is tracked in flight; once `draining` is
+    set, new ones get 503 and open WebSockets close (1012) after the reply they are writing.
+
+    The listening socket stays open meanwhile, so new work gets that short answer rather
+    than a refused connection; uvicorn's own shutdown comes after."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.in_flight = InFlight()
+        self.draining = asyncio.Event()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.draining.is_set():
+            await _refuse(send, "http.")
+            return
+        self.in_flight.track()
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except asyncio.CancelledError:
+            if not self.in_flight.cut:
+                raise
+            # Cut off at the end of the grace period: answer, and end this task normally.
+            _uncancel()
+            if not started:
+                await _refuse(send, "http.")
+            # else the response is left incomplete and uvicorn closes the connection
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.draining.is_set():
+            if "websocket.http.response" in scope.get("extensions", {}):
+                await _refuse(send, "websocket.http.")
+            else:
+                await send({"type": "websocket.close", "code": SERVICE_RESTART})
+            return
+        self.in_flight.track()
+        accepted = closing = False
+
+        async def until_draining() -> Message:
+            # The socket's next message, or a disconnect once draining: a reply being
+            # written is finished first, since the app only reads between messages.
+            nonlocal closing
+            frame = asyncio.ensure_future(receive())
+            drain = asyncio.ensure_future(self.draining.wait())
+            await asyncio.wait({frame, drain}, return_when=asyncio.FIRST_COMPLETED)
+            drain.cancel()
+            if frame.done():
+                return frame.result()
+            frame.cancel()
+            closing = True
+            return {"type": "websocket.disconnect", "code": SERVICE_RESTART}
+
+        async def watched(message: Message) -> None:
+            nonlocal accepted
+            accepted = accepted or message["type"] == "websocket.accept"
+            await send(message)
+
+        try:
+            await self.app(scope, until_draining, watched)
+        except asyncio.CancelledError:
+            if not self.in_flight.cut:
+                raise
+            _uncancel()
+            closing = accepted
+        if closing:
+            with contextlib.suppress(Exception):  # the client may be gone already
+                await send(
+                    {"type": "websocket.close", "code": SERVICE_RESTART, "reason": SHUTTING_DOWN}
+                )
+
+
+def _uncancel() -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    task.uncancel()
+
+
+async def _refuse(send: Send, prefix: str) -> None:
+    await send({"type": f"{prefix}response.start", "status": 503, "headers": _REFUSAL_HEADERS})
+    await send({"type": f"{prefix}response.body", "body": _REFUSAL})
+
+
 def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -64,15 +176,19 @@ class WebDoor:
     def __init__(self, chatlink: Chatlink) -> None:
         settings = chatlink.settings
         self.app = create_app(chatlink, chatlink.secret_key)
+        self.drain = Draining(self.app)
+        self.grace_s = settings.shutdown_grace_s
         self.host, self.port = settings.web_host, settings.web_port
         self.config = uvicorn.Config(
-            self.app,
+            self.drain,
             log_config=None,
             lifespan="off",
             proxy_headers=True,
             server_header=False,
             ws_max_size=settings.max_request_bytes,
-            timeout_graceful_shutdown=10,
+            # Only a backstop: `stop` has drained every request and socket before uvicorn
+            # shuts down, so nothing is left for uvicorn to wait for.
+            timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
         )
         self.server = _Server(self.config)
         access = logging.getLogger("uvicorn.access")
@@ -93,9 +209,14 @@ class WebDoor:
         log.info("web page and API on http://%s:%d (docs at /docs)", self.host, self.port)
 
     async def stop(self) -> None:
-        """Finish requests in flight, close connections."""
+        """Refuse new requests (503), give those in flight SHUTDOWN_GRACE_S to finish and cut
+        off the rest, then close the connections."""
         if self._task is None:
             return
+        self.drain.draining.set()
+        log.info("web: answering 503 to new requests; %d in flight", len(self.drain.in_flight))
+        if cut := await self.drain.in_flight.finish(self.grace_s):
+            log.warning("web: %d request(s) cut off after SHUTDOWN_GRACE_S=%gs", cut, self.grace_s)
         self.server.should_exit = True
         await self._task
         self._task = None

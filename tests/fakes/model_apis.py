@@ -1,7 +1,8 @@
 """Stand-ins for the OpenAI chat-completions and Anthropic Messages APIs, with SSE streaming.
 
 Each request takes the next `Plan` from a queue (or the default one): answer a text, fail with
-a status, stream slowly, or cut the stream midway. Requests are recorded with their bodies.
+a status, stream slowly, hold the stream until the test lets it go, or cut the stream midway.
+Requests are recorded with their bodies.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ class Plan:
     chunk_chars: int = 4
     no_end: bool = False  # the stream stops cleanly, without its closing events
     retry_after_s: float | None = None  # for errors: a Retry-After in seconds, as real servers
+    hold: asyncio.Event | None = None  # after `hold_after` chunks, wait until this is set
+    hold_after: int = 0
+    held: int = 0  # streams waiting at the hold right now (several requests may share a plan)
 
 
 class StreamCut(Exception):
@@ -124,6 +128,12 @@ async def _pieces(plan: Plan) -> AsyncIterator[tuple[int, str]]:
     text = plan.text
     pieces = [text[i : i + plan.chunk_chars] for i in range(0, len(text), plan.chunk_chars)]
     for index, piece in enumerate(pieces):
+        if plan.hold is not None and index == plan.hold_after:
+            plan.held += 1
+            try:
+                await plan.hold.wait()
+            finally:
+                plan.held -= 1
         if plan.cut_after is not None and index >= plan.cut_after:
             raise StreamCut()
         yield index, piece

@@ -135,6 +135,11 @@ class FakeTelegram:
                     await asyncio.wait_for(self._changed.wait(), remaining)
         return self.sent(chat_id)
 
+    def unconfirmed(self) -> list[int]:
+        """Ids of the updates no getUpdates offset has confirmed (Telegram would send them
+        again to the next process that polls)."""
+        return [int(u["update_id"]) for u in self._updates]
+
     def methods(self) -> list[str]:
         return [c.method for c in self.calls]
 
