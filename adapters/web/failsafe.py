@@ -1,0 +1,84 @@
+"""The last resort of the web door: an unexpected failure gets one log line and a short answer.
+
+Without it, an error the core does not turn into an answer (the database refusing writes, a
+bug) reaches uvicorn, which logs the whole traceback (SQLAlchemy's includes the statement's
+parameters: message text, password hashes) and answers a bare "Internal Server Error".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from fastapi.responses import JSONResponse
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from adapters.web.pages import render
+from bot.texts import APOLOGY
+
+log = logging.getLogger(__name__)
+
+INTERNAL_ERROR = 1011  # WebSocket close code: the server met an unexpected condition
+
+
+def describe(error: BaseException) -> str:
+    """What went wrong, for the log: the type, and a database driver's own short message."""
+    # str() of a SQLAlchemy error holds the SQL and its parameters; `orig` is the driver's
+    # error alone ("database or disk is full").
+    orig = getattr(error, "orig", None)
+    if isinstance(orig, BaseException):
+        return f"{type(error).__name__}: {orig}"
+    return type(error).__name__
+
+
+def _where(scope: Scope) -> str:
+    # The route's template (/api/links/{code}), never the path: it may hold a link code.
+    route = scope.get("route")
+    path = getattr(route, "path", None) or "?"
+    return f"{scope.get('method', 'WEBSOCKET')} {path}"
+
+
+class Failsafe:
+    """ASGI middleware: any exception left over becomes 503 with the apology (JSON under /api,
+    the error page elsewhere), or a WebSocket close, and one ERROR line in the log."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] in (
+                "http.response.start",
+                "websocket.accept",
+                "websocket.close",
+            )
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as error:
+            log.error("web: %s failed: %s", _where(scope), describe(error))
+            log.debug("web: the failure in full", exc_info=error)
+            await self._answer(scope, receive, send, started)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, started: bool) -> None:
+        if scope["type"] == "websocket":
+            with contextlib.suppress(Exception):  # the socket may be gone already
+                await send({"type": "websocket.close", "code": INTERNAL_ERROR, "reason": ""})
+            return
+        if started:
+            return  # the answer is under way: nothing more can be said
+        path = str(scope.get("path", ""))
+        if path.startswith("/api") or path == "/healthz":
+            response = JSONResponse({"detail": APOLOGY}, 503)
+            await response(scope, receive, send)
+            return
+        page = render(Request(scope, receive), "error.html", 503, error=APOLOGY)
+        await page(scope, receive, send)
