@@ -101,6 +101,7 @@ class LinkService:
         self.public_url = public_url
         self.ttl = ttl
         self.max_pending = max_pending
+        self.attempts_per_hour = attempts_per_hour
         self.senders = senders or ChatSenders()
         self.metrics = metrics or Metrics()
         self.clock = clock
