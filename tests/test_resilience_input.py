@@ -31,11 +31,12 @@ from bot.app import Chatlink
 from bot.errors import CodeExpired, CodeInvalid, CodeUsed, RateLimited
 from bot.link_codes import CODE_LENGTH, LinkCodeCodec, Purpose
 from bot.messages import Platform, ReplyKind
-from bot.texts import APOLOGY
+from bot.texts import APOLOGY, STORAGE_FAILED
 from storage import Database
 from tests.conftest import PASSWORD, SECRET, FakeClock, dm, link_account_first
 from tests.fakes import limiter_clock, sqlite_faults
 from tests.fakes.slow_model import SlowStream
+from tests.test_web_pages import register as register_on_the_page
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:websockets")
 
@@ -403,18 +404,18 @@ async def test_database_refusing_writes_mid_run(
         caplog.clear()
         caplog.set_level(logging.INFO)
         async with make_fault(app.db):
-            # The API: 503 with the short apology, nothing else.
+            # The API: 503 with a short answer saying so, nothing else.
             response = await http.post("/api/chat", json={"message": lost}, headers=alice)
             assert response.status_code == 503
-            assert response.json() == {"detail": APOLOGY}
-            # The WebSocket: an error frame, and the socket stays open.
+            assert response.json() == {"detail": STORAGE_FAILED}
+            # The WebSocket: the same answer, and the socket stays open.
             await socket.send(json.dumps({"message": lost}))
-            assert json.loads(await socket.recv()) == {"type": "error", "detail": APOLOGY}
+            assert failure_said(json.loads(await socket.recv())) == STORAGE_FAILED
             if every_write:  # any other write too: registering a new account
                 response = await http.post(
                     "/api/register", json={"username": "bob", "password": PASSWORD}
                 )
-                assert response.status_code == 503 and response.json() == {"detail": APOLOGY}
+                assert response.status_code == 503 and response.json() == {"detail": STORAGE_FAILED}
             # Reading still works, and the door stays up.
             assert await history(http, alice) == [("user", "hello"), ("assistant", ANY_ECHO)]
             assert (await http.get("/healthz")).status_code == 200
@@ -443,6 +444,39 @@ async def test_database_refusing_writes_mid_run(
     assert len(errors_logged(caplog)) == failures
 
 
+async def test_any_other_failure_gets_the_apology(
+    app: Chatlink, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    await register_on_the_page(http, "alice")  # logged in with a session cookie, too
+    alice = await bearer(http, "alice")
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("a bug, holding something private")
+
+    monkeypatch.setattr(app.core.memory, "page", broken)
+    caplog.set_level(logging.INFO)
+    response = await http.get("/api/history", headers=alice)
+    assert response.status_code == 503 and response.json() == {"detail": APOLOGY}
+    page = await http.get("/chat")  # a page: the error page, with the apology
+    assert page.status_code == 503 and APOLOGY in page.text and "<html" in page.text
+    assert [r.getMessage() for r in errors_logged(caplog)] == [
+        "web: GET /api/history failed: RuntimeError",
+        "web: GET /chat failed: RuntimeError",
+    ]
+    assert "private" not in caplog.text and "Traceback" not in caplog.text
+
+
+def failure_said(frame: dict[str, str]) -> str | None:
+    """The text of a WebSocket frame that reports a failure: an error frame from the door,
+    or a reply of kind "error" from the core."""
+    if frame["type"] == "error":
+        return frame["detail"]
+    if frame["type"] == "reply" and frame["kind"] == "error":
+        return frame["text"]
+    return None
+
+
 class _AnyEcho:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, str) and other.startswith("Echo: hello")
@@ -468,7 +502,7 @@ async def test_database_turns_read_only_while_the_model_writes(
     async with sqlite_faults.read_only(app.db):
         gate.set()
         response = await asking
-        assert response.status_code == 503 and response.json() == {"detail": APOLOGY}
+        assert response.status_code == 503 and response.json() == {"detail": STORAGE_FAILED}
     [error] = errors_logged(caplog)
     assert "attempt to write a readonly database" in error.getMessage()
     # The message stays (as when the model fails), no half reply is stored.
@@ -499,8 +533,7 @@ async def test_core_answers_when_the_database_refuses_writes(
     before = snapshot(app.db)
     async with sqlite_faults.disk_full(app.db):
         replies = await app.core.handle(dm("lost words " * 500))
-    assert [r.kind for r in replies] == [ReplyKind.ERROR]
-    assert len(replies[0].text) < 200 and "Traceback" not in replies[0].text
+    assert [(r.kind, r.text) for r in replies] == [(ReplyKind.ERROR, STORAGE_FAILED)]
     [error] = errors_logged(caplog)
     assert "database or disk is full" in error.getMessage()
     assert "lost words" not in caplog.text

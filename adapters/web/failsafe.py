@@ -15,21 +15,34 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.web.pages import render
-from bot.texts import APOLOGY
+from bot.texts import APOLOGY, STORAGE_FAILED
 
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = 1011  # WebSocket close code: the server met an unexpected condition
 
 
+def _driver_error(error: BaseException) -> BaseException | None:
+    # A database error (SQLAlchemy's, or one re-raised from it) keeps the driver's own error
+    # in `orig`: "database or disk is full", without the statement or its parameters.
+    for link in (error, error.__cause__):
+        orig = getattr(link, "orig", None)
+        if isinstance(orig, BaseException):
+            return orig
+    return None
+
+
 def describe(error: BaseException) -> str:
-    """What went wrong, for the log: the type, and a database driver's own short message."""
-    # str() of a SQLAlchemy error holds the SQL and its parameters; `orig` is the driver's
-    # error alone ("database or disk is full").
-    orig = getattr(error, "orig", None)
-    if isinstance(orig, BaseException):
-        return f"{type(error).__name__}: {orig}"
-    return type(error).__name__
+    """What went wrong, for the log: the type, and a database driver's own short message
+    (str() of a SQLAlchemy error would add the SQL and its parameters)."""
+    orig = _driver_error(error)
+    return type(error).__name__ + (f": {orig}" if orig is not None else "")
+
+
+def answer_for(error: BaseException) -> str:
+    """What the person reads: that nothing can be saved when the database failed, else the
+    apology."""
+    return STORAGE_FAILED if _driver_error(error) is not None else APOLOGY
 
 
 def _where(scope: Scope) -> str:
@@ -40,8 +53,8 @@ def _where(scope: Scope) -> str:
 
 
 class Failsafe:
-    """ASGI middleware: any exception left over becomes 503 with the apology (JSON under /api,
-    the error page elsewhere), or a WebSocket close, and one ERROR line in the log."""
+    """ASGI middleware: any exception left over becomes 503 with a short answer (JSON under
+    /api, the error page elsewhere), or a WebSocket close, and one ERROR line in the log."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -66,9 +79,11 @@ class Failsafe:
         except Exception as error:
             log.error("web: %s failed: %s", _where(scope), describe(error))
             log.debug("web: the failure in full", exc_info=error)
-            await self._answer(scope, receive, send, started)
+            await self._answer(scope, receive, send, started, answer_for(error))
 
-    async def _answer(self, scope: Scope, receive: Receive, send: Send, started: bool) -> None:
+    async def _answer(
+        self, scope: Scope, receive: Receive, send: Send, started: bool, text: str
+    ) -> None:
         if scope["type"] == "websocket":
             with contextlib.suppress(Exception):  # the socket may be gone already
                 await send({"type": "websocket.close", "code": INTERNAL_ERROR, "reason": ""})
@@ -77,8 +92,8 @@ class Failsafe:
             return  # the answer is under way: nothing more can be said
         path = str(scope.get("path", ""))
         if path.startswith("/api") or path == "/healthz":
-            response = JSONResponse({"detail": APOLOGY}, 503)
+            response = JSONResponse({"detail": text}, 503)
             await response(scope, receive, send)
             return
-        page = render(Request(scope, receive), "error.html", 503, error=APOLOGY)
+        page = render(Request(scope, receive), "error.html", 503, error=text)
         await page(scope, receive, send)

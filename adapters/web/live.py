@@ -16,10 +16,9 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from adapters.web.api import web_message
 from adapters.web.deps import account_from_token, get_chatlink, get_tokens, session_account
-from adapters.web.failsafe import describe
+from adapters.web.failsafe import answer_for, describe
 from bot.accounts import Account, credential_version
 from bot.app import Chatlink
-from bot.texts import APOLOGY
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +86,7 @@ async def chat_socket(websocket: WebSocket) -> None:
             # next message works.
             log.error("web: a WebSocket message failed: %s", describe(error))
             log.debug("web: the failure in full", exc_info=error)
-            await websocket.send_json({"type": "error", "detail": APOLOGY})
+            await websocket.send_json({"type": "error", "detail": answer_for(error)})
 
 
 async def _answer(websocket: WebSocket, chatlink: Chatlink, account: Account, text: str) -> None:
