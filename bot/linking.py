@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -215,17 +216,24 @@ class LinkService:
 
     @asynccontextmanager
     async def _attempt(self, *who: str) -> AsyncIterator[None]:
-        """Count one try at a code for `who` (a chat identity, an account, a client address).
+        """One try at a code by `who` (a chat identity, an account, a client address).
 
-        Counted before the code is even decoded, so a run of guesses (in parallel too) is
-        refused once the limit is reached; a success clears the count, as for logins.
+        Only codes that are not ours (forged, mistyped, unknown) count: holding a real code
+        that is used or expired is no guess, so a race on one code limits nobody. Once
+        `attempts_per_hour` are counted, every try is refused until the hour is over, the
+        right code too: otherwise guessing could go on behind the refusals.
         """
         if not who:
             yield
             return
-        await self.limiter.hit(self._attempts, "link attempts", "link-attempt", *who)
-        yield
-        await self.limiter.clear(self._attempts, "link-attempt", *who)
+        left, resets_at = await self.limiter.remaining(self._attempts, "link-attempt", *who)
+        if left <= 0:
+            raise RateLimited("link attempts", resets_at - time.time())
+        try:
+            yield
+        except CodeInvalid:
+            await self.limiter.spend(self._attempts, 1, "link-attempt", *who)
+            raise
 
     def _check_usable(self, stored: LinkCode) -> None:
         if stored.used_at is not None:

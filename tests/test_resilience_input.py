@@ -46,8 +46,6 @@ CODE_CHARS = string.ascii_letters + string.digits + "_-"
 FOREIGN = "АВЕКМНОРСТХаеорсхΑΒΕΖΗΙΚΜΝΟΡΤΥΧαοｱＡｚ０９ＫſıİßÀéØ٣۴०१一+/="
 INVISIBLE = ["\u200b", "\u200d", "\u2060", "\ufeff", "\u202e", "\u0301", "\u00ad"]
 ODD = ["🙂", "👩‍💻", "\U0001f1fa\U0001f1f8", "\ud7ff", "%41", "&amp;", "<b>", "'", '"', "\\"]
-REFUSED = {CodeInvalid.text, CodeUsed.text, CodeExpired.text}
-WRONG_DIRECTION = "That code finishes on the web page"
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -164,28 +162,31 @@ async def test_ten_thousand_mutated_codes_in_chat_change_nothing(
     real = (await app.links.issue_for_account(alice.id)).code
     never_stored, _ = LinkCodeCodec(SECRET).make(Purpose.ACCOUNT_FIRST, clock() + timedelta(1))
     foreign_key, _ = LinkCodeCodec(SECRET + "-other").make(Purpose.ACCOUNT_FIRST, clock())
-    special = [used, expired, chat_first, never_stored, foreign_key]
+    before = snapshot(app.db)
 
+    # 10,000 guesses, 20 (the limit) from each of 500 people: mutations of the real code, and
+    # codes signed well but never issued, or signed with another key.
     per_identity = app.links.attempts_per_hour
     total = 10_000
     assert total % per_identity == 0
     rng = random.Random(8)
-    guesses = special * 10 + distinct(mutations(real, never_stored, rng), total - 50)
+    guesses = [never_stored, foreign_key] * 25 + distinct(
+        mutations(real, never_stored, rng), total - 50
+    )
     rng.shuffle(guesses)
     people = [str(500_000 + n) for n in range(total // per_identity)]
-    before = snapshot(app.db)
 
-    async def guess_all(person: int) -> list[tuple[str, str, ReplyKind]]:
+    async def guess_all(person: int) -> list[tuple[str, ReplyKind]]:
         mine = guesses[person * per_identity : (person + 1) * per_identity]
         answers = []
         for n, code in enumerate(mine):
             command = "/link" if n % 2 else "/start"  # /start CODE is Telegram's deep link
             [reply] = await app.core.handle(dm(f"{command} {code}", people[person]))
-            answers.append((code, reply.text, reply.kind))
+            answers.append((reply.text, reply.kind))
         return answers
 
     # A few people at a time: each one's guesses go in order, as a chat would send them.
-    answered: list[tuple[str, str, ReplyKind]] = []
+    answered: list[tuple[str, ReplyKind]] = []
     queue = iter(range(len(people)))
 
     async def worker() -> None:
@@ -193,32 +194,22 @@ async def test_ten_thousand_mutated_codes_in_chat_change_nothing(
             answered.extend(await guess_all(person))
 
     await asyncio.gather(*(worker() for _ in range(3)))
-
     assert len(answered) == total
-    assert {kind for _, _, kind in answered} == {ReplyKind.REJECTED}
-    by_text: dict[str, int] = {}
-    for code, text, _ in answered:
-        key = WRONG_DIRECTION if text.startswith(WRONG_DIRECTION) else text
-        by_text[key] = by_text.get(key, 0) + 1
-        if code == used:
-            assert text == CodeUsed.text
-        elif code == expired:
-            assert text == CodeExpired.text
-        elif code == chat_first:
-            assert text.startswith(WRONG_DIRECTION)
-        else:
-            assert text == CodeInvalid.text, (code[:80], text)
-    assert by_text == {
-        CodeInvalid.text: total - 30,
-        CodeUsed.text: 10,
-        CodeExpired.text: 10,
-        WRONG_DIRECTION: 10,
-    }
+    assert set(answered) == {(CodeInvalid.text, ReplyKind.REJECTED)}
     assert counted(app, "chatlink_link_attempts", "refused") == total
+
+    # Real codes that cannot be used (spent, expired, for the web) are refused as such, and
+    # are no guesses: sent far past the limit, they are never rate limited.
+    holder = "424242"
+    for code, says in [(used, CodeUsed.text), (expired, CodeExpired.text)] * per_identity:
+        [reply] = await app.core.handle(dm(f"/link {code}", holder))
+        assert (reply.text, reply.kind) == (says, ReplyKind.REJECTED)
+    [reply] = await app.core.handle(dm(f"/link {chat_first}", holder))
+    assert reply.text.startswith("That code finishes on the web page"), reply.text
     # Nothing changed: no identity linked, the real code unused, not a row different.
     assert snapshot(app.db) == before
 
-    # Every one of them is at the limit now: even the real code is refused, and still unused.
+    # Each of the 500 is at the limit now: even the real code is refused, and stays unused.
     for person in people:
         [reply] = await app.core.handle(dm(f"/link {real}", person))
         assert reply.text.startswith("Too many link attempts. Try again in"), reply.text
