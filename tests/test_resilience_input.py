@@ -5,7 +5,8 @@
   all refused, nothing changed, the limits engage, and the real code and password work once
   the lockout is over (the limits' clock is moved, see tests/fakes/limiter_clock.py).
 - The database refusing writes mid-run (read-only, or full: see tests/fakes/sqlite_faults.py):
-  a short answer, one log line, nothing half-stored, and the next message works once writable.
+  a short answer (from the core, or from the web door for other writes), one log line without
+  message text, nothing half-stored, and the next message works once writable.
 """
 
 from __future__ import annotations
@@ -143,6 +144,26 @@ async def bearer(http: httpx.AsyncClient, username: str) -> dict[str, str]:
 
 def errors_logged(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def failure_said(frame: dict[str, str]) -> str | None:
+    """The text of a WebSocket frame that reports a failure: an error frame from the door,
+    or a reply of kind "error" from the core."""
+    if frame["type"] == "error":
+        return frame["detail"]
+    if frame["type"] == "reply" and frame["kind"] == "error":
+        return frame["text"]
+    return None
+
+
+class _AnyEcho:
+    """Equal to any echo of "hello" (whatever it says it remembers)."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and other.startswith("Echo: hello")
+
+
+ANY_ECHO: Any = _AnyEcho()
 
 
 # --- brute force: link codes -----------------------------------------------------------------
@@ -458,24 +479,6 @@ async def test_any_other_failure_gets_the_apology(
     assert "private" not in caplog.text and "Traceback" not in caplog.text
 
 
-def failure_said(frame: dict[str, str]) -> str | None:
-    """The text of a WebSocket frame that reports a failure: an error frame from the door,
-    or a reply of kind "error" from the core."""
-    if frame["type"] == "error":
-        return frame["detail"]
-    if frame["type"] == "reply" and frame["kind"] == "error":
-        return frame["text"]
-    return None
-
-
-class _AnyEcho:
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, str) and other.startswith("Echo: hello")
-
-
-ANY_ECHO: Any = _AnyEcho()
-
-
 async def test_database_turns_read_only_while_the_model_writes(
     app: Chatlink, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -509,15 +512,10 @@ async def test_database_turns_read_only_while_the_model_writes(
     ]  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/core.py: a storage error escapes ChatCore.handle() instead of becoming a short "
-    "answer (chat doors then log the whole traceback, SQL parameters and message text "
-    "included); see the proposed diff in the resilience-input report",
-)
 async def test_core_answers_when_the_database_refuses_writes(
     app: Chatlink, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # What every chat door (Telegram, Discord) gets from the core: an answer, not an error.
     await link_account_first(app, "alice")
     await app.core.handle(dm("hello"))
     caplog.set_level(logging.INFO)
@@ -533,14 +531,8 @@ async def test_core_answers_when_the_database_refuses_writes(
     assert reply.kind is ReplyKind.MODEL and '(Before this you said: "hello")' in reply.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="storage/database.py: SQLAlchemy puts the statement's parameters (message text) in "
-    "the text of every database error, and so in every traceback logged; "
-    "create_async_engine(..., hide_parameters=True) is the proposed fix (see the "
-    "resilience-input report)",
-)
 async def test_database_errors_carry_no_message_text(app: Chatlink) -> None:
+    # Whoever logs a database error with its traceback must not log what the person wrote.
     alice = await link_account_first(app, "alice")
     thread = await app.core.memory.thread(alice.id, "private")
     secret = "my bank PIN is 4321. " * 300

@@ -1,8 +1,10 @@
 """The last resort of the web door: an unexpected failure gets one log line and a short answer.
 
-Without it, an error the core does not turn into an answer (the database refusing writes, a
-bug) reaches uvicorn, which logs the whole traceback (SQLAlchemy's includes the statement's
-parameters: message text, password hashes) and answers a bare "Internal Server Error".
+The core answers chat messages itself when the database fails; everything else (registering,
+pages, the history, a bug) would otherwise reach uvicorn, which logs the whole traceback and
+answers a bare "Internal Server Error". Adapters may not import storage, so a database error
+is recognised the way `storage.database_failure` describes it: by the driver's error it keeps
+in `orig`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ INTERNAL_ERROR = 1011  # WebSocket close code: the server met an unexpected cond
 
 def _driver_error(error: BaseException) -> BaseException | None:
     # A database error (SQLAlchemy's, or one re-raised from it) keeps the driver's own error
-    # in `orig`: "database or disk is full", without the statement or its parameters.
+    # in `orig`: "database or disk is full", without the SQL statement.
     for link in (error, error.__cause__):
         orig = getattr(link, "orig", None)
         if isinstance(orig, BaseException):
@@ -34,7 +36,7 @@ def _driver_error(error: BaseException) -> BaseException | None:
 
 def describe(error: BaseException) -> str:
     """What went wrong, for the log: the type, and a database driver's own short message
-    (str() of a SQLAlchemy error would add the SQL and its parameters)."""
+    (never str() of the error: SQLAlchemy's holds the SQL, an exception may hold input)."""
     orig = _driver_error(error)
     return type(error).__name__ + (f": {orig}" if orig is not None else "")
 
