@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
 
-from bot.accounts import AccountService
+from bot.accounts import AccountService, Registration
 from bot.clock import Clock, utcnow
 from bot.errors import (
     AccountDisabled,
@@ -21,6 +22,7 @@ from bot.errors import (
     CodeWrongDirection,
     InviteInvalid,
     PlatformTaken,
+    RateLimited,
     TooManyCodes,
     UsernameUnavailable,
 )
@@ -87,6 +89,7 @@ class LinkService:
         ttl: timedelta = timedelta(minutes=10),
         max_pending: int = 3,
         requests_per_hour: int = 10,
+        attempts_per_hour: int = 20,
         senders: ChatSenders | None = None,
         metrics: Metrics | None = None,
         clock: Clock = utcnow,
@@ -99,10 +102,12 @@ class LinkService:
         self.public_url = public_url
         self.ttl = ttl
         self.max_pending = max_pending
+        self.attempts_per_hour = attempts_per_hour
         self.senders = senders or ChatSenders()
         self.metrics = metrics or Metrics()
         self.clock = clock
         self._requests = RateLimitItemPerHour(requests_per_hour)
+        self._attempts = RateLimitItemPerHour(attempts_per_hour)
 
     def web_url(self, code: str) -> str:
         """Where a chat-first code is completed."""
@@ -209,6 +214,27 @@ class LinkService:
         self._check_usable(stored)
         return decoded, stored
 
+    @asynccontextmanager
+    async def _attempt(self, *who: str) -> AsyncIterator[None]:
+        """One try at a code by `who` (a chat identity, an account, a client address).
+
+        Only codes that are not ours (forged, mistyped, unknown) count: holding a real code
+        that is used or expired is no guess, so a race on one code limits nobody. Once
+        `attempts_per_hour` are counted, every try is refused until the hour is over, the
+        right code too: otherwise guessing could go on behind the refusals.
+        """
+        if not who:
+            yield
+            return
+        left, resets_at = await self.limiter.remaining(self._attempts, "link-attempt", *who)
+        if left <= 0:
+            raise RateLimited("link attempts", resets_at - time.time())
+        try:
+            yield
+        except CodeInvalid:
+            await self.limiter.spend(self._attempts, 1, "link-attempt", *who)
+            raise
+
     def _check_usable(self, stored: LinkCode) -> None:
         if stored.used_at is not None:
             raise CodeUsed()
@@ -227,12 +253,16 @@ class LinkService:
     ) -> Account:
         """Link this identity to the account that made the (account-first) code."""
         with self._counted():
-            return await self._redeem_in_chat(code, platform, platform_user_id, display_name)
+            async with self._attempt("chat", platform, platform_user_id):
+                return await self._redeem_in_chat(code, platform, platform_user_id, display_name)
 
     @contextmanager
     def _counted(self) -> Iterator[None]:
         try:
             yield
+        except RateLimited:
+            self.metrics.link_attempts.labels("limited").inc()
+            raise
         except ChatlinkError:
             self.metrics.link_attempts.labels("refused").inc()
             raise
@@ -275,9 +305,13 @@ class LinkService:
         decoded = self.codec.decode(code)
         await self.codes.void(decoded.nonce, self.clock())
 
-    async def describe_chat_request(self, code: str) -> ChatLinkRequest:
-        """Which identity a chat-first code links, if the code is still usable."""
-        _, stored = await self._lookup(code, Purpose.CHAT_FIRST)
+    async def describe_chat_request(
+        self, code: str, *, client: str | None = None
+    ) -> ChatLinkRequest:
+        """Which identity a chat-first code links, if the code is still usable (a try at
+        the code, counted for `client` when given)."""
+        async with self._attempt(*_client_key(client)):
+            _, stored = await self._lookup(code, Purpose.CHAT_FIRST)
         return ChatLinkRequest(
             stored.platform or "",
             stored.platform_user_id or "",
@@ -289,19 +323,19 @@ class LinkService:
         self, code: str, username: str, password: str, *, client: str | None = None
     ) -> CompletedLink:
         """Confirm a chat-first code by proving an existing account's password."""
-        decoded, stored = await self._lookup(code, Purpose.CHAT_FIRST)
-        account = await self.account_service.authenticate(username, password, client=client)
-        return await self.complete_for_account(code, account, _checked=(decoded, stored))
+        async with self._attempt(*_client_key(client)):
+            checked = await self._lookup(code, Purpose.CHAT_FIRST)
+            account = await self.account_service.authenticate(username, password, client=client)
+            return await self._complete(account, *checked)
 
-    async def complete_for_account(
-        self,
-        code: str,
-        account: Account,
-        *,
-        _checked: tuple[DecodedCode, LinkCode] | None = None,
-    ) -> CompletedLink:
+    async def complete_for_account(self, code: str, account: Account) -> CompletedLink:
         """Confirm a chat-first code for an account already logged in (web session, API)."""
-        decoded, stored = _checked or await self._lookup(code, Purpose.CHAT_FIRST)
+        async with self._attempt("account", str(account.id)):
+            return await self._complete(account, *await self._lookup(code, Purpose.CHAT_FIRST))
+
+    async def _complete(
+        self, account: Account, decoded: DecodedCode, stored: LinkCode
+    ) -> CompletedLink:
         if account.disabled:
             raise AccountDisabled()
         platform, user_id = stored.platform or "", stored.platform_user_id or ""
@@ -334,10 +368,16 @@ class LinkService:
         invite: str | None = None,
     ) -> CompletedLink:
         """Confirm a chat-first code by registering a new account (REGISTRATION applies)."""
-        decoded, stored = await self._lookup(code, Purpose.CHAT_FIRST)
-        plan = await self.account_service.prepare_registration(
-            username, password, client=client, invite=invite
-        )
+        async with self._attempt(*_client_key(client)):
+            decoded, stored = await self._lookup(code, Purpose.CHAT_FIRST)
+            plan = await self.account_service.prepare_registration(
+                username, password, client=client, invite=invite
+            )
+            return await self._register(plan, decoded, stored)
+
+    async def _register(
+        self, plan: Registration, decoded: DecodedCode, stored: LinkCode
+    ) -> CompletedLink:
         try:
             account, identity = await self.codes.redeem_and_register(
                 decoded.nonce,
@@ -373,3 +413,8 @@ class LinkService:
             f"That account already has a {platform} chat linked. Unlink it first "
             "(/unlink from that chat, or on the web page)."
         )
+
+
+def _client_key(client: str | None) -> tuple[str, ...]:
+    # Web pages pass the client address; callers without one (the CLI, tests) are not counted.
+    return ("client", client) if client is not None else ()

@@ -18,6 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from adapters.web.admin import AdminOnly, admin
 from adapters.web.api import api, health
 from adapters.web.errors import headers_of, status_of
+from adapters.web.failsafe import Failsafe
 from adapters.web.live import live
 from adapters.web.pages import CsrfFailed, LoginRequired, pages, redirect, render
 from adapters.web.security import ApiTokens, BodyLimit, SecurityHeaders
@@ -112,6 +113,8 @@ def create_app(chatlink: Chatlink, secret_key: str) -> FastAPI:
             error="This form has expired or came from another site. Reload the page and try again.",
         )  # fmt: skip
 
+    # Innermost, so that the error page it renders has the session.
+    app.add_middleware(Failsafe)
     app.add_middleware(
         SessionMiddleware,
         secret_key=derive_key(secret_key, "chatlink.web-session"),

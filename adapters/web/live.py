@@ -16,6 +16,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from adapters.web.api import web_message
 from adapters.web.deps import account_from_token, get_chatlink, get_tokens, session_account
+from adapters.web.failsafe import answer_for, describe
 from bot.accounts import Account, credential_version
 from bot.app import Chatlink
 
@@ -80,6 +81,12 @@ async def chat_socket(websocket: WebSocket) -> None:
             await _answer(websocket, chatlink, current, text)
         except WebSocketDisconnect:
             return
+        except Exception as error:
+            # The socket stays: once the trouble (a database refusing writes) is over, the
+            # next message works.
+            log.error("web: a WebSocket message failed: %s", describe(error))
+            log.debug("web: the failure in full", exc_info=error)
+            await websocket.send_json({"type": "error", "detail": answer_for(error)})
 
 
 async def _answer(websocket: WebSocket, chatlink: Chatlink, account: Account, text: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -16,7 +17,7 @@ from adapters.web.errors import status_of
 from adapters.web.security import client_address, csrf_matches, new_csrf_token
 from bot.account_data import export_account
 from bot.accounts import Account
-from bot.errors import ChatlinkError, InputRejected, LoginFailed
+from bot.errors import ChatlinkError, InputRejected, LoginFailed, RateLimited
 from bot.memory import PRIVATE_THREAD
 from bot.messages import ReplyKind
 
@@ -149,7 +150,9 @@ async def link_form(request: Request, code: str) -> Response:
     chatlink = get_chatlink(request)
     account = await session_account(request)
     try:
-        asking = await chatlink.links.describe_chat_request(code)
+        asking = await chatlink.links.describe_chat_request(
+            code, client=client_address(request.scope)
+        )
     except ChatlinkError as error:
         return render(request, "link.html", status_of(error), account=account, error=str(error))
     return render(request, "link.html", account=account, code=code, asking=asking)
@@ -182,10 +185,10 @@ async def link(request: Request, code: str) -> Response:
         else:
             raise InputRejected("Choose to log in, register or confirm.")
     except ChatlinkError as error:
-        try:
-            asking = await chatlink.links.describe_chat_request(code)
-        except ChatlinkError:
-            asking = None
+        asking = None
+        if not isinstance(error, RateLimited):  # the try just made is counted already
+            with contextlib.suppress(ChatlinkError):
+                asking = await chatlink.links.describe_chat_request(code)
         return render(
             request, "link.html", status_of(error), account=account, code=code, asking=asking,
             error=str(error), username=username, tab=action,

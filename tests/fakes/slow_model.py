@@ -9,21 +9,32 @@ from bot.providers.base import Turn, Usage
 
 
 class SlowStream:
-    """Yields `pieces` `delay` seconds apart; breaks off before piece `fail_after`."""
+    """Yields `pieces` `delay` seconds apart; breaks off before piece `fail_after`. With a
+    `gate`, it sets `at_gate` before the last piece and waits for the gate to open."""
 
     name = "slow"
 
     def __init__(
-        self, pieces: list[str], *, delay: float = 0.5, fail_after: int | None = None
+        self,
+        pieces: list[str],
+        *,
+        delay: float = 0.5,
+        fail_after: int | None = None,
+        gate: asyncio.Event | None = None,
     ) -> None:
         self.pieces = pieces
         self.delay = delay
         self.fail_after = fail_after
+        self.gate = gate
+        self.at_gate = asyncio.Event()
 
     async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
         for index, piece in enumerate(self.pieces):
             if self.fail_after is not None and index == self.fail_after:
                 raise ConnectionError("stream cut")
+            if self.gate is not None and index == len(self.pieces) - 1:
+                self.at_gate.set()
+                await self.gate.wait()
             await asyncio.sleep(self.delay)
             yield piece
 

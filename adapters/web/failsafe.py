@@ -1,0 +1,101 @@
+"""The last resort of the web door: an unexpected failure gets one log line and a short answer.
+
+The core answers chat messages itself when the database fails; everything else (registering,
+pages, the history, a bug) would otherwise reach uvicorn, which logs the whole traceback and
+answers a bare "Internal Server Error". Adapters may not import storage, so a database error
+is recognised the way `storage.database_failure` describes it: by the driver's error it keeps
+in `orig`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from fastapi.responses import JSONResponse
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from adapters.web.pages import render
+from bot.texts import APOLOGY, STORAGE_FAILED
+
+log = logging.getLogger(__name__)
+
+INTERNAL_ERROR = 1011  # WebSocket close code: the server met an unexpected condition
+
+
+def _driver_error(error: BaseException) -> BaseException | None:
+    # A database error (SQLAlchemy's, or one re-raised from it) keeps the driver's own error
+    # in `orig`: "database or disk is full", without the SQL statement.
+    for link in (error, error.__cause__):
+        orig = getattr(link, "orig", None)
+        if isinstance(orig, BaseException):
+            return orig
+    return None
+
+
+def describe(error: BaseException) -> str:
+    """What went wrong, for the log: the type, and a database driver's own short message
+    (never str() of the error: SQLAlchemy's holds the SQL, an exception may hold input)."""
+    orig = _driver_error(error)
+    return type(error).__name__ + (f": {orig}" if orig is not None else "")
+
+
+def answer_for(error: BaseException) -> str:
+    """What the person reads: that nothing can be saved when the database failed, else the
+    apology."""
+    return STORAGE_FAILED if _driver_error(error) is not None else APOLOGY
+
+
+def _where(scope: Scope) -> str:
+    # The route's template (/api/links/{code}), never the path: it may hold a link code.
+    route = scope.get("route")
+    path = getattr(route, "path", None) or "?"
+    return f"{scope.get('method', 'WEBSOCKET')} {path}"
+
+
+class Failsafe:
+    """ASGI middleware: any exception left over becomes 503 with a short answer (JSON under
+    /api, the error page elsewhere), or a WebSocket close, and one ERROR line in the log."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] in (
+                "http.response.start",
+                "websocket.accept",
+                "websocket.close",
+            )
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as error:
+            log.error("web: %s failed: %s", _where(scope), describe(error))
+            log.debug("web: the failure in full", exc_info=error)
+            await self._answer(scope, receive, send, started, answer_for(error))
+
+    async def _answer(
+        self, scope: Scope, receive: Receive, send: Send, started: bool, text: str
+    ) -> None:
+        if scope["type"] == "websocket":
+            with contextlib.suppress(Exception):  # the socket may be gone already
+                await send({"type": "websocket.close", "code": INTERNAL_ERROR, "reason": ""})
+            return
+        if started:
+            return  # the answer is under way: nothing more can be said
+        path = str(scope.get("path", ""))
+        if path.startswith("/api") or path == "/healthz":
+            response = JSONResponse({"detail": text}, 503)
+            await response(scope, receive, send)
+            return
+        page = render(Request(scope, receive), "error.html", 503, error=text)
+        await page(scope, receive, send)
