@@ -3,13 +3,14 @@ messages through ChatCore, echo provider, SQLite file) with 1,000, 100,000 and 1
 messages already stored; the per-message cost must not grow with them.
 
     .venv/bin/python benchmarks/history.py [--sizes 1000 100000 1000000] [--conversations 100]
-        [--messages 20] [--own-share 0.1] [--per-thread 100]
+        [--messages 20] [--own-share 0.1] [--per-thread 100] [--repeat 1]
 
 Each size runs in a fresh process on a fresh database. Before benchmarks/core.py's
 `chatlink_run` starts, plain sqlite3 fills the migrated schema: `--own-share` of the stored
 messages go to the benchmark conversations' own private threads (created ahead for the account
 ids their registration will get, checked afterwards), the rest to other accounts' private and
 group threads of about `--per-thread` messages each, all interleaved in id order.
+With --repeat, the sizes run in turn that many times and the table shows medians.
 Prints one table. Not a test: the machine is shared and noisy; compare the ratios.
 """
 
@@ -134,6 +135,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20)
     parser.add_argument("--own-share", type=float, default=0.1)
     parser.add_argument("--per-thread", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per size (medians shown)")
     parser.add_argument(CHILD, type=int, metavar="STORED", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
@@ -146,12 +148,19 @@ def main() -> None:
         f"--per-thread={args.per_thread}",
     ]
     sizes = sorted(args.sizes)
-    runs = [run_child(__file__, str(size), *common) for size in sizes]
+    # Sizes interleaved, round after round, so a busy spell of the machine hits them all.
+    rounds = [
+        [run_child(__file__, str(size), *common) for size in sizes] for _ in range(args.repeat)
+    ]
+    runs = [
+        {key: statistics.median(r[i][key] for r in rounds) for key in rounds[0][i]}
+        for i in range(len(sizes))
+    ]
     rows = [
         ("stored messages", "stored", "{:,.0f}"),
         ("  of them in the benchmark's threads", "own", "{:,.0f}"),
         ("seeding time (s)", "seeding_s", "{:.1f}"),
-        ("database before the run (MB)", "database_mb", "{:,.0f}"),
+        ("database before the run (MB)", "database_mb", "{:,.1f}"),
         ("chatlink messages/s", "rate", "{:,.0f}"),
         ("chatlink p50 latency (ms)", "p50_ms", "{:.1f}"),
         ("chatlink p99 latency (ms)", "p99_ms", "{:.1f}"),
