@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import itertools
 import json
 import sys
 import tempfile
@@ -174,21 +175,34 @@ def main() -> None:
     row("RSS after every account's messages (MB)", [f"{run['after_mb']:.1f}" for run in runs])
     row("peak RSS (MB)", [f"{run['peak_mb']:.1f}" for run in runs])
     row("objects tracked by the garbage collector", [f"{run['objects']:,}" for run in runs])
-    difference = (large["after_mb"] - small["after_mb"]) * 1024 * 1024
+    extra = max(1, large["accounts"] - small["accounts"])
+    difference = (large["after_mb"] - small["after_mb"]) * 2**20
     growth = (large["after_mb"] - large["opened_mb"]) - (small["after_mb"] - small["opened_mb"])
-    extra_accounts = max(1, large["accounts"] - small["accounts"])
     row(f"RSS after: {sizes[-1]:,} minus {sizes[0]:,} accounts (MB)", [f"{difference / 2**20:.1f}"])
-    row("  per extra account (bytes)", [f"{difference / extra_accounts:,.0f}"])
-    row("growth during chat, difference per account (B)", [
-        f"{growth * 2**20 / extra_accounts:,.0f}"
-    ])  # fmt: skip
-    for name in sorted(large["containers"], key=lambda n: -large["containers"][n]):
-        if large["containers"][name] * 2 >= large["accounts"]:
-            sizes_of = [run["containers"].get(name) for run in runs]
-            row(
-                "entries in " + name.rsplit(".", 2)[-2] + "." + name.rsplit(".", 1)[-1],
-                [f"{n:,}" if n is not None else f"<{REPORTED}" for n in sizes_of],
-            )
+    row("  per extra account (bytes)", [f"{difference / extra:,.0f}"])
+    row("  the same from growth during chat only (B)", [f"{growth * 2**20 / extra:,.0f}"])
+    if len(runs) > 2:  # where the bounded caches fill up, the cost of one more account drops
+        steps = [
+            (b["after_mb"] - a["after_mb"]) * 2**20 / max(1, b["accounts"] - a["accounts"])
+            for a, b in itertools.pairwise(runs)
+        ]
+        row("  per extra account since the size before (B)", ["", *(f"{b:,.0f}" for b in steps)])
+    # Per-account state: whatever reaches half as many entries as there are accounts in a run
+    # of 1,000 or more; its size in every run shows whether it stops at a bound.
+    names = {
+        name
+        for run in runs
+        if run["accounts"] >= 1000
+        for name, entries in run["containers"].items()
+        if entries * 2 >= run["accounts"]
+    }
+    for name in sorted(names, key=lambda n: -large["containers"].get(n, 0)):
+        owner, attribute = name.rsplit(".", 2)[-2:]
+        entries_in = [run["containers"].get(name) for run in runs]
+        row(
+            f"entries in {owner}.{attribute}",
+            [f"{n:,}" if n is not None else f"<{REPORTED}" for n in entries_in],
+        )
 
 
 if __name__ == "__main__":
