@@ -1,7 +1,7 @@
 """Event loop health: chat latency through the core while 20 logins (argon2 verification
 through bot.accounts) run at once, against the same chat load without them, in one run.
 
-    .venv/bin/python benchmarks/logins.py [--logins 20] [--conversations 20] [--messages 25]
+    .venv/bin/python benchmarks/logins.py [--logins 20] [--conversations 20] [--messages 100]
         [--rounds 2] [--rate-limit 1000000]
 
 One process, one app on a fresh SQLite file, echo provider. Chat and login accounts are
@@ -126,7 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--logins", type=int, default=20)
     parser.add_argument("--conversations", type=int, default=20)
-    parser.add_argument("--messages", type=int, default=25)
+    parser.add_argument("--messages", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument(
         "--rate-limit", type=int, default=1_000_000, help="messages per minute (0: not counted)"
@@ -146,7 +146,7 @@ def main() -> None:
     row(
         "chat p99 latency (ms)", alone.quantile(0.99) * 1000, loaded.quantile(0.99) * 1000, "{:.1f}"
     )
-    print(f"{'logins completed during the chat':<36} {'':>10} {len(logins):>10,}")
+    print(f"{'logins done (started during the chat)':<36} {'':>10} {len(logins):>10,}")
     if logins:
         print(f"{'login p50 latency (ms)':<36} {'':>10} {statistics.median(logins) * 1000:>10.1f}")
 
