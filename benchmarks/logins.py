@@ -146,7 +146,7 @@ def main() -> None:
     row(
         "chat p99 latency (ms)", alone.quantile(0.99) * 1000, loaded.quantile(0.99) * 1000, "{:.1f}"
     )
-    print(f"{'logins done (started during the chat)':<36} {'':>10} {len(logins):>10,}")
+    print(f"{'logins done (begun during the chat)':<36} {'':>10} {len(logins):>10,}")
     if logins:
         print(f"{'login p50 latency (ms)':<36} {'':>10} {statistics.median(logins) * 1000:>10.1f}")
 
