@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.core import PASSWORD, dm
-from benchmarks.support import add_accounts, connect, migrate, quantile, settings
+from benchmarks.core import PASSWORD, dm, percentile
+from benchmarks.support import add_accounts, connect, migrate, settings
 from bot.app import Chatlink, open_chatlink
 from bot.messages import ReplyKind
 from bot.passwords import hash_password
@@ -94,7 +94,7 @@ class Phase:
         return len(self.latencies) / self.seconds
 
     def quantile(self, q: float) -> float:
-        return quantile(sorted(self.latencies), q)
+        return percentile(self.latencies, q)
 
 
 async def run(folder: Path, args: argparse.Namespace) -> tuple[Phase, Phase, list[float]]:

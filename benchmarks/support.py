@@ -156,11 +156,6 @@ def round_robin(ids: Sequence[int]) -> Iterator[int]:
     return cycle(ids)
 
 
-def quantile(ordered: Sequence[float], q: float) -> float:
-    """The q-quantile of sorted figures, as benchmarks/core.py takes its p99."""
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
-
-
 def run_child(script: str, *args: str, timeout: float = 900) -> dict[str, Any]:
     """Run `script --child ARGS` in a fresh interpreter; the JSON it printed last."""
     done = subprocess.run(
