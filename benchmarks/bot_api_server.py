@@ -14,8 +14,9 @@ Commands come one JSON object a line on stdin; each is answered with one line on
       its reply (a sendMessage or editMessageText, in the same chat, whose text starts with
       "Echo: <label> <i>" and is not a streaming partial ending in " …"), or at once when a
       reply answers nothing pending:
-      {"updates": n, "seconds": first update handed out -> last reply, "calls": {method: n},
-       "unexpected": replies that answered nothing pending}
+      {"updates": n, "seconds": first update handed out -> last reply, "server_cpu_seconds":
+       this server's CPU time in that span, "calls": {method: n}, "unexpected": replies that
+       answered nothing pending}
   {"quit": true}
 The first line printed is {"port": PORT}.
 """
@@ -52,6 +53,7 @@ class Load:
         self.left = count
         self.first_out: float | None = None
         self.last_reply = 0.0
+        self.cpu_from = self.cpu_to = 0.0  # this process's CPU seconds over the same span
         self.calls: Counter[str] = Counter()
         self.unexpected = 0
         self.done = asyncio.get_running_loop().create_future()
@@ -72,7 +74,7 @@ class Load:
             return
         waiting[first_line] -= 1
         self.left -= 1
-        self.last_reply = time.perf_counter()
+        self.last_reply, self.cpu_to = time.perf_counter(), time.process_time()
         if self.left == 0 and not self.done.done():
             self.done.set_result(None)
 
@@ -81,6 +83,7 @@ class Load:
         return {
             "updates": self.count,
             "seconds": self.last_reply - started,
+            "server_cpu_seconds": self.cpu_to - self.cpu_from,
             "calls": dict(self.calls),
             "unexpected": self.unexpected,
         }
@@ -136,7 +139,7 @@ class BotApi:
             return None
         batch = [body for _, body in itertools.islice(self.queue, limit)]
         if self.load is not None and self.load.first_out is None:
-            self.load.first_out = time.perf_counter()
+            self.load.first_out, self.load.cpu_from = time.perf_counter(), time.process_time()
         return b'{"ok":true,"result":[' + b",".join(batch) + b"]}"
 
     async def long_poll(self, params: dict[str, str]) -> bytes:

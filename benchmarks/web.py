@@ -15,8 +15,12 @@ generator (aiohttp, in this process) does not share its event loop; one after th
   with one POST /api/chat route taking and returning bodies of the same shape (a pydantic
   model in, "Echo: ..." out), with nothing behind it.
 Every client sends one request after another on its own keep-alive connection; requests
-answered after the warm-up count. Prints one table. Not a test: the machine is shared and
-noisy; compare the ratio.
+sent after the warm-up count. Afterwards GET /api/history must list, for every account, each
+message it sent and its reply. Prints one table: requests/s, p50 and p99 latency, and the CPU
+time of the server process and of this one (the load generator) over the measured time, as a
+share of one core. `chatlink run` serves on the standard asyncio loop; `--bare-loop asyncio`
+serves the baseline on it too, to show how much of the gap is uvloop's. Not a test: the
+machine is shared and noisy; compare the ratio.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import aiohttp
@@ -49,6 +54,7 @@ from tests.fakes.serve import free_port  # noqa: E402
 
 PASSWORD = "benchmark password"
 START_WITHIN_S = 60
+LOOPS = {"auto": "uvloop", "asyncio": "asyncio loop"}  # what uvicorn's `loop` setting runs
 
 
 class ChatIn(BaseModel):
@@ -72,9 +78,22 @@ def bare_app() -> FastAPI:
     return app
 
 
+@dataclass(frozen=True)
+class Server:
+    """A server process under test: where it listens, and its CPU time so far."""
+
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU time of the process, all its threads (Linux /proc)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def served(command: list[str], port: int, folder: Path, env: dict[str, str]) -> Iterator[str]:
-    """Run a server process until the block ends; yields its base URL once it accepts."""
+def served(command: list[str], port: int, folder: Path, env: dict[str, str]) -> Iterator[Server]:
+    """Run a server process until the block ends; yields it once it accepts connections."""
     with (folder / "server.log").open("w") as log:
         process = subprocess.Popen(
             command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT
@@ -91,7 +110,7 @@ def served(command: list[str], port: int, folder: Path, env: dict[str, str]) -> 
                         f"{command} did not start:\n{(folder / 'server.log').read_text()}"
                     ) from None
                 time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
+        yield Server(f"http://127.0.0.1:{port}", process.pid)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -101,7 +120,7 @@ def served(command: list[str], port: int, folder: Path, env: dict[str, str]) -> 
             process.wait()
 
 
-def chatlink_server(folder: Path) -> AbstractContextManager[str]:
+def chatlink_server(folder: Path) -> AbstractContextManager[Server]:
     """`chatlink run` with only the web door, its settings from a clean environment."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields}
@@ -113,10 +132,13 @@ def chatlink_server(folder: Path) -> AbstractContextManager[str]:
     return served([sys.executable, "-m", "adapters.compose", "run"], port, folder, env)
 
 
-def bare_server(folder: Path) -> AbstractContextManager[str]:
+def bare_server(folder: Path, loop: str) -> AbstractContextManager[Server]:
     """uvicorn with its defaults serving `bare_app`, started by this script."""
     port = free_port()
-    command = [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(port)]
+    command = [
+        sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(port),
+        "--bare-loop", loop,
+    ]  # fmt: skip
     return served(command, port, folder, dict(os.environ))
 
 
@@ -141,15 +163,22 @@ class Run:
     rate: float
     latencies: list[float]
     sent: list[int]
+    server_cpu: float  # CPU time over wall time, while measuring: 1.0 is one core
+    client_cpu: float
 
 
-async def load(base: str, bearer: list[str], warmup: float, seconds: float) -> Run:
+async def load(server: Server, bearer: list[str], warmup: float, seconds: float) -> Run:
     """Every client posts messages back to back on its own connection until the time is up."""
+    base = server.url
     connector = aiohttp.TCPConnector(limit=len(bearer))
     async with aiohttp.ClientSession(connector=connector) as http:
         started = time.perf_counter()
         measure_from, end = started + warmup, started + warmup + seconds
         latencies: list[float] = []
+
+        async def cpu_when_measuring_starts() -> tuple[float, float]:
+            await asyncio.sleep(measure_from - time.perf_counter())
+            return server.cpu_seconds(), time.process_time()
 
         async def client(token: str) -> int:
             headers = {"Authorization": f"Bearer {token}"}
@@ -165,8 +194,15 @@ async def load(base: str, bearer: list[str], warmup: float, seconds: float) -> R
                     latencies.append(time.perf_counter() - sent)
             return i
 
+        cpu_from = asyncio.create_task(cpu_when_measuring_starts())
         sent = await asyncio.gather(*(client(token) for token in bearer))
-        return Run(len(latencies) / (time.perf_counter() - measure_from), latencies, sent)
+        elapsed = time.perf_counter() - measure_from
+        server_from, client_from = await cpu_from
+        return Run(
+            len(latencies) / elapsed, latencies, sent,
+            (server.cpu_seconds() - server_from) / elapsed,
+            (time.process_time() - client_from) / elapsed,
+        )  # fmt: skip
 
 
 async def stored(http: aiohttp.ClientSession, base: str, token: str) -> int:
@@ -182,11 +218,12 @@ async def stored(http: aiohttp.ClientSession, base: str, token: str) -> int:
             return count
 
 
-async def chatlink_load(base: str, args: argparse.Namespace) -> Run:
+async def chatlink_load(server: Server, args: argparse.Namespace) -> Run:
     """Register the clients, load, then check that every message and reply was stored."""
+    base = server.url
     async with aiohttp.ClientSession() as http:
         bearer = await tokens(http, base, args.clients)
-        run = await load(base, bearer, args.warmup, args.seconds)
+        run = await load(server, bearer, args.warmup, args.seconds)
         for token, sent in zip(bearer, run.sent, strict=True):
             if (found := await stored(http, base, token)) != 2 * sent:
                 raise SystemExit(
@@ -195,8 +232,8 @@ async def chatlink_load(base: str, args: argparse.Namespace) -> Run:
     return run
 
 
-async def bare_load(base: str, args: argparse.Namespace) -> Run:
-    return await load(base, ["not checked"] * args.clients, args.warmup, args.seconds)
+async def bare_load(server: Server, args: argparse.Namespace) -> Run:
+    return await load(server, ["not checked"] * args.clients, args.warmup, args.seconds)
 
 
 def p99(latencies: list[float]) -> float:
@@ -209,28 +246,37 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50, help="concurrent keep-alive clients")
     parser.add_argument("--seconds", type=float, default=10, help="measured time per server")
     parser.add_argument("--warmup", type=float, default=3, help="seconds before measuring")
+    parser.add_argument(
+        "--bare-loop", choices=["auto", "asyncio"], default="auto",
+        help="uvicorn's event loop for the baseline (auto: uvloop, uvicorn's default)",
+    )  # fmt: skip
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
-        uvicorn.run(bare_app(), host="127.0.0.1", port=args.serve_bare)
+        uvicorn.run(bare_app(), host="127.0.0.1", port=args.serve_bare, loop=args.bare_loop)
         return
     results = {}
     for name, server, measure in (
         ("chatlink", chatlink_server, chatlink_load),
-        ("bare", bare_server, bare_load),
+        ("bare", partial(bare_server, loop=args.bare_loop), bare_load),
     ):
-        with tempfile.TemporaryDirectory() as tmp, server(Path(tmp)) as base:
-            results[name] = asyncio.run(measure(base, args))
-    print(f"{'measure':<46} {'requests/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+        with tempfile.TemporaryDirectory() as tmp, server(Path(tmp)) as running:
+            results[name] = asyncio.run(measure(running, args))
+    print(
+        f"{'measure':<48} {'requests/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'server CPU':>10} {'client CPU':>10}"
+    )
     for name, label in (
-        ("chatlink", "chatlink web door POST /api/chat (SQLite, echo)"),
-        ("bare", "bare FastAPI echo route"),
+        ("chatlink", "chatlink web door, POST /api/chat (SQLite, echo)"),
+        ("bare", f"bare FastAPI echo route ({LOOPS[args.bare_loop]})"),
     ):
         run = results[name]
-        median = statistics.median(run.latencies) * 1000
-        print(f"{label:<46} {run.rate:>10,.0f} {median:>8.1f} {p99(run.latencies) * 1000:>8.1f}")
+        print(
+            f"{label:<48} {run.rate:>10,.0f} {statistics.median(run.latencies) * 1000:>8.1f} "
+            f"{p99(run.latencies) * 1000:>8.1f} {run.server_cpu:>10.0%} {run.client_cpu:>10.0%}"
+        )
     ratio = results["chatlink"].rate / results["bare"].rate
-    print(f"{'ratio chatlink / bare':<46} {ratio:>10.1%}")
+    print(f"{'ratio chatlink / bare (requests/s)':<48} {ratio:>10.1%}")
 
 
 if __name__ == "__main__":
