@@ -37,9 +37,9 @@ from urllib.parse import parse_qsl
 # The repository root instead of benchmarks/, whose telegram.py would shadow the library.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
+from bot.live_reply import TYPING_MARK  # noqa: E402
 from tests.fakes.telegram_api import TOKEN, FakeTelegram, me, sent_message  # noqa: E402
 
-PARTIAL_MARK = " …"  # bot.live_reply.TYPING_MARK: a reply still streaming
 LONG_POLL_CAP_S = 1.0
 PREFIX = f"/bot{TOKEN}/".encode()
 
@@ -62,7 +62,7 @@ class Load:
         self.pending.setdefault(chat_id, Counter())[f"Echo: {text}"] += 1
 
     def answered(self, chat_id: int, text: str) -> None:
-        if text.endswith(PARTIAL_MARK):
+        if text.endswith(TYPING_MARK):  # a reply still streaming: not the answer yet
             return
         first_line = text.split("\n", 1)[0]
         waiting = self.pending.get(chat_id)
