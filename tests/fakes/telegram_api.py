@@ -24,6 +24,26 @@ BOT_ID = 999
 BOT_USERNAME = "chatlink_bot"
 
 
+def me() -> dict[str, Any]:
+    """The bot's own user, as getMe returns it."""
+    return {
+        "id": BOT_ID, "is_bot": True, "first_name": "Chatlink", "username": BOT_USERNAME,
+        "can_join_groups": True, "can_read_all_group_messages": False,
+        "supports_inline_queries": False,
+    }  # fmt: skip
+
+
+def sent_message(message_id: int, chat_id: int, text: str) -> dict[str, Any]:
+    """The Message that sendMessage returns for `text` sent into `chat_id`."""
+    return {
+        "message_id": message_id,
+        "date": int(time.time()),
+        "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group", "title": "g"},
+        "from": {"id": BOT_ID, "is_bot": True, "first_name": "Chatlink", "username": BOT_USERNAME},
+        "text": text,
+    }
+
+
 @dataclass
 class Call:
     """One request the bot made."""
@@ -163,11 +183,7 @@ class FakeTelegram:
         return JSONResponse({"ok": True, "result": result})
 
     async def _getMe(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "id": BOT_ID, "is_bot": True, "first_name": "Chatlink", "username": BOT_USERNAME,
-            "can_join_groups": True, "can_read_all_group_messages": False,
-            "supports_inline_queries": False,
-        }  # fmt: skip
+        return me()
 
     async def _getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
@@ -186,19 +202,7 @@ class FakeTelegram:
 
     async def _sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
         self._next_message_id += 1
-        chat_id = int(params["chat_id"])
-        return {
-            "message_id": self._next_message_id,
-            "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group", "title": "g"},
-            "from": {
-                "id": BOT_ID,
-                "is_bot": True,
-                "first_name": "Chatlink",
-                "username": BOT_USERNAME,
-            },
-            "text": params["text"],
-        }
+        return sent_message(self._next_message_id, int(params["chat_id"]), params["text"])
 
     async def _editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
         message = await self._sendMessage(params)
