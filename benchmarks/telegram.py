@@ -42,7 +42,6 @@ from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 ROOT = Path(__file__).resolve().parent.parent
 # The repository root instead of benchmarks/, where this file would shadow the telegram package.
@@ -157,12 +156,8 @@ async def chatlink_bot(
     )  # fmt: skip
     async with open_chatlink(settings) as app:
         accounts = await link_chats(app, chats)
-        if flood_limits:
-            door = door_module.TelegramDoor(app)
-        else:  # the door builds its limiter itself and no setting lifts it: swap the class
-            unlimited = partial(AIORateLimiter, overall_max_rate=0, group_max_rate=0)
-            with mock.patch.object(door_module, "AIORateLimiter", unlimited):
-                door = door_module.TelegramDoor(app)
+        unlimited = AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=3)
+        door = door_module.TelegramDoor(app, rate_limiter=None if flood_limits else unlimited)
         await door.start()
         try:
             yield partial(stored, app, accounts)

@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     telegram_allowed_chats: Annotated[list[int], NoDecode] = []
     telegram_api_base_url: str = "https://api.telegram.org/bot"
     telegram_mode: Literal["polling", "webhook"] = "polling"
+    telegram_concurrent_updates: int = Field(256, ge=1, le=4096)
     telegram_webhook_url: str | None = None
     telegram_webhook_listen: str = "127.0.0.1"
     telegram_webhook_port: int = Field(8443, ge=0, le=65535)

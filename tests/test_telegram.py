@@ -93,7 +93,6 @@ async def test_chat_first_link_then_memory_then_reset(
     await fake.say("what do I like?")
     reply = (await fake.wait_sent(5))[-1]
     assert 'you said: "I like green tea"' in reply
-    assert "sendChatAction" in fake.methods()
 
     await fake.say("/reset")
     assert "forgot our private conversation" in (await fake.wait_sent(6))[-1]
@@ -321,6 +320,7 @@ async def test_reply_grows_by_editing_one_message(running: tuple[FakeTelegram, C
     edits = fake.edits()
     assert first.endswith(" …") and 2 <= len(edits) <= 5  # about once a second, not per piece
     assert edits[-1][1] == "".join(pieces)  # the final text, whole
+    assert "sendChatAction" in fake.methods()  # typing shown while a slow reply is made
     assert len(fake.sent(1001)) == 2  # still one message for the reply
     thread = await app.core.memory.thread(alice.id, "private")
     assert (await app.core.memory.store.recent(thread, 1))[0].content == "".join(pieces)
