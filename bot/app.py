@@ -84,6 +84,7 @@ async def open_chatlink(
             ttl=timedelta(minutes=settings.link_code_ttl_minutes),
             max_pending=settings.link_codes_max_pending,
             requests_per_hour=settings.link_code_requests_per_hour,
+            attempts_per_hour=settings.link_attempts_per_hour,
             senders=senders,
             metrics=metrics,
             clock=clock,

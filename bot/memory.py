@@ -83,6 +83,7 @@ class Memory:
         # Threads are never deleted while their account lives, so ids can be cached.
         self._thread_ids: OrderedDict[tuple[int, str], int] = OrderedDict()
         self._accounts = KeyedLocks()
+        self._opening = KeyedLocks()
         # Only where this process is the one writer (SQLite) can what it wrote stand for what
         # is stored; writes from elsewhere (the CLI, pruning) drop the whole cache.
         self._cache = HistoryCache(cache_bytes if store.one_process else 0, max_messages + 1)
@@ -104,16 +105,22 @@ class Memory:
         """The thread id for an account and key, created on first use."""
         cache_key = (account_id, key)
         thread_id = self._thread_ids.get(cache_key)
-        if thread_id is None:
+        if thread_id is not None:
+            self._thread_ids.move_to_end(cache_key)
+            return thread_id
+        # One lookup per thread at a time: a second message (from another platform) waits
+        # for the first's, so none of its messages can precede the cache entry made here.
+        async with self._opening.hold(cache_key):
+            thread_id = self._thread_ids.get(cache_key)
+            if thread_id is not None:
+                return thread_id
             thread_id, created = await self.store.open_thread(account_id, key, self.clock())
             if created:  # known to be empty: its first message needs no history query
                 self._cache.put(thread_id, None, [])
             self._thread_ids[cache_key] = thread_id
             if len(self._thread_ids) > THREAD_CACHE_SIZE:
                 self._thread_ids.popitem(last=False)
-        else:
-            self._thread_ids.move_to_end(cache_key)
-        return thread_id
+            return thread_id
 
     async def remember(self, thread_id: int, role: str, content: str, platform: str) -> None:
         """Store one turn (committed on return)."""

@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     link_code_ttl_minutes: int = Field(10, ge=1, le=7 * 24 * 60)
     link_codes_max_pending: int = Field(3, ge=1, le=100)
     link_code_requests_per_hour: int = Field(10, ge=1)
+    link_attempts_per_hour: int = Field(20, ge=1)
 
     registration: Literal["open", "invite", "closed"] = "open"
     login_max_failures: int = Field(5, ge=1)
