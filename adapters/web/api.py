@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
-from adapters.web.deps import ApiAccount, ChatlinkDep, get_tokens
+from adapters.web.deps import ApiAccount, ChatlinkDep, tokens_dependency
 from adapters.web.schemas import (
     AccountOut,
     ChatIn,
@@ -57,7 +57,7 @@ async def token(
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     chatlink: ChatlinkDep,
-    tokens: Annotated[ApiTokens, Depends(get_tokens)],
+    tokens: Annotated[ApiTokens, Depends(tokens_dependency)],
 ) -> TokenOut:
     """OAuth2 password flow: a bearer token for the account."""
     account = await chatlink.accounts.authenticate(

@@ -33,6 +33,16 @@ def get_tokens(request: HTTPConnection) -> ApiTokens:
     return tokens
 
 
+# As dependencies, async: FastAPI runs a plain `def` dependency on a worker thread, a thread
+# hop per request for what is an attribute lookup.
+async def chatlink_dependency(request: HTTPConnection) -> Chatlink:
+    return get_chatlink(request)
+
+
+async def tokens_dependency(request: HTTPConnection) -> ApiTokens:
+    return get_tokens(request)
+
+
 async def account_from_token(chatlink: Chatlink, tokens: ApiTokens, token: str) -> Account | None:
     """The live, enabled account a token names, if the token is still good."""
     try:
@@ -49,8 +59,8 @@ async def account_from_token(chatlink: Chatlink, tokens: ApiTokens, token: str) 
 
 async def api_account(
     token: Annotated[str | None, Depends(bearer)],
-    chatlink: Annotated[Chatlink, Depends(get_chatlink)],
-    tokens: Annotated[ApiTokens, Depends(get_tokens)],
+    chatlink: Annotated[Chatlink, Depends(chatlink_dependency)],
+    tokens: Annotated[ApiTokens, Depends(tokens_dependency)],
 ) -> Account:
     """The account of the bearer token, or 401."""
     account = await account_from_token(chatlink, tokens, token) if token else None
@@ -84,4 +94,4 @@ def log_in(request: Request, account: Account) -> None:
 
 
 ApiAccount = Annotated[Account, Depends(api_account)]
-ChatlinkDep = Annotated[Chatlink, Depends(get_chatlink)]
+ChatlinkDep = Annotated[Chatlink, Depends(chatlink_dependency)]
