@@ -15,13 +15,15 @@ from passlib.context import CryptContext
 
 _context = CryptContext(schemes=["argon2"], deprecated="auto")
 T = TypeVar("T")
-HASHING_THREADS = 2  # each hash already keeps 4 lanes busy: more at once only queue for CPU
+HASHING_THREADS = (
+    1  # one hash already keeps 4 lanes busy and sweeps 64 MiB: more at once slows the chat
+)
 
 
 def _yield_to_the_loop() -> None:
     # argon2 runs its lanes on threads it starts, which inherit this thread's nice value
-    # (a per-thread value on Linux): a burst of logins then gets the CPU the event loop
-    # leaves, instead of starving the chats with a dozen threads at equal priority.
+    # (per thread on Linux): a burst of logins then gets the CPU the event loop leaves,
+    # instead of starving the chats with a dozen threads at equal priority.
     if sys.platform == "linux":
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
