@@ -47,8 +47,8 @@ class MessageStore:
         return self.db.is_sqlite
 
     def watch(self, callback: Callable[[], None]) -> None:
-        """Call `callback` when stored messages change other than through this store's
-        `append`, `clear_thread` and `forget_account`: pruning, or another process writing."""
+        """Call `callback` when the database changed behind this process's caches: messages
+        pruned, or another process (the CLI) wrote anything (seen at the next commit, SQLite)."""
         self._watchers.append(callback)
 
     def _changed_elsewhere(self) -> None:
