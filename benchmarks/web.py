@@ -49,6 +49,7 @@ from pydantic import BaseModel, Field
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.core import percentile  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from tests.fakes.serve import free_port  # noqa: E402
 
@@ -236,11 +237,6 @@ async def bare_load(server: Server, args: argparse.Namespace) -> Run:
     return await load(server, ["not checked"] * args.clients, args.warmup, args.seconds)
 
 
-def p99(latencies: list[float]) -> float:
-    ordered = sorted(latencies)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50, help="concurrent keep-alive clients")
@@ -273,7 +269,8 @@ def main() -> None:
         run = results[name]
         print(
             f"{label:<48} {run.rate:>10,.0f} {statistics.median(run.latencies) * 1000:>8.1f} "
-            f"{p99(run.latencies) * 1000:>8.1f} {run.server_cpu:>10.0%} {run.client_cpu:>10.0%}"
+            f"{percentile(run.latencies, 0.99) * 1000:>8.1f} "
+            f"{run.server_cpu:>10.0%} {run.client_cpu:>10.0%}"
         )
     ratio = results["chatlink"].rate / results["bare"].rate
     print(f"{'ratio chatlink / bare (requests/s)':<48} {ratio:>10.1%}")
