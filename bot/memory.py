@@ -149,9 +149,10 @@ class Memory:
         if cached is not None:
             summary, recent = cached.summary, list(cached.messages)
         else:
-            summary, notice_sent = await self.store.context_state(thread_id)
+            state = await self.store.thread_state(thread_id)
+            summary = state.summary
             recent = await self.store.recent(thread_id, self.max_messages + 1)
-            self._cache.put(thread_id, summary, recent, notice_sent)
+            self._cache.put(thread_id, summary, recent, state.context_notice_sent)
         note = [Turn("system", SUMMARY_NOTE + summary)] if summary else []
         dropped = len(recent) > self.max_messages
         recent = recent[-self.max_messages :]
@@ -163,7 +164,8 @@ class Memory:
     async def fold(self, thread_id: int, first_kept: int, summarize: Summarize) -> bool:
         """Fold messages that left the context into the thread's summary, once enough
         have gathered; True when a new summary was stored."""
-        summary, until = await self.store.summary(thread_id)
+        state = await self.store.thread_state(thread_id)
+        summary, until = state.summary, state.summary_until
         pending = await self.store.between(thread_id, until, first_kept)
         if len(pending) < SUMMARY_BATCH:
             return False

@@ -26,6 +26,7 @@ from storage.records import (
     LinkCode,
     Stats,
     StoredMessage,
+    ThreadState,
 )
 from storage.stats import collect as collect_stats
 
@@ -47,6 +48,7 @@ __all__ = [
     "Stats",
     "StorageError",
     "StoredMessage",
+    "ThreadState",
     "UsernameTaken",
     "collect_stats",
     "current_revision",

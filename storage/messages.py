@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
 from storage.group_commit import GroupCommit, Row, inserting
-from storage.records import StoredMessage
+from storage.records import StoredMessage, ThreadState
 from storage.tables import messages, threads, turns
 
 
@@ -174,34 +174,17 @@ class MessageStore:
             )
         return int(result.rowcount or 0)
 
-    async def context_state(self, thread_id: int) -> tuple[str | None, bool]:
-        """The thread's summary, and whether the person was told that older messages left
-        the context."""
+    async def thread_state(self, thread_id: int) -> ThreadState:
+        """The thread's summary (and the last message it covers) and whether the person was
+        told that older messages left the context."""
+        query = select(
+            threads.c.summary, threads.c.summary_until, threads.c.context_notice_sent
+        ).where(threads.c.id == thread_id)
         async with self.db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(threads.c.summary, threads.c.context_notice_sent).where(
-                        threads.c.id == thread_id
-                    )
-                )
-            ).first()
+            row = (await conn.execute(query)).first()
         if row is None:
-            return None, False
-        return row.summary, bool(row.context_notice_sent)
-
-    async def summary(self, thread_id: int) -> tuple[str | None, int]:
-        """The thread's stored summary and the last message id it covers (0: none)."""
-        async with self.db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(threads.c.summary, threads.c.summary_until).where(
-                        threads.c.id == thread_id
-                    )
-                )
-            ).first()
-        if row is None:
-            return None, 0
-        return row.summary, int(row.summary_until or 0)
+            return ThreadState(None, 0, False)
+        return ThreadState(row.summary, int(row.summary_until or 0), bool(row.context_notice_sent))
 
     async def set_summary(self, thread_id: int, summary: str, until_id: int) -> None:
         """Store a new summary covering messages up to `until_id`."""

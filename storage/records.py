@@ -47,6 +47,15 @@ class LinkCode:
 
 
 @dataclass(frozen=True, slots=True)
+class ThreadState:
+    """What a thread holds besides its messages."""
+
+    summary: str | None
+    summary_until: int  # the last message id the summary covers (0: none)
+    context_notice_sent: bool  # the person was told that older messages left the context
+
+
+@dataclass(frozen=True, slots=True)
 class StoredMessage:
     """One turn of a conversation thread."""
 

@@ -227,9 +227,10 @@ async def test_memory_summary_folds_older_turns(
         assert expected in last[0][1]  # the system prompt, or the turn after it (openai)
         assert last[-1] == ("user", "message 6")
         thread = await app.core.memory.thread(alice.id, "private")
-        assert (await app.core.memory.store.summary(thread))[0] == "Alice likes tea."
+        assert (await app.core.memory.store.thread_state(thread)).summary == "Alice likes tea."
         await app.core.handle(dm("/reset"))
-        assert (await app.core.memory.store.summary(thread)) == (None, 0)
+        state = await app.core.memory.store.thread_state(thread)
+        assert (state.summary, state.summary_until) == (None, 0)
 
 
 async def test_a_stream_that_stops_without_its_end_is_not_a_reply(
