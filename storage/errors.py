@@ -8,19 +8,21 @@ StorageError
  └── PlatformTaken        the account already holds an identity on that platform
 """
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError
 
 
 def database_failure(error: BaseException) -> str | None:
-    """A short description when `error` is the database failing, None for anything else.
+    """A short description when `error` (or the error it was raised from) is the database
+    failing, None for anything else.
 
-    The description is the error's type and the driver's own message ("database or disk is
-    full"), never the statement or its parameters (which str() of the error would include).
+    A database error is one that carries the driver's own error ("database or disk is
+    full"): the description is the type and that message, never the statement or its
+    parameters (which str() of the error would include).
     """
-    if not isinstance(error, SQLAlchemyError):
-        return None
-    orig = getattr(error, "orig", None)
-    return type(error).__name__ + (f": {orig}" if orig is not None else "")
+    for link in (error, error.__cause__):
+        if isinstance(link, DBAPIError):
+            return f"{type(error).__name__}: {link.orig}"
+    return None
 
 
 class StorageError(Exception):

@@ -2,9 +2,8 @@
 
 The core answers chat messages itself when the database fails; everything else (registering,
 pages, the history, a bug) would otherwise reach uvicorn, which logs the whole traceback and
-answers a bare "Internal Server Error". Adapters may not import storage, so a database error
-is recognised the way `storage.database_failure` describes it: by the driver's error it keeps
-in `orig`.
+answers a bare "Internal Server Error". How a failure is named and answered is the core's
+(`bot.failures`).
 """
 
 from __future__ import annotations
@@ -17,34 +16,11 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.web.pages import render
-from bot.texts import APOLOGY, STORAGE_FAILED
+from bot.failures import answer_for, describe
 
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = 1011  # WebSocket close code: the server met an unexpected condition
-
-
-def _driver_error(error: BaseException) -> BaseException | None:
-    # A database error (SQLAlchemy's, or one re-raised from it) keeps the driver's own error
-    # in `orig`: "database or disk is full", without the SQL statement.
-    for link in (error, error.__cause__):
-        orig = getattr(link, "orig", None)
-        if isinstance(orig, BaseException):
-            return orig
-    return None
-
-
-def describe(error: BaseException) -> str:
-    """What went wrong, for the log: the type, and a database driver's own short message
-    (never str() of the error: SQLAlchemy's holds the SQL, an exception may hold input)."""
-    orig = _driver_error(error)
-    return type(error).__name__ + (f": {orig}" if orig is not None else "")
-
-
-def answer_for(error: BaseException) -> str:
-    """What the person reads: that nothing can be saved when the database failed, else the
-    apology."""
-    return STORAGE_FAILED if _driver_error(error) is not None else APOLOGY
 
 
 def _where(scope: Scope) -> str:

@@ -16,9 +16,9 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from adapters.web.api import web_message
 from adapters.web.deps import account_from_token, get_chatlink, get_tokens, session_account
-from adapters.web.failsafe import answer_for, describe
 from bot.accounts import Account, credential_version
 from bot.app import Chatlink
+from bot.failures import answer_for, describe
 
 log = logging.getLogger(__name__)
 
