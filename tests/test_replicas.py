@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +16,7 @@ import pytest
 from bot.app import open_chatlink
 from tests.conftest import PASSWORD, SECRET, make_settings
 from tests.fakes import postgres_server
+from tests.fakes.chatlink_process import start_chatlink
 from tests.fakes.model_apis import FakeModel, Plan
 from tests.fakes.redis_server import REDIS, redis_server
 from tests.fakes.serve import free_port, serve
@@ -28,7 +26,6 @@ pytestmark = pytest.mark.skipif(
     postgres_server.BIN is None or REDIS is None,
     reason="needs Debian's postgresql and redis-server (.ci/run installs both)",
 )
-ROOT = Path(__file__).parent.parent
 
 
 @pytest.fixture
@@ -43,53 +40,24 @@ def shared(postgres: str | None, tmp_path: Path) -> Iterator[dict[str, str]]:
 @asynccontextmanager
 async def replicas(tmp_path: Path, env: dict[str, str], count: int = 2) -> AsyncIterator[list[str]]:
     """Start `count` `chatlink run` processes at once; yield their base URLs."""
-    processes, urls = [], []
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DISCORD_"))}
+    runs = []
     for n in range(count):
-        port = free_port()
-        folder = tmp_path / f"replica{n}"
-        folder.mkdir()
-        replica_env = base | env | {
-            "WEB_PORT": str(port), "DATA_DIR": str(folder), "PYTHONPATH": str(ROOT),
-            "NO_PROXY": "127.0.0.1,localhost",
-        }  # fmt: skip
+        settings = dict(env)
         if "TELEGRAM_WEBHOOK_PORT" in env:
-            replica_env["TELEGRAM_WEBHOOK_PORT"] = str(free_port())
-            replica_env["TELEGRAM_WEBHOOK_URL"] = (
-                f"http://127.0.0.1:{replica_env['TELEGRAM_WEBHOOK_PORT']}/telegram/hook"
-            )
-        processes.append((_start(folder, replica_env), folder))
-        urls.append(f"http://127.0.0.1:{port}")
+            hook_port = free_port()
+            settings["TELEGRAM_WEBHOOK_PORT"] = str(hook_port)
+            settings["TELEGRAM_WEBHOOK_URL"] = f"http://127.0.0.1:{hook_port}/telegram/hook"
+        runs.append(start_chatlink(tmp_path / f"replica{n}", settings))
     try:
         async with httpx.AsyncClient(trust_env=False, timeout=5) as client:
-            for url, (process, folder) in zip(urls, processes, strict=True):
-                deadline = time.monotonic() + 60
-                while True:
-                    try:
-                        if (await client.get(f"{url}/healthz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise AssertionError((folder / "log").read_text())
-                    await asyncio.sleep(0.1)
-        yield urls
+            for run in runs:
+                await run.healthy(client)
+        yield [run.url for run in runs]
     finally:
-        for process, _ in processes:
-            process.terminate()
-        for process, folder in processes:
-            assert process.wait(timeout=30) == 0, (folder / "log").read_text()
-
-
-def _start(folder: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    with (folder / "log").open("w") as log:  # the child keeps its own copy of the file
-        return subprocess.Popen(
-            [sys.executable, "-m", "adapters.compose", "run"],
-            cwd=folder,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        for run in runs:
+            run.process.terminate()
+        for run in runs:
+            assert await run.exit_code(30) == 0, run.log
 
 
 async def token_for(client: httpx.AsyncClient, url: str, username: str = "alice") -> dict[str, str]:
