@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import time
 
-import limits.aio.storage.memory
 import pytest
 
-import bot.ratelimit
+from bot.local_limits import LocalCounts
 from bot.ratelimit import Limiter
 
 
 class LimiterClock:
-    """Real time plus an offset; stands in for the `time` module where the limits read it."""
+    """Real time plus an offset, read by the in-process limit counts."""
 
     def __init__(self) -> None:
         self.offset = 0.0
@@ -31,14 +30,7 @@ class LimiterClock:
 
 def install(limiter: Limiter, monkeypatch: pytest.MonkeyPatch) -> LimiterClock:
     """Put a LimiterClock behind `limiter` (counting in this process) for the rest of the test."""
-    assert not limiter.shared, "only counts kept in this process can be moved"
+    assert isinstance(limiter._counts, LocalCounts), "only counts kept in this process can move"
     clock = LimiterClock()
-    counts = getattr(limiter, "_counts", None)
-    if counts is not None and hasattr(counts, "clock"):
-        # Counts of chatlink's own, which read an injected clock.
-        monkeypatch.setattr(counts, "clock", clock.time)
-    else:
-        # The `limits` library's MemoryStorage, which reads `time.time()` at each event.
-        monkeypatch.setattr(limits.aio.storage.memory, "time", clock)
-    monkeypatch.setattr(bot.ratelimit, "time", clock)  # for the "try again in" figure
+    monkeypatch.setattr(limiter._counts, "clock", clock.time)
     return clock
