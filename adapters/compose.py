@@ -5,15 +5,15 @@ from __future__ import annotations
 import logging
 import sys
 
+from adapters.cli.main import main as cli_main
 from adapters.discord_bot import DiscordDoor
 from adapters.discord_bot.check import checks as discord_checks
 from adapters.telegram_bot import TelegramDoor
 from adapters.telegram_bot.check import checks as telegram_checks
 from adapters.web import WebDoor
 from bot.app import Chatlink
-from bot.cli import main as cli_main
-from bot.doctor import Check, core_checks
-from bot.runtime import Door
+from bot.delivery import Door
+from bot.operations import Check, core_checks
 
 log = logging.getLogger("chatlink")
 
@@ -39,7 +39,11 @@ def build_doors(app: Chatlink) -> list[Door]:
 
 def build_checks(app: Chatlink) -> list[Check]:
     """What `chatlink doctor` checks: the core's parts, then each configured door."""
-    return [*core_checks(app), *telegram_checks(app), *discord_checks(app)]
+    return [
+        *core_checks(app.db, app.core.provider, app.limiter),
+        *telegram_checks(app),
+        *discord_checks(app),
+    ]
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ from urllib.parse import parse_qsl
 # The repository root instead of benchmarks/, whose telegram.py would shadow the library.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bot.live_reply import TYPING_MARK  # noqa: E402
+from bot.delivery.live_reply import TYPING_MARK  # noqa: E402
 from tests.fakes.telegram_api import TOKEN, FakeTelegram, me, sent_message  # noqa: E402
 
 LONG_POLL_CAP_S = 1.0

@@ -1,5 +1,5 @@
 """Event loop health: chat latency through the core while 20 logins (argon2 verification
-through bot.accounts) run at once, against the same chat load without them, in one run.
+through bot.accounts.service) run at once, against the same chat load without them, in one run.
 
     .venv/bin/python benchmarks/logins.py [--logins 20] [--conversations 20] [--messages 100]
         [--rounds 2] [--rate-limit 1000000]
@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.core import PASSWORD, dm, percentile
 from benchmarks.support import add_accounts, connect, migrate, settings
+from bot.accounts.passwords import hash_password
 from bot.app import Chatlink, open_chatlink
 from bot.messages import ReplyKind
-from bot.passwords import hash_password
 
 
 async def chat(

@@ -21,8 +21,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot.accounts.passwords import hash_password
 from bot.clock import utcnow
-from bot.passwords import hash_password
 from bot.settings import Settings
 from storage import Database, upgrade
 

@@ -55,9 +55,9 @@ from telegram.ext import filters as telegram_filters  # noqa: E402
 
 from adapters.telegram_bot import door as door_module  # noqa: E402
 from bot.app import Chatlink, open_chatlink  # noqa: E402
-from bot.logs import configure_logging  # noqa: E402
-from bot.memory import PRIVATE_THREAD  # noqa: E402
+from bot.conversation.memory import PRIVATE_THREAD  # noqa: E402
 from bot.messages import IncomingMessage, Platform  # noqa: E402
+from bot.monitoring.logs import configure_logging  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from tests.fakes.telegram_api import TOKEN  # noqa: E402
 

@@ -8,22 +8,18 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from bot.accounts import AccountService
-from bot.admin import AdminService
 from bot.clock import Clock, utcnow
-from bot.core import ChatCore
+from bot.conversation import ChatCore, Memory, estimate
+from bot.delivery import ChatSenders
 from bot.errors import ConfigError
-from bot.link_codes import LinkCodeCodec
-from bot.linking import LinkService
-from bot.memory import Memory
+from bot.limits import Limiter, UsageLimits
+from bot.linking import LinkCodeCodec, LinkService
 from bot.messages import Platform
-from bot.metrics import Metrics
+from bot.monitoring import Metrics
+from bot.operations import AdminService
 from bot.providers import make_provider
-from bot.ratelimit import Limiter
 from bot.secret import load_secret_key
-from bot.senders import ChatSenders
 from bot.settings import Settings
-from bot.tokens import estimate
-from bot.usage import UsageLimits
 from storage import AccountStore, Database, InviteStore, LinkCodeStore, MessageStore, upgrade
 
 
@@ -140,4 +136,16 @@ async def open_chatlink(
     finally:
         await provider.close()
         await limiter.close()
+        await db.close()
+
+
+async def migrate(settings: Settings) -> None:
+    """Bring the database DATABASE_URL names to the newest schema (`chatlink migrate`)."""
+    try:
+        db = Database(settings.database_url)
+    except (ValueError, OSError) as exc:
+        raise ConfigError(f"DATABASE_URL: {exc}") from None
+    try:
+        await upgrade(db)
+    finally:
         await db.close()

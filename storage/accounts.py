@@ -97,7 +97,7 @@ class AccountStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         # Counts the changes made through this store to accounts and links, so that caches
-        # of them (bot.account_cache) know when to let go.
+        # of them (bot.accounts.cache) know when to let go.
         self.generation = 0
 
     @asynccontextmanager

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
+from bot.accounts.passwords import hash_password
 from bot.app import Chatlink
 from bot.errors import InputRejected, LoginFailed, RateLimited, UsernameUnavailable
-from bot.passwords import hash_password
 from tests.conftest import PASSWORD
 
 # The storage and core suites run on SQLite and on PostgreSQL (see conftest).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.arrivals import ArrivalGate
+from bot.conversation.arrivals import ArrivalGate
 
 
 async def test_passes_in_arrival_order_whatever_order_they_get_there() -> None:

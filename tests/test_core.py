@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import Chatlink, open_chatlink
-from bot.commands import parse_command
+from bot.conversation.commands import parse_command
 from bot.messages import Platform, ReplyKind
 from bot.providers.base import Turn, Usage
 from tests.conftest import (

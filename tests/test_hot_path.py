@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import event, func, select
 
 from bot.app import Chatlink, open_chatlink
-from bot.history_cache import MESSAGE_OVERHEAD, HistoryCache
-from bot.local_limits import LocalCounts
-from bot.ratelimit import RateLimitItemPerDay, RateLimitItemPerMinute
+from bot.conversation.history_cache import MESSAGE_OVERHEAD, HistoryCache
+from bot.limits.limiter import RateLimitItemPerDay, RateLimitItemPerMinute
+from bot.limits.local import LocalCounts
 from storage import StoredMessage
 from storage.tables import messages
 from tests.conftest import FakeClock, dm, link_account_first, make_settings

@@ -1,4 +1,5 @@
-"""The dependency rule: adapters -> bot -> storage, and SQL stays in storage."""
+"""The house: adapters -> bot -> storage, rooms inside bot/ that import one way, SQL only in
+storage, public surfaces in each subpackage's __init__, and no module too long to read."""
 
 from __future__ import annotations
 
@@ -9,6 +10,41 @@ import pytest
 
 ROOT = Path(__file__).parent.parent
 PLATFORM_LIBRARIES = {"telegram", "discord", "fastapi", "starlette", "uvicorn", "adapters"}
+MAX_LINES = 400
+
+# What each room of bot/ may import from bot/ besides itself: arrows point one way, from the
+# assembly down through the conversation to the services it uses and the leaf modules.
+LEAVES = {"errors", "clock", "messages", "settings"}
+ROOMS: dict[str, set[str]] = {
+    "errors": set(),
+    "clock": set(),
+    "messages": set(),
+    "settings": set(),
+    "secret": {"errors", "settings"},
+    "monitoring": {"messages"},
+    "providers": {"errors", "settings"},
+    "limits": {"errors", "clock"},
+    "delivery": {"errors", "messages"},
+    "accounts": {"clock", "errors", "limits", "monitoring"},
+    "linking": {"accounts", "clock", "delivery", "errors", "limits", "monitoring"},
+    "conversation": LEAVES
+    | {"accounts", "delivery", "limits", "linking", "monitoring", "providers"},
+    "operations": LEAVES
+    | {"accounts", "conversation", "limits", "linking", "monitoring", "providers"},
+    "app": LEAVES
+    | {
+        "accounts",
+        "conversation",
+        "delivery",
+        "limits",
+        "linking",
+        "monitoring",
+        "operations",
+        "providers",
+        "secret",
+    },
+}
+SUBPACKAGES = {path.name for path in (ROOT / "bot").iterdir() if (path / "__init__.py").exists()}
 
 
 def _modules(package: str) -> dict[str, set[str]]:
@@ -30,6 +66,12 @@ def _imports(package: str) -> dict[str, set[str]]:
     return {m: {n.split(".")[0] for n in names} for m, names in _modules(package).items()}
 
 
+def _room(module: str) -> str:
+    """`bot/linking/codec.py` -> linking; `bot/app.py` -> app."""
+    parts = Path(module).with_suffix("").parts
+    return parts[1]
+
+
 @pytest.mark.parametrize(
     ("package", "forbidden"),
     [
@@ -47,6 +89,43 @@ def test_dependency_rule(package: str, forbidden: set[str]) -> None:
     assert offenders == {}
 
 
+def test_every_room_is_known() -> None:
+    rooms = {_room(module) for module in _modules("bot")} - {"__init__"}
+    assert rooms <= set(ROOMS), sorted(rooms - set(ROOMS))
+
+
+@pytest.mark.parametrize("room", sorted(ROOMS))
+def test_rooms_import_one_way(room: str) -> None:
+    offenders = {}
+    for module, names in _modules("bot").items():
+        if _room(module) != room:
+            continue
+        used = {n.split(".")[1] for n in names if n.startswith("bot.")} - {room}
+        if used - ROOMS[room]:
+            offenders[module] = sorted(used - ROOMS[room])
+    assert offenders == {}
+
+
+def test_rooms_are_entered_through_their_front_door() -> None:
+    # Outside a subpackage, only what its __init__ names is used: `bot.linking`, never
+    # `bot.linking.codec`.
+    offenders = {}
+    for package in ("bot", "adapters"):
+        for module, names in _modules(package).items():
+            own = _room(module) if package == "bot" else None
+            inner = {
+                n
+                for n in names
+                if n.startswith("bot.")
+                and len(n.split(".")) > 2
+                and n.split(".")[1] in SUBPACKAGES
+                and n.split(".")[1] != own
+            }
+            if inner:
+                offenders[module] = sorted(inner)
+    assert offenders == {}
+
+
 def test_no_adapter_imports_another() -> None:
     # Only the composition root sees every adapter; an adapter imports only its own package.
     for module, names in _modules("adapters").items():
@@ -56,3 +135,13 @@ def test_no_adapter_imports_another() -> None:
         own = f"adapters.{parts[1]}"
         foreign = {n for n in names if n.startswith("adapters") and not n.startswith(own)}
         assert not foreign, (module, foreign)
+
+
+def test_modules_stay_readable() -> None:
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for package in ("bot", "adapters", "storage")
+        for path in (ROOT / package).rglob("*.py")
+        if (lines := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert long == {}

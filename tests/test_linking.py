@@ -21,7 +21,7 @@ from bot.errors import (
     TooManyCodes,
     UsernameUnavailable,
 )
-from bot.link_codes import LinkCodeCodec, Purpose
+from bot.linking.codec import LinkCodeCodec, Purpose
 from bot.messages import Platform
 from tests.conftest import PASSWORD, SECRET, FakeClock, dm, link_account_first
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.live_reply import LiveReply
+from bot.delivery.live_reply import LiveReply
 
 
 class Screen:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.app import Chatlink, open_chatlink
-from bot.core import MODEL_FAILED
+from bot.conversation.core import MODEL_FAILED
 from bot.errors import ConfigError
 from bot.messages import ReplyKind
 from bot.providers import make_provider
@@ -206,8 +206,8 @@ async def test_local_server_needs_no_key(tmp_path: Path) -> None:
 async def test_memory_summary_folds_older_turns(
     model: tuple[str, FakeModel, str], tmp_path: Path, clock: FakeClock
 ) -> None:
-    from bot.core import SUMMARY_PROMPT
-    from bot.memory import SUMMARY_NOTE
+    from bot.conversation.core import SUMMARY_PROMPT
+    from bot.conversation.memory import SUMMARY_NOTE
 
     provider, fake, url = model
     settings = model_settings(tmp_path, provider, url, memory_summary=True, history_max_messages=4)

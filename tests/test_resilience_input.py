@@ -1,7 +1,7 @@
 """Resilience against hostile input and a failing disk (issue #8).
 
 - Brute force: 10,000 mutated link codes sent as chat messages, guesses at codes through the
-  web API and the link page, and a password brute force through the API and bot.accounts:
+  web API and the link page, and a password brute force through the API and bot.accounts.service:
   all refused, nothing changed, the limits engage, and the real code and password work once
   the lockout is over (the limits' clock is moved, see tests/fakes/limiter_clock.py).
 - The database refusing writes mid-run (read-only, or full: see tests/fakes/sqlite_faults.py):
@@ -29,10 +29,10 @@ from websockets.asyncio.client import connect
 
 from adapters.web import WebDoor
 from bot.app import Chatlink
+from bot.delivery.texts import APOLOGY, STORAGE_FAILED
 from bot.errors import CodeExpired, CodeInvalid, CodeUsed, RateLimited
-from bot.link_codes import CODE_LENGTH, LinkCodeCodec, Purpose
+from bot.linking.codec import CODE_LENGTH, LinkCodeCodec, Purpose
 from bot.messages import Platform, ReplyKind
-from bot.texts import APOLOGY, STORAGE_FAILED
 from storage import Database
 from tests.conftest import PASSWORD, SECRET, FakeClock, dm, link_account_first
 from tests.fakes import limiter_clock, sqlite_faults
@@ -359,7 +359,7 @@ async def test_password_brute_force_locks_out_then_the_password_works(
     assert await token("not the password", owner) == 401
     assert await token(PASSWORD, attacker) == 200
 
-    # The same run through bot.accounts (as the link page and the CLI call it).
+    # The same run through bot.accounts.service (as the link page and the CLI call it).
     outcomes = await asyncio.gather(
         *(app.accounts.authenticate("alice", g) for g in guesses[:20]), return_exceptions=True
     )

@@ -15,7 +15,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from bot.runtime import SHUTTING_DOWN
+from bot.delivery.runtime import SHUTTING_DOWN
 from tests.fakes import discord_api, telegram_api
 from tests.fakes.chatlink_process import ChatlinkRun, accounts, start_chatlink
 from tests.fakes.discord_api import FakeDiscord

@@ -73,7 +73,7 @@ def test_env_example_documents_every_setting() -> None:
 def test_json_logs_are_one_object_per_line_and_redacted() -> None:
     import json
 
-    from bot.logs import JsonFormatter
+    from bot.monitoring.logs import JsonFormatter
 
     formatter = JsonFormatter()
     formatter.secrets.add("tok-123")

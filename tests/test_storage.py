@@ -111,8 +111,8 @@ async def test_in_memory_database_is_a_clear_configuration_error(tmp_path: Path)
 async def test_retention_prunes_in_batches_with_a_clock_we_control(
     app: Chatlink, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot import retention as retention_module
-    from bot.retention import Retention
+    from bot.operations import retention as retention_module
+    from bot.operations.retention import Retention
 
     alice = await link_account_first(app, "alice")
     for n in range(5):

@@ -13,7 +13,7 @@ import pytest
 
 from adapters.telegram_bot import TelegramDoor
 from bot.app import Chatlink, open_chatlink
-from bot.logs import RedactingFormatter
+from bot.monitoring.logs import RedactingFormatter
 from storage import Account
 from tests.conftest import PASSWORD, FakeClock, make_settings
 from tests.fakes.serve import serve
@@ -261,8 +261,8 @@ async def test_webhook_mode(
 async def test_refused_token_is_a_clear_error_without_the_token(
     telegram: tuple[FakeTelegram, str], tmp_path: Path, clock: FakeClock
 ) -> None:
+    from bot.delivery.runtime import serve
     from bot.errors import ConfigError
-    from bot.runtime import serve
 
     fake, url = telegram
     fake.token = "another-token"  # the server refuses ours: 401, as Telegram does
@@ -275,7 +275,7 @@ async def test_refused_token_is_a_clear_error_without_the_token(
 
 
 async def test_token_is_redacted_from_log_output() -> None:
-    from bot.logs import redact, scrub
+    from bot.monitoring.logs import redact, scrub
 
     handler = logging.StreamHandler()
     handler.setFormatter(RedactingFormatter())

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bot.text_split import split_text, utf16_length
+from bot.delivery.splitting import split_text, utf16_length
 
 
 def test_short_text_is_one_piece() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from bot.app import Chatlink
-from bot.doctor import Check, CheckFailed
+from bot.operations import Check, CheckFailed
 
 
 def checks(app: Chatlink) -> list[Check]:

@@ -12,15 +12,21 @@ from discord import app_commands
 
 from adapters.discord_bot.translate import from_command, from_message
 from bot.app import Chatlink
-from bot.commands import DESCRIPTIONS, parse_command
+from bot.conversation import DESCRIPTIONS, KeyedLocks, parse_command
+from bot.delivery import (
+    APOLOGY,
+    CANNOT_DM,
+    NOT_HERE,
+    SENT_PRIVATELY,
+    SHUTTING_DOWN,
+    InFlight,
+    LiveReply,
+    split_text,
+    utf16_length,
+)
 from bot.errors import ConfigError
-from bot.live_reply import LiveReply
-from bot.locks import KeyedLocks
-from bot.logs import redact
 from bot.messages import IncomingMessage, Reply, ReplyKind
-from bot.runtime import SHUTTING_DOWN, InFlight
-from bot.text_split import split_text, utf16_length
-from bot.texts import APOLOGY, CANNOT_DM, NOT_HERE, SENT_PRIVATELY
+from bot.monitoring import redact
 
 log = logging.getLogger(__name__)
 

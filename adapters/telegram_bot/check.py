@@ -6,7 +6,7 @@ from telegram import Bot
 from telegram.error import InvalidToken, NetworkError
 
 from bot.app import Chatlink
-from bot.doctor import Check, CheckFailed
+from bot.operations import Check, CheckFailed
 
 
 def checks(app: Chatlink) -> list[Check]:

@@ -39,15 +39,21 @@ from telegram.ext import (
 from adapters.telegram_bot.ordering import PerChatOrder
 from adapters.telegram_bot.translate import incoming
 from bot.app import Chatlink
-from bot.commands import DESCRIPTIONS, parse_command
+from bot.conversation import DESCRIPTIONS, parse_command
+from bot.delivery import (
+    APOLOGY,
+    CANNOT_DM,
+    SENT_PRIVATELY,
+    SHUTTING_DOWN,
+    InFlight,
+    LiveReply,
+    split_text,
+    utf16_length,
+)
 from bot.errors import ConfigError
-from bot.live_reply import LiveReply
-from bot.logs import redact
 from bot.messages import IncomingMessage, Reply
-from bot.runtime import SHUTTING_DOWN, InFlight
+from bot.monitoring import redact
 from bot.secret import derive_key
-from bot.text_split import split_text, utf16_length
-from bot.texts import APOLOGY, CANNOT_DM, SENT_PRIVATELY
 
 log = logging.getLogger(__name__)
 

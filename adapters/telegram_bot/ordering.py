@@ -9,7 +9,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
-from bot.locks import KeyedLocks
+from bot.conversation import KeyedLocks
 
 UNBOUNDED = 1 << 30
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Message, MessageEntity, Update
 from telegram.constants import ChatType
 
-from bot.commands import addresses_us, parse_command
+from bot.conversation import addresses_us, parse_command
 from bot.messages import IncomingMessage, Platform
 
 

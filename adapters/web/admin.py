@@ -8,8 +8,8 @@ from fastapi.responses import Response
 from adapters.web.deps import get_chatlink
 from adapters.web.pages import checked_form, field, redirect, render, require_account
 from bot.accounts import Account
-from bot.admin import parse_duration
 from bot.errors import ChatlinkError, InputRejected
+from bot.operations import parse_duration
 
 admin = APIRouter(prefix="/admin", include_in_schema=False)
 

@@ -28,9 +28,9 @@ from adapters.web.schemas import (
 )
 from adapters.web.security import ApiTokens, client_address, csrf_matches
 from bot.accounts import Account
-from bot.memory import PRIVATE_THREAD
+from bot.conversation import PRIVATE_THREAD
 from bot.messages import IncomingMessage, Platform, ReplyKind
-from bot.metrics import CONTENT_TYPE
+from bot.monitoring import CONTENT_TYPE
 
 api = APIRouter(prefix="/api", tags=["api"])
 health = APIRouter(tags=["health"])

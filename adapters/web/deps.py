@@ -50,7 +50,7 @@ async def account_from_token(chatlink: Chatlink, tokens: ApiTokens, token: str) 
     except TokenError:
         return None
     # Through the core's account cache: a password change or a disable made here is seen
-    # at once, one made by another process within seconds (bot.account_cache).
+    # at once, one made by another process within seconds (bot.accounts.cache).
     account = await chatlink.core.accounts.by_id(account_id)
     if account is None or account.disabled or credential_version(account) != version:
         return None

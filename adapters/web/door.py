@@ -16,8 +16,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.web.app import create_app
 from bot.app import Chatlink
+from bot.delivery import SHUTTING_DOWN, InFlight
 from bot.errors import ConfigError
-from bot.runtime import SHUTTING_DOWN, InFlight
 
 log = logging.getLogger(__name__)
 

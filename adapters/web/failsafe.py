@@ -3,7 +3,7 @@
 The core answers chat messages itself when the database fails; everything else (registering,
 pages, the history, a bug) would otherwise reach uvicorn, which logs the whole traceback and
 answers a bare "Internal Server Error". How a failure is named and answered is the core's
-(`bot.failures`).
+(`bot.delivery.failures`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.web.pages import render
-from bot.failures import answer_for, describe
+from bot.delivery import answer_for, describe
 
 log = logging.getLogger(__name__)
 

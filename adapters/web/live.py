@@ -18,7 +18,7 @@ from adapters.web.api import web_message
 from adapters.web.deps import account_from_token, get_chatlink, get_tokens, session_account
 from bot.accounts import Account, credential_version
 from bot.app import Chatlink
-from bot.failures import answer_for, describe
+from bot.delivery import answer_for, describe
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,9 @@ from adapters.web.api import web_message
 from adapters.web.deps import get_chatlink, log_in, session_account
 from adapters.web.errors import status_of
 from adapters.web.security import client_address, csrf_matches, new_csrf_token
-from bot.account_data import export_account
 from bot.accounts import Account
+from bot.conversation import PRIVATE_THREAD, export_account
 from bot.errors import ChatlinkError, InputRejected, LoginFailed, RateLimited
-from bot.memory import PRIVATE_THREAD
 from bot.messages import ReplyKind
 
 pages = APIRouter(include_in_schema=False)

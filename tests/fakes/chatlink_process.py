@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 
 from adapters.web.security import ApiTokens
+from bot.accounts.passwords import hash_password
 from bot.app import open_chatlink
 from bot.clock import utcnow
-from bot.passwords import hash_password
 from tests.conftest import PASSWORD, SECRET, make_settings
 from tests.fakes.serve import free_port
 

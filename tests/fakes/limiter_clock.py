@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from bot.local_limits import LocalCounts
-from bot.ratelimit import Limiter
+from bot.limits.limiter import Limiter
+from bot.limits.local import LocalCounts
 
 
 class LimiterClock:

@@ -15,7 +15,7 @@ from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimite
 from limits.storage import storage_from_string
 
 from bot.errors import RateLimited
-from bot.local_limits import LocalCounts
+from bot.limits.local import LocalCounts
 
 __all__ = [
     "Limiter",

@@ -12,21 +12,25 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
-from bot.admin import parse_duration
-from bot.app import Chatlink, open_chatlink
+from bot.app import Chatlink, migrate, open_chatlink
 from bot.clock import utcnow
-from bot.doctor import Check, core_checks, run_checks
+from bot.delivery import Door, serve
 from bot.errors import ChatlinkError, ConfigError
-from bot.logs import configure_logging, redact, scrub
-from bot.retention import Retention
-from bot.runtime import Door, serve
+from bot.monitoring import configure_logging, redact, scrub
+from bot.operations import Check, Retention, core_checks, database_stats, parse_duration, run_checks
 from bot.settings import Settings
-from storage import Database, collect_stats, upgrade
 
 log = logging.getLogger("chatlink")
 
-# How the audit log names actions taken on the command line: "cli" and the system user.
-CLI_ACTOR = f"cli:{getpass.getuser()}"
+
+def cli_actor() -> str:
+    """How the audit log names actions taken on the command line: "cli" and the system user
+    (asked when needed: a container may have no passwd entry for its user)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
 
 DoorFactory = Callable[[Chatlink], Sequence[Door]]
 CheckFactory = Callable[[Chatlink], Sequence[Check]]
@@ -143,14 +147,7 @@ async def _dispatch(
     build_checks: CheckFactory | None,
 ) -> int:
     if args.command == "migrate":
-        try:
-            db = Database(settings.database_url)
-        except ValueError as exc:
-            raise ConfigError(f"DATABASE_URL: {exc}") from None
-        try:
-            await upgrade(db)
-        finally:
-            await db.close()
+        await migrate(settings)
         print("database is up to date")
         return 0
     if args.command == "doctor":
@@ -159,7 +156,11 @@ async def _dispatch(
                 redact(token.get_secret_value())
         try:
             async with open_chatlink(settings, migrate=False) as app:
-                checks = build_checks(app) if build_checks is not None else core_checks(app)
+                checks = (
+                    build_checks(app)
+                    if build_checks is not None
+                    else core_checks(app.db, app.core.provider, app.limiter)
+                )
                 return await _doctor(checks)
         except ConfigError as exc:
             print(f"{'settings':<12}  FAIL  {exc}")
@@ -226,7 +227,7 @@ def read_password(stdin: TextIO = sys.stdin) -> str:
 
 async def _user(app: Chatlink, args: argparse.Namespace) -> int:
     if args.user_command == "add":
-        account = await app.admin.add_account(CLI_ACTOR, args.username, read_password())
+        account = await app.admin.add_account(cli_actor(), args.username, read_password())
         print(f"created account {account.username}")
     elif args.user_command == "list":
         accounts = await app.accounts.store.all()
@@ -241,11 +242,11 @@ async def _user(app: Chatlink, args: argparse.Namespace) -> int:
         print(f"{len(accounts)} account(s)")
     elif args.user_command in ("disable", "enable"):
         disabled = args.user_command == "disable"
-        account = await app.admin.set_disabled(CLI_ACTOR, args.username, disabled)
+        account = await app.admin.set_disabled(cli_actor(), args.username, disabled)
         print(f"account {account.username} {'disabled' if disabled else 'enabled'}")
     else:
         promote = args.user_command == "promote"
-        account = await app.admin.set_admin(CLI_ACTOR, args.username, promote)
+        account = await app.admin.set_admin(cli_actor(), args.username, promote)
         print(f"account {account.username} {'is now an admin' if promote else 'is no admin'}")
     return 0
 
@@ -253,7 +254,7 @@ async def _user(app: Chatlink, args: argparse.Namespace) -> int:
 async def _invite(app: Chatlink, args: argparse.Namespace) -> int:
     if args.invite_command == "create":
         code, invite = await app.admin.create_invite(
-            CLI_ACTOR, args.uses, parse_duration(args.expires)
+            cli_actor(), args.uses, parse_duration(args.expires)
         )
         until = f"{invite.expires_at:%Y-%m-%d %H:%M} UTC"
         print(f"Invite {invite.id}: {invite.uses_left} use(s), until {until}.")
@@ -271,13 +272,13 @@ async def _invite(app: Chatlink, args: argparse.Namespace) -> int:
                 f"{item.expires_at:%Y-%m-%d %H:%M}  {state}"
             )
     else:
-        await app.admin.revoke_invite(CLI_ACTOR, args.id)
+        await app.admin.revoke_invite(cli_actor(), args.id)
         print(f"invite {args.id} revoked")
     return 0
 
 
 async def _link_code(app: Chatlink, username: str) -> int:
-    account, issued = await app.admin.link_code_for(CLI_ACTOR, username)
+    account, issued = await app.admin.link_code_for(cli_actor(), username)
     print(f"Link code for {account.username}, valid until {issued.expires_at:%Y-%m-%d %H:%M} UTC.")
     print("Send it to the bot in a private chat as: /link <code>")
     print(issued.code)
@@ -285,7 +286,7 @@ async def _link_code(app: Chatlink, username: str) -> int:
 
 
 async def _stats(app: Chatlink) -> int:
-    stats = await collect_stats(app.db, utcnow())
+    stats = await database_stats(app.db, utcnow())
     rows = [
         ("accounts", f"{stats.accounts} ({stats.disabled_accounts} disabled)"),
         *(

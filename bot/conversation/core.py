@@ -9,20 +9,20 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.account_cache import AccountCache
-from bot.arrivals import ArrivalGate
-from bot.chat_commands import ChatCommands
-from bot.commands import parse_command
+from bot.accounts import AccountCache
+from bot.conversation.arrivals import ArrivalGate
+from bot.conversation.chat_commands import ChatCommands
+from bot.conversation.commands import parse_command
+from bot.conversation.locks import KeyedLocks
+from bot.conversation.memory import Memory, thread_key
+from bot.conversation.tokens import estimate, estimate_turns
+from bot.delivery import STORAGE_FAILED
 from bot.errors import AccountDisabled, ChatlinkError, RateLimited
+from bot.limits import UsageLimits
 from bot.linking import LinkService
-from bot.locks import KeyedLocks
-from bot.memory import Memory, thread_key
 from bot.messages import IncomingMessage, Platform, ProgressCallback, Reply, ReplyKind
-from bot.metrics import Metrics
-from bot.providers.base import ReplyProvider, Turn, Usage
-from bot.texts import STORAGE_FAILED
-from bot.tokens import estimate, estimate_turns
-from bot.usage import UsageLimits
+from bot.monitoring import Metrics
+from bot.providers import ReplyProvider, Turn, Usage
 from storage import Account, AccountStore, database_failure
 
 log = logging.getLogger(__name__)

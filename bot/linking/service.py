@@ -12,6 +12,7 @@ from typing import NoReturn
 
 from bot.accounts import AccountService, Registration
 from bot.clock import Clock, utcnow
+from bot.delivery import ChatSenders
 from bot.errors import (
     AccountDisabled,
     AlreadyLinked,
@@ -26,10 +27,9 @@ from bot.errors import (
     TooManyCodes,
     UsernameUnavailable,
 )
-from bot.link_codes import DecodedCode, LinkCodeCodec, Purpose
-from bot.metrics import Metrics
-from bot.ratelimit import Limiter, RateLimitItemPerHour
-from bot.senders import ChatSenders
+from bot.limits import Limiter, RateLimitItemPerHour
+from bot.linking.codec import DecodedCode, LinkCodeCodec, Purpose
+from bot.monitoring import Metrics
 from storage import (
     Account,
     AccountStore,

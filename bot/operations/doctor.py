@@ -6,9 +6,10 @@ import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from bot.app import Chatlink
-from bot.logs import scrub
-from storage import current_revision, head_revision
+from bot.limits import Limiter
+from bot.monitoring import scrub
+from bot.providers import ReplyProvider
+from storage import Database, current_revision, head_revision
 
 
 class CheckFailed(Exception):
@@ -30,24 +31,24 @@ class Outcome:
     detail: str
 
 
-def core_checks(app: Chatlink) -> list[Check]:
+def core_checks(db: Database, provider: ReplyProvider, limiter: Limiter) -> list[Check]:
     """Database, migrations, model endpoint and Redis."""
 
     async def database() -> str:
-        path = app.db.sqlite_path
+        path = db.sqlite_path
         if path is not None and not os.access(path.parent, os.W_OK):
             raise CheckFailed(f"{path.parent} is not writable: fix its owner or set DATABASE_URL")
         try:
-            await app.db.ping()
+            await db.ping()
         except Exception as exc:
             raise CheckFailed(
                 f"cannot reach the database ({type(exc).__name__}): check DATABASE_URL"
             ) from None
-        return "sqlite " + str(path) if path is not None else app.db.url.render_as_string()
+        return "sqlite " + str(path) if path is not None else db.url.render_as_string()
 
     async def migrations() -> str:
         try:
-            current = await current_revision(app.db)
+            current = await current_revision(db)
         except Exception:
             raise CheckFailed("cannot read the schema version: fix the database first") from None
         head = head_revision()
@@ -59,17 +60,17 @@ def core_checks(app: Chatlink) -> list[Check]:
 
     async def model() -> str:
         try:
-            return await app.core.provider.check()
+            return await provider.check()
         except Exception as exc:
             raise CheckFailed(
-                f"{app.core.provider.name} endpoint failed ({type(exc).__name__}): check "
+                f"{provider.name} endpoint failed ({type(exc).__name__}): check "
                 "LLM_BASE_URL, LLM_API_KEY and LLM_MODEL"
             ) from None
 
     async def redis() -> str:
-        if not app.limiter.shared:
+        if not limiter.shared:
             return "not configured (limits count per process)"
-        if not await app.limiter.ping():
+        if not await limiter.ping():
             raise CheckFailed("Redis does not answer: check REDIS_URL")
         return "ok"
 

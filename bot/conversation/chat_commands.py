@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot.commands import HELP, START_LINK, Command
+from bot.conversation.commands import HELP, START_LINK, Command
+from bot.conversation.memory import Memory, thread_key
 from bot.errors import AccountDisabled, NotLinked
+from bot.limits import UsageLimits
 from bot.linking import LinkService
-from bot.memory import Memory, thread_key
 from bot.messages import IncomingMessage, Platform, Reply
-from bot.usage import UsageLimits
 from storage import Account, AccountStore
 
 log = logging.getLogger(__name__)

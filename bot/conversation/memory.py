@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.clock import Clock, utcnow
-from bot.history_cache import HistoryCache
-from bot.locks import KeyedLocks
+from bot.conversation.history_cache import HistoryCache
+from bot.conversation.locks import KeyedLocks
+from bot.conversation.tokens import estimate_turns, fit
 from bot.messages import IncomingMessage
-from bot.providers.base import Turn
-from bot.tokens import estimate_turns, fit
+from bot.providers import Turn
 from storage import MessageStore, StoredMessage
 
 log = logging.getLogger(__name__)

@@ -7,6 +7,7 @@ import logging
 import re
 from dataclasses import dataclass
 
+from bot.accounts.passwords import burn_verify, hash_password, verify_password
 from bot.clock import Clock, utcnow
 from bot.errors import (
     AccountDisabled,
@@ -18,9 +19,8 @@ from bot.errors import (
     RegistrationClosed,
     UsernameUnavailable,
 )
-from bot.metrics import Metrics
-from bot.passwords import burn_verify, hash_password, verify_password
-from bot.ratelimit import Limiter, RateLimitItemPerMinute
+from bot.limits import Limiter, RateLimitItemPerMinute
+from bot.monitoring import Metrics
 from storage import (
     Account,
     AccountStore,

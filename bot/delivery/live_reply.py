@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-from bot.text_split import Measure, split_text
+from bot.delivery.splitting import Measure, split_text
 
 Handle = TypeVar("Handle")
 

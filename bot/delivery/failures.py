@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.texts import APOLOGY, STORAGE_FAILED
+from bot.delivery.texts import APOLOGY, STORAGE_FAILED
 from storage import database_failure
 
 

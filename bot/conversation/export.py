@@ -6,7 +6,7 @@ from typing import Any
 
 from bot.accounts import AccountService
 from bot.clock import utcnow
-from bot.memory import Memory
+from bot.conversation.memory import Memory
 from storage import Account
 
 

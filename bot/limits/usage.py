@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.errors import RateLimited
-from bot.ratelimit import Limiter, RateLimitItemPerDay, RateLimitItemPerMinute
+from bot.limits.limiter import Limiter, RateLimitItemPerDay, RateLimitItemPerMinute
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from bot.providers.base import Turn
+from bot.providers import Turn
 
 CHARS_PER_TOKEN = 4
 PER_MESSAGE = 4  # role markers and separators

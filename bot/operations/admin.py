@@ -11,8 +11,8 @@ from datetime import timedelta
 from bot.accounts import AccountService, hash_invite
 from bot.clock import Clock, utcnow
 from bot.errors import InputRejected
+from bot.limits import UsageLimits
 from bot.linking import IssuedCode, LinkService
-from bot.usage import UsageLimits
 from storage import (
     Account,
     AccountOverview,

@@ -1,0 +1,25 @@
+"""The conversation: the core's one entry point, chat commands, turn order and memory."""
+
+from __future__ import annotations
+
+from bot.conversation.commands import DESCRIPTIONS, HELP, Command, addresses_us, parse_command
+from bot.conversation.core import ChatCore
+from bot.conversation.export import export_account
+from bot.conversation.locks import KeyedLocks
+from bot.conversation.memory import PRIVATE_THREAD, Memory, thread_key
+from bot.conversation.tokens import estimate
+
+__all__ = [
+    "DESCRIPTIONS",
+    "HELP",
+    "PRIVATE_THREAD",
+    "ChatCore",
+    "Command",
+    "KeyedLocks",
+    "Memory",
+    "addresses_us",
+    "estimate",
+    "export_account",
+    "parse_command",
+    "thread_key",
+]

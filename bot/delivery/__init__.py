@@ -1,0 +1,28 @@
+"""What the doors share: running them, live replies, splitting, senders and the words they say."""
+
+from __future__ import annotations
+
+from bot.delivery.failures import answer_for, describe
+from bot.delivery.live_reply import LiveReply
+from bot.delivery.runtime import SHUTTING_DOWN, Door, InFlight, serve
+from bot.delivery.senders import ChatSenders
+from bot.delivery.splitting import split_text, utf16_length
+from bot.delivery.texts import APOLOGY, CANNOT_DM, NOT_HERE, SENT_PRIVATELY, STORAGE_FAILED
+
+__all__ = [
+    "APOLOGY",
+    "CANNOT_DM",
+    "NOT_HERE",
+    "SENT_PRIVATELY",
+    "SHUTTING_DOWN",
+    "STORAGE_FAILED",
+    "ChatSenders",
+    "Door",
+    "InFlight",
+    "LiveReply",
+    "answer_for",
+    "describe",
+    "serve",
+    "split_text",
+    "utf16_length",
+]

@@ -1,0 +1,19 @@
+"""What operators do: admin actions with an audit log, retention, and the doctor's checks."""
+
+from __future__ import annotations
+
+from bot.operations.admin import AdminService, parse_duration
+from bot.operations.doctor import Check, CheckFailed, core_checks, run_checks
+from bot.operations.retention import Retention
+from bot.operations.stats import database_stats
+
+__all__ = [
+    "AdminService",
+    "Check",
+    "CheckFailed",
+    "Retention",
+    "core_checks",
+    "database_stats",
+    "parse_duration",
+    "run_checks",
+]
