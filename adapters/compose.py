@@ -12,7 +12,7 @@ from adapters.telegram_bot import TelegramDoor
 from adapters.telegram_bot.check import checks as telegram_checks
 from adapters.web import WebDoor
 from bot.app import Chatlink
-from bot.delivery import Door
+from bot.delivery import Door, WebhookReceiver
 from bot.operations import Check, core_checks
 
 log = logging.getLogger("chatlink")
@@ -21,9 +21,15 @@ log = logging.getLogger("chatlink")
 def build_doors(app: Chatlink) -> list[Door]:
     """The doors to serve, given the settings; says which are configured and which are not."""
     settings = app.settings
+    for line in settings.retired():
+        log.warning("%s", line)
     doors: list[Door] = []
+    receivers: list[WebhookReceiver] = []
     if settings.telegram_bot_token is not None:
-        doors.append(TelegramDoor(app))
+        telegram = TelegramDoor(app)
+        doors.append(telegram)
+        if telegram.webhook is not None:
+            receivers.append(telegram.webhook)
     else:
         log.info("Telegram: not configured (TELEGRAM_BOT_TOKEN is not set)")
     if settings.discord_bot_token is not None:
@@ -31,7 +37,8 @@ def build_doors(app: Chatlink) -> list[Door]:
     else:
         log.info("Discord: not configured (DISCORD_BOT_TOKEN is not set)")
     if settings.web_enabled:
-        doors.append(WebDoor(app))
+        # First, so that the webhook route listens before Telegram is told to post there.
+        doors.insert(0, WebDoor(app, receivers))
     else:
         log.info("Web page and HTTP API: turned off (WEB_ENABLED=false)")
     return doors

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_KEY_BYTES = 32
+# Where the web app serves the Telegram webhook; TELEGRAM_WEBHOOK_URL's path must be this.
+TELEGRAM_WEBHOOK_PATH = "/telegram/webhook"
+# Settings an older chatlink read, and what took their place: still set, they earn a warning.
+RETIRED = {
+    "telegram_webhook_port": "the Telegram webhook now arrives on WEB_PORT at "
+    f"{TELEGRAM_WEBHOOK_PATH}; point your proxy there",
+    "telegram_webhook_listen": "the Telegram webhook now arrives on WEB_HOST:WEB_PORT at "
+    f"{TELEGRAM_WEBHOOK_PATH}; point your proxy there",
+}
 
 
 class Settings(BaseSettings):
@@ -77,8 +95,6 @@ class Settings(BaseSettings):
     telegram_mode: Literal["polling", "webhook"] = "polling"
     telegram_concurrent_updates: int = Field(256, ge=1, le=4096)
     telegram_webhook_url: str | None = None
-    telegram_webhook_listen: str = "127.0.0.1"
-    telegram_webhook_port: int = Field(8443, ge=0, le=65535)
     telegram_webhook_secret: SecretStr | None = None
     discord_bot_token: SecretStr | None = None
     discord_allowed_guilds: Annotated[list[int], NoDecode] = []
@@ -88,6 +104,22 @@ class Settings(BaseSettings):
     discord_message_content: bool = False
     discord_shard_count: int | None = Field(None, ge=1)
     discord_shard_ids: Annotated[list[int], NoDecode] = []
+
+    _retired: list[str] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _note_retired(cls, data: Any, handler: ModelWrapValidatorHandler[Settings]) -> Settings:
+        # The environment's own extras never reach `data` (only those of the .env file do).
+        given = {str(key).lower() for key in data} if isinstance(data, dict) else set()
+        given |= {key.lower() for key in os.environ}
+        settings = handler(data)
+        settings._retired = sorted(given & RETIRED.keys())
+        return settings
+
+    def retired(self) -> list[str]:
+        """One line for each setting still given that chatlink no longer reads."""
+        return [f"{name.upper()} is no longer read: {RETIRED[name]}" for name in self._retired]
 
     @field_validator(
         "secret_key",
@@ -153,6 +185,23 @@ class Settings(BaseSettings):
             raise ValueError(
                 "TELEGRAM_MODE=webhook needs TELEGRAM_WEBHOOK_URL (the https:// address Telegram "
                 "posts updates to)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _webhook_is_a_web_route(self) -> Settings:
+        if self.telegram_bot_token is None or self.telegram_mode != "webhook":
+            return self
+        if not self.web_enabled:
+            raise ValueError(
+                "TELEGRAM_MODE=webhook needs WEB_ENABLED=true: the webhook is served on WEB_PORT "
+                f"at {TELEGRAM_WEBHOOK_PATH}"
+            )
+        path = urlsplit(self.telegram_webhook_url or "").path
+        if path != TELEGRAM_WEBHOOK_PATH:
+            raise ValueError(
+                f"TELEGRAM_WEBHOOK_URL's path must be {TELEGRAM_WEBHOOK_PATH} (where WEB_PORT "
+                f"serves the webhook), not {path or '/'}"
             )
         return self
 

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 from telegram import (
     BotCommand,
@@ -38,6 +37,7 @@ from telegram.ext import (
 
 from adapters.telegram_bot.ordering import PerChatOrder
 from adapters.telegram_bot.translate import incoming
+from adapters.telegram_bot.webhook import TelegramWebhook
 from bot.app import Chatlink
 from bot.conversation import DESCRIPTIONS, parse_command
 from bot.delivery import (
@@ -85,14 +85,17 @@ class TelegramDoor:
         self.token = settings.telegram_bot_token.get_secret_value()
         self.poll_timeout = poll_timeout
         redact(self.token)
-        self.application: Application = (  # type: ignore[type-arg]
+        builder = (
             ApplicationBuilder()
             .token(self.token)
             .base_url(settings.telegram_api_base_url)
             .rate_limiter(rate_limiter or AIORateLimiter(max_retries=3))
             .concurrent_updates(PerChatOrder(settings.telegram_concurrent_updates))
-            .build()
         )
+        if settings.telegram_mode == "webhook":
+            # No updater: the web app serves the webhook on WEB_PORT, so PTB opens no server.
+            builder = builder.updater(None)
+        self.application: Application = builder.build()  # type: ignore[type-arg]
         self.application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._on_message))
         self.application.add_error_handler(self._on_error)
         self.username = ""
@@ -100,10 +103,15 @@ class TelegramDoor:
         self._conflict_reported = False
         self.grace_s = settings.shutdown_grace_s
         self.in_flight = InFlight()
+        # What the composition root gives the web door to serve, in webhook mode.
+        self.webhook: TelegramWebhook | None = None
+        if settings.telegram_mode == "webhook":
+            self.webhook = TelegramWebhook(self.application, self.webhook_secret)
 
     # --- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
-        """Log in (getMe), register the command menu, then poll or set the webhook."""
+        """Log in (getMe), register the command menu, then poll, or set the webhook and take
+        the updates the web app receives on it."""
         app = self.application
         try:
             await app.initialize()
@@ -114,19 +122,15 @@ class TelegramDoor:
             [BotCommand(name, text) for name, text in DESCRIPTIONS.items()]
         )
         await app.start()
-        assert app.updater is not None
-        if self.settings.telegram_mode == "webhook":
+        if self.webhook is not None:
             url = self.settings.telegram_webhook_url
             assert url is not None
-            await app.updater.start_webhook(
-                listen=self.settings.telegram_webhook_listen,
-                port=self.settings.telegram_webhook_port,
-                url_path=urlsplit(url).path.lstrip("/"),
-                webhook_url=url,
-                secret_token=self.webhook_secret,
-                allowed_updates=["message"],
+            self.webhook.open = True
+            await app.bot.set_webhook(
+                url=url, secret_token=self.webhook_secret, allowed_updates=["message"]
             )
         else:
+            assert app.updater is not None
             await app.updater.start_polling(
                 timeout=self.poll_timeout,
                 allowed_updates=["message"],
@@ -140,8 +144,10 @@ class TelegramDoor:
         the rest, close the connection pool."""
         self.chatlink.senders.unregister("telegram")
         app = self.application
+        if self.webhook is not None:
+            self.webhook.open = False  # no new updates: Telegram is answered 503 and retries
         if app.updater is not None and app.updater.running:
-            await app.updater.stop()  # no new updates: polling ends, the webhook closes
+            await app.updater.stop()  # no new updates: polling ends
         log.info("telegram: taking no new updates; %d in flight", len(self.in_flight))
         if cut := await self.in_flight.finish(self.grace_s):
             log.warning(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,7 +23,9 @@ from adapters.web.failsafe import Failsafe
 from adapters.web.live import live
 from adapters.web.pages import CsrfFailed, LoginRequired, pages, redirect, render
 from adapters.web.security import ApiTokens, BodyLimit, SecurityHeaders
+from adapters.web.webhooks import webhooks
 from bot.app import Chatlink
+from bot.delivery import WebhookReceiver
 from bot.errors import ChatlinkError
 from bot.secret import derive_key
 
@@ -31,7 +34,8 @@ SESSION_DAYS = 14
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api") or request.url.path == "/healthz"
+    path = request.url.path
+    return path.startswith(("/api", "/telegram/")) or path == "/healthz"
 
 
 def _describe(error: RequestValidationError) -> str:
@@ -43,8 +47,11 @@ def _describe(error: RequestValidationError) -> str:
     return "Invalid request: " + "; ".join(parts)
 
 
-def create_app(chatlink: Chatlink, secret_key: str) -> FastAPI:
-    """The web page and HTTP API around an assembled core."""
+def create_app(
+    chatlink: Chatlink, secret_key: str, receivers: Sequence[WebhookReceiver] = ()
+) -> FastAPI:
+    """The web page and HTTP API around an assembled core, plus a route for each receiver of
+    pushed updates (the Telegram webhook)."""
     settings = chatlink.settings
     app = FastAPI(
         title="chatlink",
@@ -62,6 +69,7 @@ def create_app(chatlink: Chatlink, secret_key: str) -> FastAPI:
     app.include_router(live)
     app.include_router(pages)
     app.include_router(admin)
+    app.include_router(webhooks(receivers))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     docs_assets = Path(fastapi_offline.__file__).parent / "static"
     app.mount("/docs-static", StaticFiles(directory=docs_assets), name="docs-static")

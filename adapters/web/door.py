@@ -9,14 +9,14 @@ import logging
 import math
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.web.app import create_app
 from bot.app import Chatlink
-from bot.delivery import SHUTTING_DOWN, InFlight
+from bot.delivery import SHUTTING_DOWN, InFlight, WebhookReceiver
 from bot.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -173,9 +173,10 @@ class WebDoor:
 
     name = "web"
 
-    def __init__(self, chatlink: Chatlink) -> None:
+    def __init__(self, chatlink: Chatlink, receivers: Sequence[WebhookReceiver] = ()) -> None:
+        """`receivers`: other doors' webhooks (Telegram's), served on this port too."""
         settings = chatlink.settings
-        self.app = create_app(chatlink, chatlink.secret_key)
+        self.app = create_app(chatlink, chatlink.secret_key, receivers)
         self.drain = Draining(self.app)
         self.grace_s = settings.shutdown_grace_s
         self.host, self.port = settings.web_host, settings.web_port

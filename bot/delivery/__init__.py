@@ -8,6 +8,7 @@ from bot.delivery.runtime import SHUTTING_DOWN, Door, InFlight, serve
 from bot.delivery.senders import ChatSenders
 from bot.delivery.splitting import split_text, utf16_length
 from bot.delivery.texts import APOLOGY, CANNOT_DM, NOT_HERE, SENT_PRIVATELY, STORAGE_FAILED
+from bot.delivery.webhooks import Pushed, WebhookReceiver
 
 __all__ = [
     "APOLOGY",
@@ -20,6 +21,8 @@ __all__ = [
     "Door",
     "InFlight",
     "LiveReply",
+    "Pushed",
+    "WebhookReceiver",
     "answer_for",
     "describe",
     "serve",
