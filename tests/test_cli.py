@@ -107,6 +107,17 @@ def test_bad_setting_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_webhook_mode_without_the_web_door_is_refused_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "TELEGRAM_BOT_TOKEN=123:abc\nTELEGRAM_MODE=webhook\n"
+        "TELEGRAM_WEBHOOK_URL=https://bot.example.org/telegram/webhook\nWEB_ENABLED=false\n"
+    )
+    result = chatlink(tmp_path, "run", check=False)
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("chatlink: TELEGRAM_MODE=webhook needs WEB_ENABLED=true")
+
+
 def test_migrate(tmp_path: Path) -> None:
     assert "up to date" in chatlink(tmp_path, "migrate").stdout
     assert "up to date" in chatlink(tmp_path, "migrate").stdout

@@ -97,3 +97,44 @@ def test_id_lists_are_comma_separated(tmp_path: Path) -> None:
             Settings(_env_file=None)  # type: ignore[call-arg]
     finally:
         del os.environ["TELEGRAM_ALLOWED_CHATS"]
+
+
+def test_webhook_mode_needs_the_web_door_and_its_path(tmp_path: Path) -> None:
+    webhook = {
+        "telegram_bot_token": "123:abc",
+        "telegram_mode": "webhook",
+        "telegram_webhook_url": "https://bot.example.org/telegram/webhook",
+    }
+    assert make_settings(tmp_path, **webhook).web_enabled
+    with pytest.raises(ValidationError) as off:
+        make_settings(tmp_path, **webhook, web_enabled=False)
+    [error] = off.value.errors()
+    assert "TELEGRAM_MODE=webhook needs WEB_ENABLED=true" in error["msg"]
+    assert "\n" not in error["msg"]
+    elsewhere = webhook | {"telegram_webhook_url": "https://bot.example.org/telegram/hook"}
+    with pytest.raises(
+        ValidationError, match=r"path must be /telegram/webhook .* not /telegram/hook"
+    ):
+        make_settings(tmp_path, **elsewhere)
+    # Without a token there is no Telegram door, so nothing to refuse.
+    make_settings(tmp_path, **(elsewhere | {"telegram_bot_token": None}), web_enabled=False)
+
+
+def test_retired_webhook_port_is_warned_about(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / ".env").write_text("TELEGRAM_WEBHOOK_LISTEN=0.0.0.0\n")
+    os.environ["TELEGRAM_WEBHOOK_PORT"] = "8443"
+    try:
+        from bot.settings import Settings
+
+        settings = Settings(_env_file=tmp_path / ".env")  # type: ignore[call-arg]
+        lines = settings.retired()
+        assert [line.split()[0] for line in lines] == [
+            "TELEGRAM_WEBHOOK_LISTEN", "TELEGRAM_WEBHOOK_PORT",
+        ]  # fmt: skip
+        assert all("WEB_PORT at /telegram/webhook" in line for line in lines)
+        assert not hasattr(settings, "telegram_webhook_port")
+    finally:
+        del os.environ["TELEGRAM_WEBHOOK_PORT"]
+    assert make_settings(tmp_path).retired() == []

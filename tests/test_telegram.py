@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from adapters.telegram_bot import TelegramDoor
@@ -221,39 +220,6 @@ async def test_restart_keeps_link_and_memory(
         try:
             await fake.say("which door?")
             assert 'you said: "remember the blue door"' in (await fake.wait_sent(3))[-1]
-        finally:
-            await door.stop()
-
-
-async def test_webhook_mode(
-    telegram: tuple[FakeTelegram, str], tmp_path: Path, clock: FakeClock, unused_tcp_port: int
-) -> None:
-    fake, url = telegram
-    hook = f"http://127.0.0.1:{unused_tcp_port}/telegram/hook"
-    settings = telegram_settings(
-        tmp_path, url, telegram_mode="webhook", telegram_webhook_url=hook,
-        telegram_webhook_port=unused_tcp_port, telegram_webhook_secret="s3cret_value",
-    )  # fmt: skip
-    async with open_chatlink(settings, clock=clock) as app:
-        door = TelegramDoor(app)
-        await door.start()
-        try:
-            [set_webhook] = [c for c in fake.calls if c.method == "setWebhook"]
-            assert set_webhook.params["url"] == hook
-            assert set_webhook.params["secret_token"] == "s3cret_value"
-            assert "getUpdates" not in fake.methods()
-            update = {"update_id": 1, **fake.message("hello via webhook")}
-            async with httpx.AsyncClient(trust_env=False) as client:
-                refused = await client.post(
-                    hook, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"}
-                )
-                assert refused.status_code == 403
-                accepted = await client.post(
-                    hook, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret_value"}
-                )
-                assert accepted.status_code == 200
-            [reply] = await fake.wait_sent(1)
-            assert "/link" in reply
         finally:
             await door.stop()
 

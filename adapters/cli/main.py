@@ -123,7 +123,12 @@ def main(
     except ValidationError as exc:
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"]).upper()
-            print(f"chatlink: setting {field}: {error['msg']}", file=sys.stderr)
+            # A rule across settings has no one field; its message names the settings itself.
+            text = str(error.get("ctx", {}).get("error", error["msg"]))
+            print(
+                f"chatlink: setting {field}: {text}" if field else f"chatlink: {text}",
+                file=sys.stderr,
+            )
         if args.command == "doctor":
             print(f"{'settings':<12}  FAIL  fix the settings above (.env or environment)")
         return 2
