@@ -37,8 +37,9 @@ def build_doors(app: Chatlink) -> list[Door]:
     else:
         log.info("Discord: not configured (DISCORD_BOT_TOKEN is not set)")
     if settings.web_enabled:
-        # First, so that the webhook route listens before Telegram is told to post there.
-        doors.insert(0, WebDoor(app, receivers))
+        # Last, so that a healthy /healthz means every door serves; but first when it serves a
+        # webhook, so that the route listens before Telegram is told to post there.
+        doors.insert(0 if receivers else len(doors), WebDoor(app, receivers))
     else:
         log.info("Web page and HTTP API: turned off (WEB_ENABLED=false)")
     return doors

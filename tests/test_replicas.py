@@ -22,6 +22,9 @@ from tests.fakes.redis_server import REDIS, redis_server
 from tests.fakes.serve import free_port, serve
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 
+# The one public address of the webhook; the balancer forwards it to each replica's WEB_PORT.
+PUBLIC_HOOK = "https://bot.example.org/telegram/webhook"
+
 pytestmark = pytest.mark.skipif(
     postgres_server.BIN is None or REDIS is None,
     reason="needs Debian's postgresql and redis-server (.ci/run installs both)",
@@ -40,14 +43,7 @@ def shared(postgres: str | None, tmp_path: Path) -> Iterator[dict[str, str]]:
 @asynccontextmanager
 async def replicas(tmp_path: Path, env: dict[str, str], count: int = 2) -> AsyncIterator[list[str]]:
     """Start `count` `chatlink run` processes at once; yield their base URLs."""
-    runs = []
-    for n in range(count):
-        settings = dict(env)
-        if "TELEGRAM_WEBHOOK_PORT" in env:
-            hook_port = free_port()
-            settings["TELEGRAM_WEBHOOK_PORT"] = str(hook_port)
-            settings["TELEGRAM_WEBHOOK_URL"] = f"http://127.0.0.1:{hook_port}/telegram/hook"
-        runs.append(start_chatlink(tmp_path / f"replica{n}", settings))
+    runs = [start_chatlink(tmp_path / f"replica{n}", env) for n in range(count)]
     try:
         async with httpx.AsyncClient(trust_env=False, timeout=5) as client:
             for run in runs:
@@ -152,12 +148,13 @@ async def test_telegram_webhooks_on_two_replicas(shared: dict[str, str], tmp_pat
     async with serve(fake.app()) as api:
         env = shared | {
             "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": f"{api}/bot",
-            "TELEGRAM_MODE": "webhook", "TELEGRAM_WEBHOOK_PORT": "0",
+            "TELEGRAM_MODE": "webhook", "TELEGRAM_WEBHOOK_URL": PUBLIC_HOOK,
             "TELEGRAM_WEBHOOK_SECRET": "replica_secret",
         }  # fmt: skip
-        async with replicas(tmp_path, env):
-            hooks = [c.params["url"] for c in fake.calls if c.method == "setWebhook"]
-            assert len(hooks) == 2
+        async with replicas(tmp_path, env) as urls:
+            # Healthy means the web door serves; each Telegram door sets the webhook after.
+            hooks = [c.params["url"] for c in await fake.wait_calls("setWebhook", 2)]
+            assert hooks == [PUBLIC_HOOK] * 2  # each replica says the balancer's address
             async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
                 for n in range(20):  # the load balancer: alternate between the replicas
                     update: dict[str, Any] = {
@@ -165,7 +162,7 @@ async def test_telegram_webhooks_on_two_replicas(shared: dict[str, str], tmp_pat
                         **fake.message("hello", user_id=5000 + n),
                     }
                     response = await client.post(
-                        hooks[n % 2], content=json.dumps(update),
+                        f"{urls[n % 2]}/telegram/webhook", content=json.dumps(update),
                         headers={"Content-Type": "application/json",
                                  "X-Telegram-Bot-Api-Secret-Token": "replica_secret"},
                     )  # fmt: skip

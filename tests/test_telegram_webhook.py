@@ -168,7 +168,7 @@ async def test_no_webhook_route_when_polling(tmp_path: Path, clock: FakeClock) -
     fake = FakeTelegram()
     async with serve(fake.app()) as api:
         async with open_chatlink(settings_for(tmp_path, api), clock=clock) as app:
-            [web, telegram] = build_doors(app)
+            [telegram, web] = build_doors(app)  # polling: the web door last, as before
             assert isinstance(telegram, TelegramDoor) and telegram.webhook is None
             await web.start()  # the web door alone: no need to poll here
             try:

@@ -155,6 +155,18 @@ class FakeTelegram:
                     await asyncio.wait_for(self._changed.wait(), remaining)
         return self.sent(chat_id)
 
+    async def wait_calls(self, method: str, count: int, within: float = 15) -> list[Call]:
+        """Wait until `method` was called `count` times, and return those calls."""
+        deadline = time.monotonic() + within
+        async with self._changed:
+            while len(calls := [c for c in self.calls if c.method == method]) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"expected {count} {method} calls, got {len(calls)}")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+        return calls
+
     def unconfirmed(self) -> list[int]:
         """Ids of the updates no getUpdates offset has confirmed (Telegram would send them
         again to the next process that polls)."""
