@@ -129,6 +129,7 @@ class TelegramDoor:
             await app.bot.set_webhook(
                 url=url, secret_token=self.webhook_secret, allowed_updates=["message"]
             )
+            log.info("telegram: webhook %s, served on WEB_PORT at %s", url, self.webhook.path)
         else:
             assert app.updater is not None
             await app.updater.start_polling(

@@ -1,4 +1,5 @@
-"""What the doors share: running them, live replies, splitting, senders and the words they say."""
+"""What the doors share: running them, live replies, splitting, senders, pushed updates (webhooks)
+and the words they say."""
 
 from __future__ import annotations
 
