@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.delivery.failures import answer_for, describe
+from bot.delivery.failures import answer_for, database_failed, describe
 from bot.delivery.live_reply import LiveReply
 from bot.delivery.runtime import SHUTTING_DOWN, Door, InFlight, serve
 from bot.delivery.senders import ChatSenders
@@ -21,6 +21,7 @@ __all__ = [
     "InFlight",
     "LiveReply",
     "answer_for",
+    "database_failed",
     "describe",
     "serve",
     "split_text",
