@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from adapters.web import WebDoor
 from adapters.web.api import web_message
+from adapters.web.errors import STATUS, headers_of
 from bot.accounts import REGISTRATION_ERRORS, ExceptionMapping, map_exceptions
 from bot.app import Chatlink, open_chatlink
 from bot.delivery import APOLOGY
@@ -28,6 +29,7 @@ from bot.errors import (
     InviteInvalid,
     PlatformTaken,
     RateLimited,
+    TooManyCodes,
     UsernameUnavailable,
 )
 from bot.linking.lookup import link_errors
@@ -217,3 +219,24 @@ async def test_a_used_up_invite_in_a_chat_first_registration_leaves_the_code(
     fresh, _ = await app.admin.create_invite("cli", 1, timedelta(days=1))
     done = await app.links.complete_with_registration(code, "bob", PASSWORD, invite=fresh)
     assert done.account.username == "bob"
+
+
+async def test_too_many_pending_codes_is_429_with_retry_after(
+    http: httpx.AsyncClient, app: Chatlink
+) -> None:
+    await register(http)
+    auth = await bearer(http)
+    for _ in range(app.settings.link_codes_max_pending):
+        assert (await http.post("/api/link-codes", headers=auth)).status_code == 201
+    refused = await http.post("/api/link-codes", headers=auth)
+    assert refused.status_code == 429 and "unused link codes" in refused.json()["detail"]
+    ttl_s = app.settings.link_code_ttl_minutes * 60
+    assert ttl_s - 60 <= int(refused.headers["retry-after"]) <= ttl_s
+
+
+def test_every_429_says_when_to_retry() -> None:
+    limits = [kind for kind, status in STATUS if status == 429]
+    assert limits and all(kind in (RateLimited, TooManyCodes) for kind in limits)
+    assert headers_of(RateLimited("messages", 12.4)) == {"Retry-After": "12"}
+    assert headers_of(TooManyCodes("wait", retry_after_s=90)) == {"Retry-After": "90"}
+    assert headers_of(InputRejected()) == {}

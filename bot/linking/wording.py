@@ -28,7 +28,8 @@ def too_many_codes(pending: int, wait_s: float) -> TooManyCodes:
     minutes = max(1, round(wait_s / 60))
     return TooManyCodes(
         f"You already have {pending} unused link codes. Use one of them, or "
-        f"ask again in {minutes} minute{'s' if minutes != 1 else ''}."
+        f"ask again in {minutes} minute{'s' if minutes != 1 else ''}.",
+        retry_after_s=wait_s,
     )
 
 
