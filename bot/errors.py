@@ -17,7 +17,7 @@ ChatlinkError                 base: `str(error)` is safe to show a person
       ├── CodeWrongDirection  a web code used in a chat, or the reverse
       ├── AlreadyLinked       this identity is linked (to this or another account)
       ├── PlatformTaken       the account already has an identity on that platform
-      └── TooManyCodes        too many codes pending at once
+      └── TooManyCodes        too many codes pending at once; says when to try again
 """
 
 from __future__ import annotations
@@ -128,7 +128,11 @@ class PlatformTaken(LinkError):
 
 
 class TooManyCodes(LinkError):
-    """Too many codes are pending."""
+    """Too many codes are pending; `retry_after_s` is when the oldest one ends."""
+
+    def __init__(self, text: str | None = None, retry_after_s: float = 60) -> None:
+        self.retry_after_s = max(1, round(retry_after_s))
+        super().__init__(text)
 
 
 def _duration(seconds: int) -> str:

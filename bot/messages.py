@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.errors import ChatlinkError
+
 
 class Platform(StrEnum):
     """The doors a message can come through."""
@@ -41,19 +43,34 @@ class ReplyKind(StrEnum):
 
     INFO = "info"
     MODEL = "model"
-    REJECTED = "rejected"  # the request was refused (bad input, limits, codes); nothing stored
+    REJECTED = "rejected"  # refused (bad input, limits, codes): `Reply.refusal` says why
     ERROR = "error"  # something failed on our side (the model is down); the person may retry
 
 
 @dataclass(frozen=True, slots=True)
 class Reply:
     """One answer. `private` replies must not be shown to a group (ephemeral or DM);
-    `open_private` asks the adapter to offer a way into a private chat with the bot."""
+    `open_private` asks the adapter to offer a way into a private chat with the bot.
+
+    A refusal carries its error in `refusal` (and is of kind REJECTED): chat doors show the
+    text, the web door answers the error's own status (429 with Retry-After, 403, 409...).
+    """
 
     text: str
     private: bool = False
     kind: ReplyKind = ReplyKind.INFO
     open_private: bool = False
+    refusal: ChatlinkError | None = None
+
+    def __post_init__(self) -> None:
+        # One channel: a refusal without its error would leave the web door guessing.
+        if (self.kind is ReplyKind.REJECTED) != (self.refusal is not None):
+            raise ValueError("a REJECTED reply carries its refusal, and only it does")
+
+    @classmethod
+    def refused(cls, error: ChatlinkError, *, private: bool = False) -> Reply:
+        """The answer to a refused message: the error's text, and the error itself."""
+        return cls(str(error), private=private, kind=ReplyKind.REJECTED, refusal=error)
 
 
 # Called with the reply text so far while a model reply streams in.

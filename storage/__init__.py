@@ -8,6 +8,7 @@ from storage.database import Database
 from storage.errors import (
     CodeNotAvailable,
     IdentityTaken,
+    InviteNotAvailable,
     PlatformTaken,
     StorageError,
     UsernameTaken,
@@ -40,6 +41,7 @@ __all__ = [
     "Identity",
     "IdentityTaken",
     "Invite",
+    "InviteNotAvailable",
     "InviteStore",
     "LinkCode",
     "LinkCodeStore",

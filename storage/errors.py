@@ -4,6 +4,7 @@ which tells the database failing (disk full, read-only, unreachable) from other 
 StorageError
  ├── UsernameTaken        a username is already registered
  ├── CodeNotAvailable     the conditional UPDATE matched no unused, unexpired code
+ ├── InviteNotAvailable   the invite is used up, expired, revoked or unknown
  ├── IdentityTaken        the chat identity is linked to some account already
  └── PlatformTaken        the account already holds an identity on that platform
 """
@@ -35,6 +36,10 @@ class UsernameTaken(StorageError):
 
 class CodeNotAvailable(StorageError):
     """The link code is used, expired, of another purpose or unknown."""
+
+
+class InviteNotAvailable(StorageError):
+    """The invite is used up, expired, revoked or unknown."""
 
 
 class IdentityTaken(StorageError):

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.accounts import insert_account
 from storage.database import Database
-from storage.errors import CodeNotAvailable
+from storage.errors import InviteNotAvailable
 from storage.records import Account, AuditEntry, Invite
 from storage.tables import audit, invites
 
@@ -36,7 +36,7 @@ async def use_invite(conn: AsyncConnection, code_hash: str, now: datetime) -> No
         .values(uses_left=invites.c.uses_left - 1, uses=invites.c.uses + 1)
     )
     if result.rowcount != 1:
-        raise CodeNotAvailable("invite")
+        raise InviteNotAvailable()
 
 
 class InviteStore:

@@ -18,7 +18,7 @@ LEAVES = {"errors", "clock", "messages", "settings"}
 ROOMS: dict[str, set[str]] = {
     "errors": set(),
     "clock": set(),
-    "messages": set(),
+    "messages": {"errors"},  # a refused Reply carries its error
     "settings": set(),
     "secret": {"errors", "settings"},
     "monitoring": {"messages"},

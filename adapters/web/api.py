@@ -98,9 +98,11 @@ async def chat(body: ChatIn, account: ApiAccount, chatlink: ChatlinkDep) -> Chat
     """Send a message on the account's private thread and get the reply."""
     replies = await chatlink.core.handle(web_message(account, body.message), account=account)
     reply = replies[0]
-    if reply.kind is ReplyKind.REJECTED:
-        raise HTTPException(status_code=422, detail=reply.text)
+    if reply.refusal is not None:
+        # Answered where every refusal is (adapters.web.errors): 429 with Retry-After, 403...
+        raise reply.refusal
     if reply.kind is ReplyKind.ERROR:
+        # The model or the database failed: worth a retry later, unlike a bug (500).
         raise HTTPException(status_code=503, detail=reply.text)
     return ChatOut(reply=reply.text, thread=PRIVATE_THREAD, kind=reply.kind.value)
 

@@ -11,6 +11,7 @@ from starlette.requests import HTTPConnection
 from adapters.web.security import ApiTokens, TokenError, new_csrf_token
 from bot.accounts import Account, credential_version
 from bot.app import Chatlink
+from bot.errors import AccountDisabled
 
 bearer = OAuth2PasswordBearer(tokenUrl="/api/token", auto_error=False)
 
@@ -44,7 +45,7 @@ async def tokens_dependency(request: HTTPConnection) -> ApiTokens:
 
 
 async def account_from_token(chatlink: Chatlink, tokens: ApiTokens, token: str) -> Account | None:
-    """The live, enabled account a token names, if the token is still good."""
+    """The live account a token names (disabled or not), if the token is still good."""
     try:
         account_id, version = tokens.read(token)
     except TokenError:
@@ -52,7 +53,7 @@ async def account_from_token(chatlink: Chatlink, tokens: ApiTokens, token: str) 
     # Through the core's account cache: a password change or a disable made here is seen
     # at once, one made by another process within seconds (bot.accounts.cache).
     account = await chatlink.core.accounts.by_id(account_id)
-    if account is None or account.disabled or credential_version(account) != version:
+    if account is None or credential_version(account) != version:
         return None
     return account
 
@@ -62,10 +63,13 @@ async def api_account(
     chatlink: Annotated[Chatlink, Depends(chatlink_dependency)],
     tokens: Annotated[ApiTokens, Depends(tokens_dependency)],
 ) -> Account:
-    """The account of the bearer token, or 401."""
+    """The account of the bearer token; 401 without a good token, 403 for a disabled account."""
     account = await account_from_token(chatlink, tokens, token) if token else None
     if account is None:
         raise UNAUTHORIZED
+    if account.disabled:
+        # The token is good, the account may not use it: a refusal like any other (403).
+        raise AccountDisabled()
     return account
 
 

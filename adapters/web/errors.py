@@ -33,7 +33,7 @@ def status_of(error: errors.ChatlinkError) -> int:
 
 
 def headers_of(error: errors.ChatlinkError) -> dict[str, str]:
-    """Extra headers: Retry-After for rate limits."""
-    if isinstance(error, errors.RateLimited):
+    """Extra headers: Retry-After for every 429 (rate limits, too many pending codes)."""
+    if isinstance(error, errors.RateLimited | errors.TooManyCodes):
         return {"Retry-After": str(error.retry_after_s)}
     return {}

@@ -3,7 +3,8 @@
 The core answers chat messages itself when the database fails; everything else (registering,
 pages, the history, a bug) would otherwise reach uvicorn, which logs the whole traceback and
 answers a bare "Internal Server Error". How a failure is named and answered is the core's
-(`bot.delivery.failures`).
+(`bot.delivery.failures`); the status is ours: 503 when the database failed (it comes back,
+so a retry later is right), 500 for a bug (retrying the same request meets the same bug).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.web.pages import render
-from bot.delivery import answer_for, describe
+from bot.delivery import answer_for, database_failed, describe
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,9 @@ def _where(scope: Scope) -> str:
 
 
 class Failsafe:
-    """ASGI middleware: any exception left over becomes 503 with a short answer (JSON under
-    /api, the error page elsewhere), or a WebSocket close, and one ERROR line in the log."""
+    """ASGI middleware: any exception left over becomes 500, or 503 when the database failed,
+    with a short answer (JSON under /api, the error page elsewhere), or a WebSocket close, and
+    one ERROR line in the log."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -57,10 +59,11 @@ class Failsafe:
         except Exception as error:
             log.error("web: %s failed: %s", _where(scope), describe(error))
             log.debug("web: the failure in full", exc_info=error)
-            await self._answer(scope, receive, send, started, answer_for(error))
+            status = 503 if database_failed(error) else 500
+            await self._answer(scope, receive, send, started, status, answer_for(error))
 
     async def _answer(
-        self, scope: Scope, receive: Receive, send: Send, started: bool, text: str
+        self, scope: Scope, receive: Receive, send: Send, started: bool, status: int, text: str
     ) -> None:
         if scope["type"] == "websocket":
             with contextlib.suppress(Exception):  # the socket may be gone already
@@ -70,8 +73,8 @@ class Failsafe:
             return  # the answer is under way: nothing more can be said
         path = str(scope.get("path", ""))
         if path.startswith("/api") or path == "/healthz":
-            response = JSONResponse({"detail": text}, 503)
+            response = JSONResponse({"detail": text}, status)
             await response(scope, receive, send)
             return
-        page = render(Request(scope, receive), "error.html", 503, error=text)
+        page = render(Request(scope, receive), "error.html", status, error=text)
         await page(scope, receive, send)

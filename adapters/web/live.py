@@ -19,6 +19,8 @@ from adapters.web.deps import account_from_token, get_chatlink, get_tokens, sess
 from bot.accounts import Account, credential_version
 from bot.app import Chatlink
 from bot.delivery import answer_for, describe
+from bot.errors import AccountDisabled
+from bot.messages import Reply
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +66,12 @@ async def chat_socket(websocket: WebSocket) -> None:
             return
         # A password change, a logout elsewhere or a disabled account ends the socket too.
         current = await chatlink.accounts.by_id(account.id)
-        if (
-            current is None
-            or current.disabled
-            or credential_version(current) != credential_version(account)
-        ):
+        if current is None or credential_version(current) != credential_version(account):
+            await websocket.close(code=POLICY_VIOLATION, reason="session ended")
+            return
+        if current.disabled:
+            # Said as POST /api/chat says it (there a 403), before the session ends.
+            await websocket.send_json(_reply_frame(Reply.refused(AccountDisabled())))
             await websocket.close(code=POLICY_VIOLATION, reason="session ended")
             return
         text = _message_text(frame.get("text"))
@@ -102,7 +105,12 @@ async def _answer(websocket: WebSocket, chatlink: Chatlink, account: Account, te
         web_message(account, text), on_progress=stream, account=account
     )
     for reply in replies:
-        await websocket.send_json({"type": "reply", "text": reply.text, "kind": reply.kind.value})
+        await websocket.send_json(_reply_frame(reply))
+
+
+def _reply_frame(reply: Reply) -> dict[str, str]:
+    # A refusal is a reply like the others here: its text, and kind "rejected".
+    return {"type": "reply", "text": reply.text, "kind": reply.kind.value}
 
 
 def _message_text(raw: object) -> str | None:

@@ -1,4 +1,5 @@
-"""Accounts: registration, logins, the identities linked to them, password hashing."""
+"""Accounts: registration, logins, the identities linked to them, password hashing, and the
+one mapping of storage errors to domain errors."""
 
 from __future__ import annotations
 
@@ -11,14 +12,18 @@ from bot.accounts.service import (
     credential_version,
     hash_invite,
 )
+from bot.accounts.storage_errors import REGISTRATION_ERRORS, ExceptionMapping, map_exceptions
 
 __all__ = [
+    "REGISTRATION_ERRORS",
     "Account",
     "AccountCache",
     "AccountService",
+    "ExceptionMapping",
     "Registration",
     "credential_version",
     "hash_invite",
     "hash_password",
+    "map_exceptions",
     "verify_password",
 ]

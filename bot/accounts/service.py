@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 from bot.accounts.passwords import burn_verify, hash_password, verify_password
+from bot.accounts.storage_errors import REGISTRATION_ERRORS, map_exceptions
 from bot.clock import Clock, utcnow
 from bot.errors import (
     AccountDisabled,
@@ -21,14 +22,7 @@ from bot.errors import (
 )
 from bot.limits import Limiter, RateLimitItemPerMinute
 from bot.monitoring import Metrics
-from storage import (
-    Account,
-    AccountStore,
-    CodeNotAvailable,
-    Identity,
-    InviteStore,
-    UsernameTaken,
-)
+from storage import Account, AccountStore, Identity, InviteStore
 
 __all__ = [
     "Account",
@@ -107,7 +101,7 @@ class AccountService:
         plan = await self.prepare_registration(
             username, password, client=client, invite=invite, by_operator=by_operator
         )
-        try:
+        with map_exceptions(REGISTRATION_ERRORS):
             if plan.invite_hash is not None:
                 assert self.invites is not None
                 account = await self.invites.register(
@@ -115,10 +109,6 @@ class AccountService:
                 )
             else:
                 account = await self.store.create(plan.username, plan.password_hash, self.clock())
-        except UsernameTaken as exc:
-            raise UsernameUnavailable() from exc
-        except CodeNotAvailable:
-            raise InviteInvalid() from None
         log.info("account registered: account_id=%s", account.id)
         return account
 

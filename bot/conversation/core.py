@@ -17,7 +17,7 @@ from bot.conversation.locks import KeyedLocks
 from bot.conversation.memory import Memory, thread_key
 from bot.conversation.tokens import estimate, estimate_turns
 from bot.delivery import STORAGE_FAILED
-from bot.errors import AccountDisabled, ChatlinkError, RateLimited
+from bot.errors import AccountDisabled, ChatlinkError, InputRejected, RateLimited
 from bot.limits import UsageLimits
 from bot.linking import LinkService
 from bot.messages import IncomingMessage, Platform, ProgressCallback, Reply, ReplyKind
@@ -125,9 +125,10 @@ class ChatCore:
                 return outcome
             return await self._take_turn(outcome, on_progress)
         except ChatlinkError as error:
+            # A refusal: the error travels with the reply, for each door to answer it its way.
             if isinstance(error, RateLimited):
                 self.metrics.rate_limited.inc()
-            return [Reply(str(error), private=message.is_private, kind=ReplyKind.REJECTED)]
+            return [Reply.refused(error, private=message.is_private)]
         except Exception as error:
             # The database refusing (disk full, read-only, unreachable): one line in the log,
             # a short answer, and the process carries on; the next message tries again.
@@ -144,7 +145,7 @@ class ChatCore:
     ) -> list[Reply] | _Turn:
         """Answer commands and refusals at once; for a chat message, queue its turn."""
         if message.text is None:
-            return [Reply(NOT_TEXT, kind=ReplyKind.REJECTED)]
+            return [Reply.refused(InputRejected(NOT_TEXT))]
         command = parse_command(message.text)
         if command is not None:
             if not command.is_for(message.bot_username):
@@ -153,15 +154,13 @@ class ChatCore:
             return await self.commands.run(message, command, account)
         text = message.text.strip()
         if not text:
-            return [Reply(EMPTY, kind=ReplyKind.REJECTED)]
+            return [Reply.refused(InputRejected(EMPTY))]
         if len(text) > self.max_message_chars:
-            return [
-                Reply(
-                    f"That message is too long ({len(text):,} characters); the limit is "
-                    f"{self.max_message_chars:,}.",
-                    kind=ReplyKind.REJECTED,
-                )
-            ]
+            too_long = InputRejected(
+                f"That message is too long ({len(text):,} characters); the limit is "
+                f"{self.max_message_chars:,}."
+            )
+            return [Reply.refused(too_long)]
         account = known or await self._account_of(message)
         if account is None:
             if message.is_private:

@@ -3,7 +3,7 @@ and the words they say."""
 
 from __future__ import annotations
 
-from bot.delivery.failures import answer_for, describe
+from bot.delivery.failures import answer_for, database_failed, describe
 from bot.delivery.live_reply import LiveReply
 from bot.delivery.runtime import SHUTTING_DOWN, Door, InFlight, serve
 from bot.delivery.senders import ChatSenders
@@ -25,6 +25,7 @@ __all__ = [
     "Pushed",
     "WebhookReceiver",
     "answer_for",
+    "database_failed",
     "describe",
     "serve",
     "split_text",

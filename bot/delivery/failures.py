@@ -12,7 +12,12 @@ def describe(error: BaseException) -> str:
     return database_failure(error) or type(error).__name__
 
 
+def database_failed(error: BaseException) -> bool:
+    """Whether `error` is the database failing (worth a retry later), not a bug."""
+    return database_failure(error) is not None
+
+
 def answer_for(error: BaseException) -> str:
     """What the person reads: that nothing can be saved when the database failed, else the
     apology."""
-    return STORAGE_FAILED if database_failure(error) is not None else APOLOGY
+    return STORAGE_FAILED if database_failed(error) else APOLOGY

@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 from bot.linking.codec import CODE_LENGTH, LinkCodeCodec, Purpose
-from bot.linking.service import IssuedCode, LinkService
+from bot.linking.confirming import ChatLinkRequest, CompletedLink
+from bot.linking.issuing import IssuedCode
+from bot.linking.service import LinkService
 
-__all__ = ["CODE_LENGTH", "IssuedCode", "LinkCodeCodec", "LinkService", "Purpose"]
+__all__ = [
+    "CODE_LENGTH",
+    "ChatLinkRequest",
+    "CompletedLink",
+    "IssuedCode",
+    "LinkCodeCodec",
+    "LinkService",
+    "Purpose",
+]
