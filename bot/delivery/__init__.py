@@ -1,8 +1,10 @@
-"""What the doors share: running them, live replies, splitting, senders and the words they say."""
+"""What the doors share: running them, the flow of one answer, live replies, splitting, senders
+and the words they say."""
 
 from __future__ import annotations
 
 from bot.delivery.failures import answer_for, describe
+from bot.delivery.flow import Rendering, answer
 from bot.delivery.live_reply import LiveReply
 from bot.delivery.runtime import SHUTTING_DOWN, Door, InFlight, serve
 from bot.delivery.senders import ChatSenders
@@ -20,6 +22,8 @@ __all__ = [
     "Door",
     "InFlight",
     "LiveReply",
+    "Rendering",
+    "answer",
     "answer_for",
     "describe",
     "serve",
