@@ -14,7 +14,7 @@ from telegram.ext import BaseRateLimiter
 
 from adapters.telegram_bot import TelegramDoor
 from bot.app import Chatlink, open_chatlink
-from bot.delivery import split_text, utf16_length
+from bot.delivery import APOLOGY, SHUTTING_DOWN, split_text, utf16_length
 from bot.monitoring.logs import RedactingFormatter
 from storage import Account
 from tests.conftest import PASSWORD, FakeClock, make_settings
@@ -469,3 +469,46 @@ async def test_updates_queued_behind_a_busy_chat_hold_no_slot(
             assert [r.startswith("held back") for r in replies] == [True, True]
         finally:
             await door.stop()
+
+
+async def test_a_failed_answer_is_an_apology_in_the_chat(
+    running: tuple[FakeTelegram, Chatlink], caplog: pytest.LogCaptureFixture
+) -> None:
+    fake, app = running
+
+    async def broken(*args: object, **kwargs: object) -> list[object]:
+        raise RuntimeError("boom")
+
+    app.core.handle = broken  # type: ignore[method-assign, assignment]
+    update_id = await fake.say("hello?")
+    assert (await fake.wait_sent(1))[-1] == APOLOGY
+    assert f"telegram: handling update_id={update_id} failed" in caplog.text
+
+
+async def test_cut_off_at_shutdown_answers_and_queued_messages_alike(
+    telegram: tuple[FakeTelegram, str], tmp_path: Path, clock: FakeClock
+) -> None:
+    fake, url = telegram
+    settings = telegram_settings(tmp_path, url, shutdown_grace_s=0.2)
+    async with open_chatlink(settings, clock=clock) as app:
+        door = TelegramDoor(app, poll_timeout=1)
+        await door.start()
+        try:
+            alice = await link_alice(fake, app)
+            model = SlowStream(["never ", "shown"], delay=0.01, gate=asyncio.Event())
+            app.core.provider = model
+            await fake.say("first")
+            await asyncio.wait_for(model.at_gate.wait(), 10)
+            await fake.say("second")  # waits for its place behind the first
+            for _ in range(100):
+                if len(door.in_flight) == 2:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await door.stop()
+        # both told, the one being answered and the one still waiting for its place
+        assert fake.sent(1001)[1:] == [SHUTTING_DOWN, SHUTTING_DOWN]
+        thread = await app.core.memory.thread(alice.id, "private")
+        stored = await app.core.memory.store.recent(thread, 10)
+        assert [(m.role, m.content) for m in stored] == [("user", "first")]
+        assert len(app.core.order) == 0  # nothing left standing in line

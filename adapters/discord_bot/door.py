@@ -223,6 +223,7 @@ class DiscordDoor:
             notify=functools.partial(self._reply, message),
             live_reply=functools.partial(self._live_reply, message, incoming),
             typing=functools.partial(self._keep_typing, message.channel),
+            about=f"message_id={message.id}",
         )
         # New work is refused with a short answer once the door is stopping.
         await answer(self.chatlink.core, incoming, rendering, self.in_flight, refuse=self._stopping)

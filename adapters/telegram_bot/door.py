@@ -177,6 +177,7 @@ class TelegramDoor:
             notify=functools.partial(self._send, source, quote=not message.is_private),
             live_reply=functools.partial(self._live_reply, source, message),
             typing=functools.partial(self._keep_typing, source.chat_id),
+            about=f"update_id={update.update_id}",
         )
         await answer(
             self.chatlink.core,

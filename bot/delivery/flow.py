@@ -55,6 +55,7 @@ class Rendering:
     notify: Callable[[str], Awaitable[object]]  # a short notice (shutting down)
     live_reply: Callable[[], LiveReply[Any]]  # one message edited as the reply streams
     typing: Callable[[], Coroutine[Any, Any, None]]  # "typing…" until cancelled
+    about: str = "a message"  # what to name in the log if answering fails (its id)
 
 
 async def answer(
@@ -89,7 +90,7 @@ async def answer(
                     message, live.update if live is not None else None, place=place
                 )
             except Exception:
-                log.exception("%s: answering a message failed", message.platform.value)
+                log.exception("%s: handling %s failed", message.platform.value, rendering.about)
                 replies = [Reply(APOLOGY, kind=ReplyKind.ERROR)]
             finally:
                 if typing is not None:
