@@ -4,9 +4,10 @@ The guarantee: the messages of one thread are answered one at a time, in arrival
 different chats go ahead concurrently. It is kept in three steps, each a FIFO `Line`:
 
 1. The sender's place (`TurnOrder.place`): one line per sender in one chat, joined on arrival
-   (before the first await). A chat door holds the place until it has shown the replies, so one
-   sender's messages are answered and rendered one at a time, never interleaved; where no door
-   holds it (the web), the core holds it itself up to the thread's ticket.
+   (before the first await). A chat door's flow (`bot.delivery.answer`) holds the place until
+   it has shown the replies, so one sender's messages are answered and rendered one at a time,
+   never interleaved; where no door holds it (the web, Discord's slash commands, each answered
+   under its own interaction), the core holds it itself up to the thread's ticket.
 2. The gate (`arrive`, `wait`, `leave`): one thread can be spoken to from several chats (all
    private chats of an account share one), which the door cannot know before the lookups. The
    core numbers each message as it starts on it; the lookups overlap, and the step that fixes
