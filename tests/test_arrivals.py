@@ -1,14 +1,22 @@
-"""The arrival gate: later arrivals wait at it until every earlier one has left."""
+"""The turn order (bot/conversation/ordering.py): later arrivals wait at the gate until every
+earlier one has left; each sender's place is held in arrival order, other senders go ahead."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
-from bot.conversation.arrivals import ArrivalGate
+import pytest
+
+from bot.conversation.ordering import KeyedLocks, TurnOrder
+from bot.messages import IncomingMessage, Platform
+
+ALICE = IncomingMessage(Platform.TELEGRAM, user_id="1", chat_id="1", is_private=True, text="hi")
+BOB = replace(ALICE, user_id="2", chat_id="2")
 
 
 async def test_passes_in_arrival_order_whatever_order_they_get_there() -> None:
-    gate = ArrivalGate()
+    gate = TurnOrder()
     numbers = [gate.arrive() for _ in range(5)]
     passed: list[int] = []
 
@@ -24,7 +32,7 @@ async def test_passes_in_arrival_order_whatever_order_they_get_there() -> None:
 
 
 async def test_one_that_leaves_early_holds_nobody_up() -> None:
-    gate = ArrivalGate()
+    gate = TurnOrder()
     first, second = gate.arrive(), gate.arrive()
     waiting = asyncio.create_task(gate.wait(second))
     await asyncio.sleep(0.01)
@@ -34,3 +42,79 @@ async def test_one_that_leaves_early_holds_nobody_up() -> None:
     gate.leave(second)
     gate.leave(second)  # twice is harmless
     assert len(gate) == 0
+
+
+async def test_one_senders_places_are_held_through_rendering_in_arrival_order() -> None:
+    order = TurnOrder()
+    events: list[str] = []
+
+    async def door(n: int) -> None:
+        async with order.place(ALICE):  # taken on arrival, before any await
+            events.append(f"answer {n}")
+            # the later arrivals would finish first if they were not held
+            await asyncio.sleep(0.03 - 0.01 * n)
+            events.append(f"rendered {n}")
+
+    await asyncio.gather(*(door(n) for n in range(3)))
+    assert events == [f"{step} {n}" for n in range(3) for step in ("answer", "rendered")]
+    assert len(order) == 0  # no line is kept for a sender with nothing in flight
+
+
+async def test_different_senders_go_ahead_concurrently() -> None:
+    order = TurnOrder()
+    busy, bob_done = asyncio.Event(), asyncio.Event()
+
+    async def alice() -> None:
+        async with order.place(ALICE):
+            busy.set()
+            await asyncio.wait_for(bob_done.wait(), 1)  # fails if Bob has to wait for Alice
+
+    async def bob() -> None:
+        await busy.wait()
+        async with order.place(BOB):
+            bob_done.set()
+
+    await asyncio.gather(alice(), bob())
+    assert len(order) == 0
+
+
+async def test_a_cancelled_waiter_does_not_block_the_next() -> None:
+    order = TurnOrder()
+    first = order.place(ALICE)
+    await first.wait()
+    second, third = order.place(ALICE), order.place(ALICE)
+    waiting = asyncio.create_task(second.wait())
+    after = asyncio.create_task(third.wait())
+    await asyncio.sleep(0.01)
+    waiting.cancel()  # e.g. cut off at shutdown while queued
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert not after.done() and not second.held
+    first.leave()
+    await asyncio.wait_for(after, 1)
+    assert third.held
+    third.leave()
+    assert len(order) == 0
+
+
+async def test_a_waiter_cancelled_as_its_turn_comes_passes_it_on() -> None:
+    locks = KeyedLocks()
+    first, second, third = locks.place("k"), locks.place("k"), locks.place("k")
+    await first.wait()
+    waiting = asyncio.create_task(second.wait())
+    after = asyncio.create_task(third.wait())
+    await asyncio.sleep(0.01)
+    first.leave()  # the second's turn has come...
+    waiting.cancel()  # ...but it is cancelled before it runs
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await asyncio.wait_for(after, 1)
+    third.leave()
+    assert len(locks) == 0
+
+
+async def test_a_place_left_cannot_be_waited_for() -> None:
+    place = TurnOrder().place(ALICE)
+    place.leave()
+    with pytest.raises(RuntimeError, match="left already"):
+        await place.wait()

@@ -354,6 +354,27 @@ async def test_one_private_thread_keeps_arrival_order_across_platforms(app: Chat
     assert roles == ["user", "assistant"] * 20  # never two turns interleaved
 
 
+async def test_the_core_says_up_front_whether_a_message_will_stream(app: Chatlink) -> None:
+    core = app.core
+    assert core.will_stream(dm("tell me a story")) and core.will_stream(group("and you?"))
+    assert not core.will_stream(dm("/help")) and not core.will_stream(dm("/reset@other_bot"))
+    assert not core.will_stream(dm(None)) and not core.will_stream(dm("  \x00 "))
+    assert not core.will_stream(dm("x" * (app.settings.max_message_chars + 1)))
+    assert not core.will_stream(group("chatter", addressed=False))
+
+
+async def test_a_door_hands_the_core_the_place_it_holds(app: Chatlink) -> None:
+    await link_account_first(app, "alice")
+    message = dm("hello")
+    place = app.core.place(message)
+    with pytest.raises(ValueError, match="hold the place"):
+        await app.core.handle(message, place=place)
+    async with place:
+        # the core takes no second place of its own for this sender (that would never come)
+        [reply] = await asyncio.wait_for(app.core.handle(message, place=place), 10)
+    assert reply.kind is ReplyKind.MODEL and len(app.core.order) == 0
+
+
 async def test_web_messages_need_an_authenticated_account(app: Chatlink) -> None:
     alice = await app.accounts.register("alice", PASSWORD)
     forged = replace(dm("hello", str(alice.id)), platform=Platform.WEB)

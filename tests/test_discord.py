@@ -11,6 +11,7 @@ import pytest
 
 from adapters.discord_bot import DiscordDoor
 from bot.app import Chatlink, open_chatlink
+from bot.delivery import split_text, utf16_length
 from bot.messages import Platform
 from bot.providers.base import Turn, Usage
 from storage import Account
@@ -410,3 +411,26 @@ async def test_disabled_account_on_discord(running: tuple[FakeDiscord, Chatlink]
     texts = [c.body["content"] for c in (await fake.wait_for(3))[1:]]
     assert all("disabled" in text for text in texts)
     assert await app.core.memory.count(alice.id) == 0
+
+
+async def test_dm_messages_are_answered_and_shown_in_order(
+    running: tuple[FakeDiscord, Chatlink],
+) -> None:
+    fake, app = running
+    alice = await link_alice(fake, app)
+    pieces = ["A" * 1500, "B" * 1500, "C" * 1500]  # a reply of three messages
+    app.core.provider = SlowStream(pieces, delay=0.05)
+    for text in ("one", "two", "three"):
+        await fake.message(text)
+    await fake.wait_for(1 + 9)
+    channel = f"channels/{fake.dm_channel_id(1001)}/"
+    shown = [
+        "typing" if c.path.endswith("/typing") else c.body["content"]
+        for c in fake.calls
+        if c.method == "POST" and c.path.startswith(channel)
+    ]
+    # one message at a time: the next is not even begun (typing) before the last part is out
+    assert shown == ["typing", *split_text("".join(pieces), 2000, utf16_length)] * 3
+    thread = await app.core.memory.thread(alice.id, "private")
+    stored = await app.core.memory.store.recent(thread, 10)
+    assert [m.content for m in stored if m.role == "user"] == ["one", "two", "three"]

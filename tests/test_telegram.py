@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 import pytest
+from telegram.ext import BaseRateLimiter
 
 from adapters.telegram_bot import TelegramDoor
 from bot.app import Chatlink, open_chatlink
+from bot.delivery import APOLOGY, SHUTTING_DOWN, split_text, utf16_length
 from bot.monitoring.logs import RedactingFormatter
 from storage import Account
 from tests.conftest import PASSWORD, FakeClock, make_settings
@@ -351,3 +353,128 @@ async def test_disabled_account_on_telegram(running: tuple[FakeTelegram, Chatlin
     await fake.say("hello?")
     assert "disabled" in (await fake.wait_sent(2))[-1]
     assert await app.core.memory.count(alice.id) == 0
+
+
+class SlowFirstSend(BaseRateLimiter[None]):
+    """A network that is slow once: the first sendMessage after `arm()` takes half a second."""
+
+    def __init__(self) -> None:
+        self.armed = False
+
+    def arm(self) -> None:
+        self.armed = True
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, Any]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: None,
+    ) -> Any:
+        if endpoint == "sendMessage" and self.armed:
+            self.armed = False
+            await asyncio.sleep(0.5)
+        return await callback(*args, **kwargs)
+
+
+async def test_one_chats_messages_are_answered_and_shown_in_order(
+    telegram: tuple[FakeTelegram, str], tmp_path: Path, clock: FakeClock
+) -> None:
+    fake, url = telegram
+    network = SlowFirstSend()
+    async with open_chatlink(telegram_settings(tmp_path, url), clock=clock) as app:
+        door = TelegramDoor(app, poll_timeout=1, rate_limiter=network)
+        await door.start()
+        try:
+            alice = await link_alice(fake, app)
+            pieces = ["A" * 3000, "B" * 3000, "C" * 3000]  # a reply of three messages
+            app.core.provider = SlowStream(pieces, delay=0.05)
+            network.arm()  # the first reply's first part is slow to go out
+            for text in ("one", "two", "three"):
+                await fake.say(text)
+            sent = (await fake.wait_sent(1 + 9))[1:]
+            # each reply shown whole before the next begins, though the next was ready sooner
+            assert sent == split_text("".join(pieces), 4096, utf16_length) * 3
+            thread = await app.core.memory.thread(alice.id, "private")
+            stored = await app.core.memory.store.recent(thread, 10)
+            assert [m.content for m in stored if m.role == "user"] == ["one", "two", "three"]
+        finally:
+            await door.stop()
+
+
+async def test_updates_queued_behind_a_busy_chat_hold_no_slot(
+    telegram: tuple[FakeTelegram, str], tmp_path: Path, clock: FakeClock
+) -> None:
+    fake, url = telegram
+    settings = telegram_settings(tmp_path, url, telegram_concurrent_updates=2)
+    async with open_chatlink(settings, clock=clock) as app:
+        door = TelegramDoor(app, poll_timeout=1)
+        await door.start()
+        try:
+            await link_alice(fake, app)
+            gate = asyncio.Event()
+            model = SlowStream(["held ", "back"], delay=0.01, gate=gate)
+            app.core.provider = model
+            await fake.say("first")
+            await asyncio.wait_for(model.at_gate.wait(), 10)  # one slot taken
+            await fake.say("second")  # queued behind the first, in no slot
+            await fake.say("/help", user_id=2002, first_name="Bob")
+            [help_text] = await fake.wait_sent(1, chat_id=2002, within=5)  # the other slot
+            assert "/link" in help_text
+            assert len(fake.sent(1001)) == 1  # alice's first is still at the gate
+            gate.set()
+            replies = (await fake.wait_sent(3, chat_id=1001))[1:]
+            assert [r.startswith("held back") for r in replies] == [True, True]
+        finally:
+            await door.stop()
+
+
+async def test_a_failed_answer_is_an_apology_in_the_chat(
+    running: tuple[FakeTelegram, Chatlink], caplog: pytest.LogCaptureFixture
+) -> None:
+    fake, app = running
+
+    async def broken(*args: object, **kwargs: object) -> list[object]:
+        raise RuntimeError("boom")
+
+    app.core.handle = broken  # type: ignore[method-assign, assignment]
+    update_id = await fake.say("hello?")
+    assert (await fake.wait_sent(1))[-1] == APOLOGY
+    assert f"telegram: handling update_id={update_id} failed" in caplog.text
+
+
+async def test_cut_off_at_shutdown_answers_and_queued_messages_alike(
+    telegram: tuple[FakeTelegram, str], tmp_path: Path, clock: FakeClock
+) -> None:
+    fake, url = telegram
+    settings = telegram_settings(tmp_path, url, shutdown_grace_s=0.2)
+    async with open_chatlink(settings, clock=clock) as app:
+        door = TelegramDoor(app, poll_timeout=1)
+        await door.start()
+        try:
+            alice = await link_alice(fake, app)
+            model = SlowStream(["never ", "shown"], delay=0.01, gate=asyncio.Event())
+            app.core.provider = model
+            await fake.say("first")
+            await asyncio.wait_for(model.at_gate.wait(), 10)
+            await fake.say("second")  # waits for its place behind the first
+            for _ in range(100):
+                if len(door.in_flight) == 2:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await door.stop()
+        # both told, the one being answered and the one still waiting for its place
+        assert fake.sent(1001)[1:] == [SHUTTING_DOWN, SHUTTING_DOWN]
+        thread = await app.core.memory.thread(alice.id, "private")
+        stored = await app.core.memory.store.recent(thread, 10)
+        assert [(m.role, m.content) for m in stored] == [("user", "first")]
+        assert len(app.core.order) == 0  # nothing left standing in line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 
 import discord
@@ -12,7 +13,7 @@ from discord import app_commands
 
 from adapters.discord_bot.translate import from_command, from_message
 from bot.app import Chatlink
-from bot.conversation import DESCRIPTIONS, KeyedLocks, parse_command
+from bot.conversation import DESCRIPTIONS
 from bot.delivery import (
     APOLOGY,
     CANNOT_DM,
@@ -21,6 +22,8 @@ from bot.delivery import (
     SHUTTING_DOWN,
     InFlight,
     LiveReply,
+    Rendering,
+    answer,
     split_text,
     utf16_length,
 )
@@ -78,7 +81,6 @@ class DiscordDoor:
         self.client.event(self.on_message)
         self.tree.error(self._on_command_error)
         self._task: asyncio.Task[None] | None = None
-        self._conversations = KeyedLocks()  # one sender in one channel: answered in order
         self.grace_s = settings.shutdown_grace_s
         self.in_flight = InFlight()
         self._stopping = False
@@ -172,9 +174,11 @@ class DiscordDoor:
             return
         public = name == "chat"
         followups = _Followups(interaction, public)
-        # The core takes its order lock before the first await: start it before the defer
-        # (a network round trip), so two commands of one person keep their order.
-        answer = asyncio.ensure_future(
+        # The core takes the person's place before its first await: start it before the
+        # defer (a network round trip), so two commands of one person keep their order. The
+        # place is not held through the followups: each answer is shown under its own
+        # interaction, so letting the next one queue early (for its ticket) loses nothing.
+        answering = asyncio.ensure_future(
             self.chatlink.core.handle(
                 from_command(interaction, name, argument),
                 on_progress=followups.stream if public else None,
@@ -186,9 +190,9 @@ class DiscordDoor:
                 await interaction.response.defer(ephemeral=not public, thinking=True)
             finally:
                 followups.acknowledged.set()  # never leave the streaming answer waiting
-            replies = await answer
+            replies = await answering
         except asyncio.CancelledError:
-            answer.cancel()  # cut off during the defer, the answer was not awaited yet
+            answering.cancel()  # cut off during the defer, the answer was not awaited yet
             if self.in_flight.cut and interaction.response.is_done():
                 with contextlib.suppress(discord.HTTPException):
                     await followups.cut_off()
@@ -214,45 +218,15 @@ class DiscordDoor:
         incoming = from_message(message, bot_user.id)
         if incoming is None:
             return
-        self.in_flight.track()
-        if self._stopping:  # new work is refused with a short answer
-            with contextlib.suppress(discord.HTTPException):
-                await self._reply(message, SHUTTING_DOWN)
-            return
-        live: LiveReply[discord.Message] | None = None
-        answered = False
-        try:
-            # Held from before the first await until the last part is sent: one person's
-            # messages in one channel are answered in order, never interleaved.
-            async with self._conversations.hold((incoming.chat_id, incoming.user_id)):
-                typing = None
-                if incoming.text is not None and parse_command(incoming.text) is None:
-                    typing = asyncio.create_task(self._keep_typing(message.channel))
-                    live = self._live_reply(message, incoming)
-                try:
-                    replies = await self.chatlink.core.handle(
-                        incoming, on_progress=live.update if live is not None else None
-                    )
-                except Exception:
-                    log.exception("discord: handling message_id=%s failed", message.id)
-                    replies = [Reply(APOLOGY, kind=ReplyKind.ERROR)]
-                finally:
-                    if typing is not None:
-                        typing.cancel()
-                answered = True
-                for index, reply in enumerate(replies):
-                    if index == 0 and live is not None and live.started:
-                        await live.finish(reply.text)
-                    else:
-                        await self._render(message, incoming, reply)
-        except asyncio.CancelledError:
-            if self.in_flight.cut and not answered:
-                with contextlib.suppress(discord.HTTPException):
-                    if live is not None and live.started:
-                        await live.finish(SHUTTING_DOWN)  # in place of what streamed so far
-                    else:
-                        await self._reply(message, SHUTTING_DOWN)
-            raise
+        rendering = Rendering(
+            render=functools.partial(self._render, message, incoming),
+            notify=functools.partial(self._reply, message),
+            live_reply=functools.partial(self._live_reply, message, incoming),
+            typing=functools.partial(self._keep_typing, message.channel),
+            about=f"message_id={message.id}",
+        )
+        # New work is refused with a short answer once the door is stopping.
+        await answer(self.chatlink.core, incoming, rendering, self.in_flight, refuse=self._stopping)
 
     def _live_reply(
         self, source: discord.Message, incoming: IncomingMessage

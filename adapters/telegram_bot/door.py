@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from typing import Any
 
@@ -35,18 +36,18 @@ from telegram.ext import (
     filters,
 )
 
-from adapters.telegram_bot.ordering import PerChatOrder
 from adapters.telegram_bot.translate import incoming
 from adapters.telegram_bot.webhook import TelegramWebhook
 from bot.app import Chatlink
-from bot.conversation import DESCRIPTIONS, parse_command
+from bot.conversation import DESCRIPTIONS
 from bot.delivery import (
     APOLOGY,
     CANNOT_DM,
     SENT_PRIVATELY,
-    SHUTTING_DOWN,
     InFlight,
     LiveReply,
+    Rendering,
+    answer,
     split_text,
     utf16_length,
 )
@@ -63,6 +64,9 @@ TYPING_AFTER_S = 1.0  # a reply ready sooner needs no typing action: one Bot API
 SEND_ATTEMPTS = 3
 EDIT_EVERY_S = 1.0
 GROUP_EDIT_EVERY_S = 3.0
+# PTB's own limit is taken before the handler and cannot be overridden, so it is set out of
+# reach: the door takes TELEGRAM_CONCURRENT_UPDATES slots itself, after the sender's place.
+UNBOUNDED = 1 << 30
 
 
 class TelegramDoor:
@@ -90,7 +94,7 @@ class TelegramDoor:
             .token(self.token)
             .base_url(settings.telegram_api_base_url)
             .rate_limiter(rate_limiter or AIORateLimiter(max_retries=3))
-            .concurrent_updates(PerChatOrder(settings.telegram_concurrent_updates))
+            .concurrent_updates(UNBOUNDED)
         )
         if settings.telegram_mode == "webhook":
             # No updater: the web app serves the webhook on WEB_PORT, so PTB opens no server.
@@ -103,6 +107,7 @@ class TelegramDoor:
         self._conflict_reported = False
         self.grace_s = settings.shutdown_grace_s
         self.in_flight = InFlight()
+        self._slots = asyncio.Semaphore(settings.telegram_concurrent_updates)
         # What the composition root gives the web door to serve, in webhook mode.
         self.webhook: TelegramWebhook | None = None
         if settings.telegram_mode == "webhook":
@@ -174,40 +179,21 @@ class TelegramDoor:
         if message is None or update.message is None:
             return
         source = update.message
-        self.in_flight.track()
-        if self.in_flight.cut:  # fetched before the stop, reached only after the grace
-            await self._cut_off(source, message, None)
-            return
-        typing = live = None
-        if message.text is not None and parse_command(message.text) is None:
-            typing = asyncio.create_task(self._keep_typing(source.chat_id))
-            live = self._live_reply(source, message)
-        try:
-            replies = await self.chatlink.core.handle(
-                message, on_progress=live.update if live is not None else None
-            )
-        except asyncio.CancelledError:
-            if self.in_flight.cut:
-                await self._cut_off(source, message, live)
-            raise
-        finally:
-            if typing is not None:
-                typing.cancel()
-        for index, reply in enumerate(replies):
-            if index == 0 and live is not None and live.started:
-                await live.finish(reply.text)  # the streamed message becomes the whole reply
-            else:
-                await self._render(source, message, reply)
-
-    async def _cut_off(
-        self, source: Message, message: IncomingMessage, live: LiveReply[Message] | None
-    ) -> None:
-        """Say that we are stopping, in place of what streamed so far (none of it is stored)."""
-        with contextlib.suppress(TelegramError):
-            if live is not None and live.started:
-                await live.finish(SHUTTING_DOWN)
-            else:
-                await self._send(source, SHUTTING_DOWN, quote=not message.is_private)
+        rendering = Rendering(
+            render=functools.partial(self._render, source, message),
+            notify=functools.partial(self._send, source, quote=not message.is_private),
+            live_reply=functools.partial(self._live_reply, source, message),
+            typing=functools.partial(self._keep_typing, source.chat_id),
+            about=f"update_id={update.update_id}",
+        )
+        await answer(
+            self.chatlink.core,
+            message,
+            rendering,
+            self.in_flight,
+            refuse=self.in_flight.cut,  # fetched before the stop, reached only after the grace
+            slots=self._slots,
+        )
 
     def _live_reply(self, source: Message, message: IncomingMessage) -> LiveReply[Message]:
         """One message edited as the reply streams: about once a second in private chats,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from bot.conversation.commands import DESCRIPTIONS, HELP, Command, addresses_us, parse_command
 from bot.conversation.core import ChatCore
 from bot.conversation.export import export_account
-from bot.conversation.locks import KeyedLocks
 from bot.conversation.memory import PRIVATE_THREAD, Memory, thread_key
+from bot.conversation.ordering import Place, TurnOrder
 from bot.conversation.tokens import estimate
 
 __all__ = [
@@ -15,8 +15,9 @@ __all__ = [
     "PRIVATE_THREAD",
     "ChatCore",
     "Command",
-    "KeyedLocks",
     "Memory",
+    "Place",
+    "TurnOrder",
     "addresses_us",
     "estimate",
     "export_account",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Coroutine
@@ -10,11 +11,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.accounts import AccountCache
-from bot.conversation.arrivals import ArrivalGate
 from bot.conversation.chat_commands import ChatCommands
 from bot.conversation.commands import parse_command
-from bot.conversation.locks import KeyedLocks
 from bot.conversation.memory import Memory, thread_key
+from bot.conversation.ordering import Place, TurnOrder
 from bot.conversation.tokens import estimate, estimate_turns
 from bot.delivery import STORAGE_FAILED
 from bot.errors import AccountDisabled, ChatlinkError, InputRejected, RateLimited
@@ -78,9 +78,21 @@ class ChatCore:
         self.allowed_groups = allowed_groups or {}
         self.metrics = metrics or Metrics()
         self.max_message_chars = max_message_chars
-        self._sender_locks = KeyedLocks()
-        self._arrivals = ArrivalGate()
+        self.order = TurnOrder()
         self.commands = ChatCommands(account_store, links, memory, usage)
+
+    def place(self, message: IncomingMessage) -> Place:
+        """The message's place in its sender's line, for a door to hold until it has shown
+        the replies (take it on arrival, before any await; see `ordering`)."""
+        return self.order.place(message)
+
+    def will_stream(self, message: IncomingMessage) -> bool:
+        """Whether the answer may come from the model, streamed: doors then show typing and
+        a live reply. Commands, refusals of the input and ignored messages do not."""
+        text = _clean(message).text
+        if self._ignored(message) or text is None or parse_command(text) is not None:
+            return False
+        return 0 < len(text.strip()) <= self.max_message_chars
 
     async def handle(
         self,
@@ -88,41 +100,51 @@ class ChatCore:
         on_progress: ProgressCallback | None = None,
         *,
         account: Account | None = None,
+        place: Place | None = None,
     ) -> list[Reply]:
         """Answer one message; an empty list means "ignore it" (a group chat not addressed to us).
 
         Chat doors leave `account` out: the sender's linked identity decides. The web door,
         which has authenticated the sender itself, passes the account. Messages of one sender
-        in one chat are handled one at a time in arrival order: the sender lock is taken
-        before the first await.
+        in one chat are handled one at a time in arrival order: a door passes the `place` it
+        holds (`self.place`); without one, the core takes it before the first await.
         """
-        replies = await self._handle(message, on_progress, account)
+        if place is not None and not place.held:
+            raise ValueError("hold the place (async with) before passing it to the core")
+        replies = await self._handle(message, on_progress, account, place)
         self.metrics.handled(message.platform.value, replies)
         return replies
+
+    def _ignored(self, message: IncomingMessage) -> bool:
+        if not message.is_private and not message.addressed:
+            return True
+        allowed = self.allowed_groups.get(message.platform)
+        if not allowed or message.group_id is None:
+            return False
+        return message.group_id not in allowed  # a group the operator did not allow: stored nowhere
 
     async def _handle(
         self,
         message: IncomingMessage,
         on_progress: ProgressCallback | None,
         account: Account | None,
+        place: Place | None,
     ) -> list[Reply]:
-        if not message.is_private and not message.addressed:
+        if self._ignored(message):
             return []
-        allowed = self.allowed_groups.get(message.platform)
-        if allowed and message.group_id is not None and message.group_id not in allowed:
-            return []  # a group the operator did not allow: ignored, stored nowhere
         message = _clean(message)
-        arrival = self._arrivals.arrive()  # before the first await: this is arrival order
+        arrival = self.order.arrive()  # before the first await: this is arrival order
+        # Without a door holding it, the sender's place covers only the quick part up to the
+        # ticket, so a long model call does not keep the next message from queueing (across
+        # replicas, the queue is what orders it).
+        own = self.order.place(message) if place is None else None
         try:
-            # The sender lock covers only the quick part up to the ticket, so a long model
-            # call does not keep the next message from queueing (across replicas, the queue
-            # is what orders it).
-            async with self._sender_locks.hold(
-                (message.platform, message.chat_id, message.user_id)
-            ):
+            async with own or contextlib.nullcontext():
                 outcome = await self._dispatch(message, account, arrival)
             if isinstance(outcome, list):
                 return outcome
+            # Queued for the account lock in the same step that lets the next arrival through.
+            self.order.leave(arrival)
             return await self._take_turn(outcome, on_progress)
         except ChatlinkError as error:
             # A refusal: the error travels with the reply, for each door to answer it its way.
@@ -138,7 +160,7 @@ class ChatCore:
             log.error("database failed, message not answered: %s", failure)
             return [Reply(STORAGE_FAILED, private=message.is_private, kind=ReplyKind.ERROR)]
         finally:
-            self._arrivals.leave(arrival)
+            self.order.leave(arrival)
 
     async def _dispatch(
         self, message: IncomingMessage, known: Account | None, arrival: int
@@ -183,20 +205,18 @@ class ChatCore:
         thread_id = await self.memory.thread(account.id, thread_key(message))
         # Lookups overlap; from here until it queues for the account lock, each message goes
         # in this process's arrival order (its ticket too).
-        await self._arrivals.wait(arrival)
+        await self.order.wait(arrival)
         ticket = await self.memory.take_turn(thread_id)
         try:
             await self.usage.admit(account.id)
         except BaseException:
             await self.memory.end_turn(ticket)
             raise
-        return _Turn(account, message, text, thread_id, ticket, arrival)
+        return _Turn(account, message, text, thread_id, ticket)
 
     async def _take_turn(self, turn: _Turn, on_progress: ProgressCallback | None) -> list[Reply]:
         """Wait for the turn (the account lock, and no older ticket), then answer."""
         try:
-            # Queued for the lock in the same step that lets the next arrival through.
-            self._arrivals.leave(turn.arrival)
             while True:
                 async with self.memory.exclusive(turn.account.id):
                     stale = self.reply_timeout_s * 2 + 60
@@ -335,7 +355,6 @@ class _Turn:
     text: str
     thread_id: int
     ticket: int
-    arrival: int
 
 
 class EmptyReply(Exception):

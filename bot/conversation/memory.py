@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from bot.clock import Clock, utcnow
 from bot.conversation.history_cache import HistoryCache
-from bot.conversation.locks import KeyedLocks
+from bot.conversation.ordering import KeyedLocks
 from bot.conversation.tokens import estimate_turns, fit
 from bot.messages import IncomingMessage
 from bot.providers import Turn

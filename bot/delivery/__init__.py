@@ -1,9 +1,10 @@
-"""What the doors share: running them, live replies, splitting, senders, pushed updates (webhooks)
-and the words they say."""
+"""What the doors share: running them, the flow of one answer, live replies, splitting, senders,
+pushed updates (webhooks) and the words they say."""
 
 from __future__ import annotations
 
 from bot.delivery.failures import answer_for, database_failed, describe
+from bot.delivery.flow import Rendering, answer
 from bot.delivery.live_reply import LiveReply
 from bot.delivery.runtime import SHUTTING_DOWN, Door, InFlight, serve
 from bot.delivery.senders import ChatSenders
@@ -23,7 +24,9 @@ __all__ = [
     "InFlight",
     "LiveReply",
     "Pushed",
+    "Rendering",
     "WebhookReceiver",
+    "answer",
     "answer_for",
     "database_failed",
     "describe",
