@@ -113,41 +113,61 @@ class Wakeups:
         return len(self._events)
 
 
+class TicketBook:
+    """The live tickets this process took, per thread, oldest first."""
+
+    def __init__(self) -> None:
+        self._live: dict[int, list[int]] = {}
+        self._thread_of: dict[int, int] = {}
+
+    def add(self, thread_id: int, ticket: int) -> None:
+        """Record a ticket just taken (newer than every ticket recorded before)."""
+        self._live.setdefault(thread_id, []).append(ticket)
+        self._thread_of[ticket] = thread_id
+
+    def has_older(self, thread_id: int, ticket: int) -> bool:
+        """Whether an older ticket of this process still lives in the thread."""
+        live = self._live.get(thread_id)
+        return live is not None and live[0] < ticket  # (no empty lists are kept)
+
+    def remove(self, ticket: int) -> int | None:
+        """Forget a ticket; its thread, None for a ticket never recorded."""
+        thread_id = self._thread_of.pop(ticket, None)
+        if thread_id is not None:
+            live = self._live[thread_id]
+            live.remove(ticket)
+            if not live:
+                del self._live[thread_id]
+        return thread_id
+
+
 class LocalTurns(Turns):
     """Tickets of one process, kept in memory: nothing is written, and a waiter is woken
     in-process when a ticket ends."""
 
     def __init__(self) -> None:
         self._issued = 0
-        self._live: dict[int, list[int]] = {}  # thread -> its tickets, oldest first
-        self._thread_of: dict[int, int] = {}
+        self._book = TicketBook()
         self._wakeups = Wakeups()
 
     async def take(self, thread_id: int, now: datetime) -> int:
         """A new ticket at the back of the thread's queue."""
         self._issued += 1
-        self._live.setdefault(thread_id, []).append(self._issued)
-        self._thread_of[self._issued] = thread_id
+        self._book.add(thread_id, self._issued)
         return self._issued
 
     async def is_first(self, thread_id: int, ticket: int) -> bool:
         """Whether no older ticket of the thread remains."""
-        live = self._live.get(thread_id)
-        return not live or live[0] >= ticket
+        return not self._book.has_older(thread_id, ticket)
 
     async def wait(self, thread_id: int, ticket: int) -> None:
         """Return once no older ticket of the thread remains."""
         # No await between the look and taking the event: nothing can end in between.
-        while not await self.is_first(thread_id, ticket):
+        while self._book.has_older(thread_id, ticket):
             await self._wakeups.event(thread_id).wait()
 
     async def end(self, ticket: int) -> None:
         """The ticket's turn is over."""
-        thread_id = self._thread_of.pop(ticket, None)
-        if thread_id is None:
-            return
-        live = self._live[thread_id]
-        live.remove(ticket)
-        if not live:
-            del self._live[thread_id]
-        self._wakeups.wake(thread_id)
+        thread_id = self._book.remove(ticket)
+        if thread_id is not None:
+            self._wakeups.wake(thread_id)

@@ -36,12 +36,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql import column, table
 
-from storage.backends.base import Turns, Wakeups
+from storage.backends.base import TicketBook, Turns, Wakeups
 from storage.tables import turns
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "chatlink_turns"
+TICKET_LOCKS = 7_241  # advisory-lock namespace: numbering one thread's tickets
 
 _locks = table(
     "pg_locks",
@@ -80,28 +81,39 @@ class PostgresTurns(Turns):
 
     def __init__(self, url: URL, writer: AsyncEngine) -> None:
         self._writer = writer
-        # Sessions that outlive any query (the listener, the watchers): not from a pool.
+        # The watchers' connections, each blocked until another replica ends: not pooled.
         self._sessions = create_async_engine(url, hide_parameters=True, poolclass=NullPool)
         self._session: AsyncConnection | None = None
         self._owner: int | None = None
         self._opening = asyncio.Lock()
         self._wakeups = Wakeups()
+        self._book = TicketBook()  # this process's own live tickets
         self._watchers: dict[int, asyncio.Task[None]] = {}
+        self._sweeping: asyncio.Task[None] | None = None
 
     async def take(self, thread_id: int, now: datetime) -> int:
         """A new ticket at the back of the thread's queue, owned by this process's session."""
         owner = await self._own()
         async with self._writer.begin() as conn:
+            # Tickets of one thread are numbered one at a time, each committed before the
+            # next is numbered: a smaller id never becomes visible after a larger one.
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:space, :thread)"),
+                {"space": TICKET_LOCKS, "thread": thread_id},
+            )
             ticket = await conn.scalar(
                 insert(turns)
                 .values(thread_id=thread_id, created_at=now, owner=owner)
                 .returning(turns.c.id)
             )
         assert ticket is not None
+        self._book.add(thread_id, int(ticket))
         return int(ticket)
 
     async def is_first(self, thread_id: int, ticket: int) -> bool:
         """Whether no older ticket of a living session remains in the thread."""
+        if self._book.has_older(thread_id, ticket):
+            return False  # known here without asking
         return not await self._owners_before(thread_id, ticket)
 
     async def wait(self, thread_id: int, ticket: int) -> None:
@@ -110,24 +122,30 @@ class PostgresTurns(Turns):
         while True:
             await self._own()  # listening before looking, so no notification is missed
             woken = self._wakeups.event(thread_id)
-            owners = await self._owners_before(thread_id, ticket)
-            if not owners:
-                return
-            for owner in owners:
-                if owner != self._owner:
-                    self._watch(owner)
+            # Behind an older ticket of this process, only the oldest waiter needs to ask the
+            # database; the others wait for this process's own tickets to end.
+            if not self._book.has_older(thread_id, ticket):
+                owners = await self._owners_before(thread_id, ticket)
+                if not owners:
+                    return
+                for owner in owners:
+                    if owner != self._owner:
+                        self._watch(owner)
             await woken.wait()
 
     async def end(self, ticket: int) -> None:
         """Delete the ticket and tell every replica's waiters, in one statement."""
+        thread_id = self._book.remove(ticket)
         gone = delete(turns).where(turns.c.id == ticket).returning(turns.c.thread_id).cte()
-        async with self._writer.begin() as conn:
-            thread_id = await conn.scalar(
-                select(gone.c.thread_id, func.pg_notify(CHANNEL, cast(gone.c.thread_id, Text)))
-            )
-        if thread_id is not None:
-            # This process's own waiters need not wait for the notification's round trip.
-            self._wakeups.wake(int(thread_id))
+        try:
+            async with self._writer.begin() as conn:
+                await conn.execute(
+                    select(gone.c.thread_id, func.pg_notify(CHANNEL, cast(gone.c.thread_id, Text)))
+                )
+        finally:
+            if thread_id is not None:
+                # This process's own waiters need not wait for the notification's round trip.
+                self._wakeups.wake(thread_id)
 
     async def _owners_before(self, thread_id: int, ticket: int) -> set[int]:
         query = select(turns.c.owner).where(
@@ -147,7 +165,9 @@ class PostgresTurns(Turns):
 
     async def _open(self) -> None:
         owner = secrets.randbits(62) + 1  # a bigint advisory-lock key no other session has
-        conn = await self._sessions.connect()
+        # Out of the query pool for good (an engine of its own would cost the first ticket
+        # its set-up queries); never handed back, as it holds the owner lock.
+        conn = await self._writer.connect()
         try:
             await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": owner})
             await conn.commit()
@@ -162,9 +182,16 @@ class PostgresTurns(Turns):
         if self._session is not None:  # a session lost before: let go of what is left
             await self._session.invalidate()
         self._session, self._owner = conn, owner
-        # Tickets of replicas that died: nobody waits for them any more.
-        async with self._writer.begin() as write:
-            await write.execute(delete(turns).where(~_alive(turns.c.owner)))
+        if self._sweeping is None:
+            self._sweeping = asyncio.create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        """Delete the tickets of replicas that died: nobody waits for them any more."""
+        try:
+            async with self._writer.begin() as conn:
+                await conn.execute(delete(turns).where(~_alive(turns.c.owner)))
+        except Exception:  # they are ignored anyway; the next start tries again
+            log.warning("tickets of ended replicas not deleted", exc_info=True)
 
     def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         self._wakeups.wake(int(payload))
@@ -207,11 +234,10 @@ class PostgresTurns(Turns):
         for watcher in watchers:
             watcher.cancel()
         await asyncio.gather(*watchers, return_exceptions=True)
+        if self._sweeping is not None:
+            await self._sweeping
         self._owner = None
         if self._session is not None:
             session, self._session = self._session, None
-            try:
-                await session.close()
-            except Exception:  # lost already
-                await session.invalidate()
+            await session.invalidate()  # closed, not handed back to the pool with its lock
         await self._sessions.dispose()

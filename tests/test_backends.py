@@ -1,4 +1,5 @@
-"""Turn tickets: a waiter is woken when the older ticket ends, or when its replica dies."""
+"""The backend seam: one backend per database URL, and its turn tickets (a waiter is woken
+when the older ticket ends, or when its replica dies)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,28 @@ from sqlalchemy import event, text
 from bot.app import Chatlink
 from bot.settings import Settings
 from storage import Database, MessageStore
+from storage.backends import PostgresBackend, SqliteBackend
 from tests.conftest import FakeClock, link_account_first
 from tests.fakes.dead_replica import terminate_owner
 
 ON_BOTH_DATABASES = True
 WITHIN_S = 10  # generous: a wake-up takes milliseconds
+
+
+async def test_the_database_url_chooses_the_backend(settings: Settings, backend: str) -> None:
+    db = Database(settings.database_url)
+    try:
+        expected = {"sqlite": SqliteBackend, "postgresql": PostgresBackend}[backend]
+        assert isinstance(db.backend, expected)
+        # Only the one writer's caches may stand for what is stored.
+        assert MessageStore(db).caches_may_stand_for_database == (backend == "sqlite")
+    finally:
+        await db.close()
+
+
+def test_an_unsupported_database_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="unsupported database 'mysql'"):
+        Database("mysql+aiomysql://chatlink@127.0.0.1/chatlink")
 
 
 def _looks(app: Chatlink) -> list[str]:
