@@ -1,8 +1,9 @@
 """Turn tickets shared by every replica: rows in `turns`, alive as long as their owner's
 session, waited for through LISTEN/NOTIFY.
 
-Each process opens one session of its own. It holds a session-level advisory lock on a random
-owner key for as long as it lives, and LISTENs on one channel. Every ticket row records that
+Each process keeps one session (a connection taken out of its query pool for good). It holds a
+session-level advisory lock on a random owner key for as long as it lives, and LISTENs on one
+channel. Every ticket row records that
 key: a ticket counts only while its owner's lock is held, so the server itself releases the
 tickets of a replica that died (its sessions end with it), without any notion of age. Ending
 a ticket deletes the row and NOTIFYs the thread id in one statement; a waiter is woken by that
