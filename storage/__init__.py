@@ -1,6 +1,7 @@
 """Persistence: async SQLAlchemy engine set-up, tables, queries and Alembic migrations.
 
-Nothing outside this package writes SQL or imports SQLAlchemy.
+Nothing outside this package writes SQL or imports SQLAlchemy; inside it, every difference
+between SQLite and PostgreSQL lives in one backend object (storage.backends).
 """
 
 from storage.accounts import AccountStore

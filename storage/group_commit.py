@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
@@ -21,15 +21,9 @@ Apply = Callable[[AsyncConnection, list[Row]], Awaitable[list[int]]]
 
 def inserting(db: Database, table: Table) -> Apply:
     """A batch of rows as one multi-row INSERT; the results are their ids, in order."""
-    statement = insert(table).returning(table.c.id, sort_by_parameter_order=not db.is_sqlite)
 
     async def apply(conn: AsyncConnection, rows: list[Row]) -> list[int]:
-        ids = [int(i) for i in (await conn.execute(statement, rows)).scalars().all()]
-        if db.is_sqlite:
-            # One statement, one writer: SQLite gives the rows ascending ids in VALUES
-            # order, but may return them in any order.
-            ids.sort()
-        return ids
+        return await db.backend.insert_ids(conn, table, rows)
 
     return apply
 
@@ -42,9 +36,9 @@ class GroupCommit:
     Nobody waits for a batch to fill up, so a lone row is committed at once. A batch that
     fails is retried row by row, so one bad row fails only its own caller.
 
-    On SQLite the writer connection also watches `PRAGMA data_version`, which changes only
-    when another connection (another process: the CLI) committed; `on_foreign_write` then
-    runs, so that caches of this process can be dropped.
+    Where the backend can tell (SQLite's `PRAGMA data_version`), the writer connection also
+    notices that another connection (another process: the CLI) committed; `on_foreign_write`
+    then runs, so that caches of this process can be dropped.
     """
 
     def __init__(
@@ -55,7 +49,7 @@ class GroupCommit:
         self.on_foreign_write = on_foreign_write
         self._waiting: list[tuple[Row, asyncio.Future[int]]] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._data_version: int | None = None
+        self._mark: int | None = None
 
     async def write(self, row: Row) -> int:
         """Write one row; returns its result (an id) once it is committed."""
@@ -89,14 +83,13 @@ class GroupCommit:
 
     async def _commit(self, rows: list[Row]) -> list[int]:
         async with self.db.write() as conn:
-            if self.db.is_sqlite:
-                await self._notice_foreign_writes(conn)
+            await self._notice_foreign_writes(conn)
             return await self.apply(conn, rows)
 
     async def _notice_foreign_writes(self, conn: AsyncConnection) -> None:
-        version = int((await conn.exec_driver_sql("PRAGMA data_version")).scalar_one())
-        changed = self._data_version is not None and version != self._data_version
-        self._data_version = version
+        mark = await self.db.backend.foreign_write_mark(conn)
+        changed = self._mark is not None and mark != self._mark
+        self._mark = mark
         if changed and self.on_foreign_write is not None:
             log.debug("another process wrote to the database; dropping cached state")
             self.on_foreign_write()

@@ -7,14 +7,14 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
 from storage.group_commit import GroupCommit, Row, inserting
 from storage.records import StoredMessage, ThreadState
-from storage.tables import messages, threads, turns
+from storage.tables import messages, threads
 
 
 def _message(row: Any) -> StoredMessage:
@@ -41,14 +41,16 @@ class MessageStore:
         self._notices = GroupCommit(db, _mark_notices, self._changed_elsewhere)
 
     @property
-    def one_process(self) -> bool:
-        """Whether this process is the only one writing messages (SQLite), so that what it
-        wrote can be cached; other processes' writes are still noticed (see `watch`)."""
-        return self.db.is_sqlite
+    def caches_may_stand_for_database(self) -> bool:
+        """Whether this process is the one writer of messages, so that what it wrote may be
+        cached and served in place of a query; other processes' writes are still noticed
+        (see `watch`)."""
+        return self.db.backend.caches_may_stand_for_database
 
     def watch(self, callback: Callable[[], None]) -> None:
         """Call `callback` when the database changed behind this process's caches: messages
-        pruned, or another process (the CLI) wrote anything (seen at the next commit, SQLite)."""
+        pruned, or another process (the CLI) wrote anything (seen at the next commit, where
+        the backend can tell)."""
         self._watchers.append(callback)
 
     def _changed_elsewhere(self) -> None:
@@ -56,7 +58,7 @@ class MessageStore:
             callback()
 
     def exclusive(self, account_id: int) -> AbstractAsyncContextManager[None]:
-        """A lock on one account's conversations, across every replica (PostgreSQL)."""
+        """A lock on one account's conversations, across every replica."""
         return self.db.exclusive(account_id)
 
     async def open_thread(self, account_id: int, key: str, now: datetime) -> tuple[int, bool]:
@@ -105,39 +107,22 @@ class MessageStore:
         return StoredMessage(new_id, thread_id, role, content, platform, now)
 
     async def take_turn(self, thread_id: int, now: datetime) -> int:
-        """A ticket for the thread's queue; tickets are served in id order.
+        """A ticket for the thread's queue; tickets are served in the order taken."""
+        return await self.db.backend.turns.take(thread_id, now)
 
-        SQLite serves one process, whose FIFO locks already keep arrival order: no ticket
-        (0) is written there, which saves two writes per message.
-        """
-        if self.db.is_sqlite:
-            return 0
-        async with self.db.write() as conn:
-            ticket = await conn.scalar(
-                insert(turns).values(thread_id=thread_id, created_at=now).returning(turns.c.id)
-            )
-        assert ticket is not None
-        return int(ticket)
+    async def is_turn_of(self, thread_id: int, ticket: int) -> bool:
+        """Whether no older live ticket of the thread remains (a ticket lives as long as the
+        process that took it)."""
+        return await self.db.backend.turns.is_first(thread_id, ticket)
 
-    async def first_turn(self, thread_id: int, since: datetime) -> int | None:
-        """The thread's oldest ticket taken after `since` (older ones were left by a
-        process that died)."""
-        if self.db.is_sqlite:
-            return None
-        async with self.db.read() as conn:
-            found = await conn.scalar(
-                select(func.min(turns.c.id)).where(
-                    turns.c.thread_id == thread_id, turns.c.created_at > since
-                )
-            )
-        return None if found is None else int(found)
+    async def wait_turn(self, thread_id: int, ticket: int) -> None:
+        """Return once no older live ticket of the thread remains: woken when one ends or
+        its process dies, not polled."""
+        await self.db.backend.turns.wait(thread_id, ticket)
 
     async def end_turn(self, ticket: int) -> None:
         """The ticket's turn is over."""
-        if ticket == 0:
-            return
-        async with self.db.write() as conn:
-            await conn.execute(delete(turns).where(turns.c.id == ticket))
+        await self.db.backend.turns.end(ticket)
 
     async def recent(
         self, thread_id: int, limit: int, *, before_id: int | None = None
@@ -263,8 +248,6 @@ class MessageStore:
                     .where(threads.c.summary_until <= max(ids))
                     .values(summary=None, summary_until=None)
                 )
-            # Tickets left by a process that died long ago.
-            await conn.execute(delete(turns).where(turns.c.created_at < cutoff))
         if ids:
             self._changed_elsewhere()
         return len(ids)

@@ -8,7 +8,6 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from storage.database import Database
@@ -24,23 +23,18 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-MIGRATION_LOCK = 7_240_001  # any constant shared by every replica
-
-
 async def upgrade(db: Database, revision: str = "head") -> None:
     """Apply every pending migration inside one write transaction.
 
-    Safe from several replicas at once: SQLite's BEGIN IMMEDIATE, or on PostgreSQL a
-    transaction-level advisory lock, lets one migrate while the others wait and then
-    find nothing left to do.
+    Safe from several replicas at once: the backend's migration lock lets one migrate while
+    the others wait and then find nothing left to do.
     """
 
     def _run(sync_conn: Connection) -> None:
         command.upgrade(alembic_config(sync_conn), revision)
 
     async with db.write() as conn:
-        if db.url.get_backend_name() == "postgresql":
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        await db.backend.lock_migrations(conn)
         await conn.run_sync(_run)
 
 

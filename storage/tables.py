@@ -159,6 +159,9 @@ class TurnRow(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # The advisory-lock key held by the session of the replica that took the ticket: the
+    # ticket counts while that lock is held (NULL: taken before owners were recorded).
+    owner: Mapped[int | None] = mapped_column(BigInteger)
 
 
 metadata = Base.metadata

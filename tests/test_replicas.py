@@ -12,8 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from bot.app import open_chatlink
+from storage import Database
 from tests.conftest import PASSWORD, SECRET, make_settings
 from tests.fakes import postgres_server
 from tests.fakes.chatlink_process import start_chatlink
@@ -175,3 +177,83 @@ async def test_telegram_webhooks_on_two_replicas(shared: dict[str, str], tmp_pat
         int(c.params["chat_id"]) for c in fake.calls if c.method == "sendMessage" and c.ok
     )
     assert chats == [5000 + n for n in range(20)]  # every update answered exactly once
+
+
+async def _tickets(database_url: str) -> int:
+    """Tickets stored right now (live or left by a dead replica)."""
+    db = Database(database_url)
+    try:
+        async with db.read() as conn:
+            return int(await conn.scalar(text("SELECT count(*) FROM turns")) or 0)
+    finally:
+        await db.close()
+
+
+async def test_a_killed_replicas_ticket_is_released_at_once(
+    shared: dict[str, str], tmp_path: Path
+) -> None:
+    hold = asyncio.Event()  # never set while the replica lives: its reply stays in progress
+    fake = FakeModel(default=Plan(text="noted"))
+    async with serve(fake.openai_app()) as model_url:
+        env = shared | {
+            "LLM_PROVIDER": "openai", "LLM_BASE_URL": f"{model_url}/v1", "LLM_MODEL": "fake",
+            "LLM_API_KEY": "k", "LLM_TIMEOUT_S": "30", "LLM_MAX_RETRIES": "0",
+            "HISTORY_MAX_MESSAGES": "200", "RATE_LIMIT_PER_MINUTE": "0",
+        }  # fmt: skip
+        reply_timeout_s = 30 + 2  # as bot.app derives it
+        runs = [start_chatlink(tmp_path / f"replica{n}", env) for n in range(2)]
+        try:
+            async with httpx.AsyncClient(trust_env=False, timeout=60) as client:
+                for run in runs:
+                    await run.healthy(client)
+                auth = await token_for(client, runs[0].url)
+
+                async def send(n: int, replica: int) -> httpx.Response:
+                    return await client.post(
+                        f"{runs[replica].url}/api/chat", json={"message": f"m{n}"}, headers=auth
+                    )
+
+                # One thread's order across both replicas, waits woken without a poll.
+                fake.plans.append(Plan(text="noted", first_token_delay=0.5))
+                pattern = [0, 1, 1, 0, 1, 0, 0, 1]
+
+                async def in_turn(n: int) -> httpx.Response:
+                    await asyncio.sleep(n * 0.05)
+                    return await send(n, pattern[n])
+
+                ordered = await asyncio.gather(*(in_turn(n) for n in range(len(pattern))))
+                assert [r.status_code for r in ordered] == [200] * len(pattern)
+
+                # Replica 0 is killed while its reply streams; replica 1 has the next message
+                # of the thread queued behind it.
+                streaming = Plan(text="never stored", hold=hold, hold_after=1)
+                fake.plans.append(streaming)
+                stuck = asyncio.create_task(send(8, 0))
+                await runs[0].until(lambda: streaming.held == 1)
+                queued = asyncio.create_task(send(9, 1))
+                while await _tickets(shared["DATABASE_URL"]) < 2:
+                    assert not queued.done()
+                    await asyncio.sleep(0.05)
+                runs[0].process.kill()
+                runs[0].process.wait()
+                with pytest.raises(httpx.TransportError):
+                    await stuck
+                # Answered without waiting out any age: within one reply's time.
+                answered = await asyncio.wait_for(queued, reply_timeout_s)
+                assert answered.status_code == 200 and answered.json()["reply"] == "noted"
+                after = await asyncio.wait_for(send(10, 1), reply_timeout_s)
+                assert after.status_code == 200
+                history = await client.get(f"{runs[1].url}/api/history?limit=200", headers=auth)
+            runs[1].process.terminate()
+            assert await runs[1].exit_code(30) == 0, runs[1].log
+        finally:
+            hold.set()
+            for run in runs:
+                run.kill()
+    stored = [(m["role"], m["content"]) for m in history.json()["messages"]]
+    # The killed replica stored its message before the model was asked; its reply died with it.
+    assert stored == [
+        *(pair for n in range(8) for pair in (("user", f"m{n}"), ("assistant", "noted"))),
+        ("user", "m8"), ("user", "m9"), ("assistant", "noted"), ("user", "m10"),
+        ("assistant", "noted"),
+    ]  # fmt: skip

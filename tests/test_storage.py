@@ -10,8 +10,9 @@ import pytest
 
 from bot.app import Chatlink, open_chatlink
 from bot.settings import Settings
-from storage import Database, current_revision, head_revision, upgrade
+from storage import Database, MessageStore, current_revision, head_revision, upgrade
 from tests.conftest import PASSWORD, FakeClock, dm, link_account_first, make_settings
+from tests.fakes.dead_replica import terminate_owner
 
 # The storage and core suites run on SQLite and on PostgreSQL (see conftest).
 ON_BOTH_DATABASES = True
@@ -130,24 +131,27 @@ async def test_retention_prunes_in_batches_with_a_clock_we_control(
 
 
 async def test_turn_tickets_order_a_thread_across_processes(
-    app: Chatlink, clock: FakeClock, backend: str
+    app: Chatlink, clock: FakeClock, backend: str, settings: Settings
 ) -> None:
     alice = await link_account_first(app, "alice")
     memory = app.core.memory
     thread = await memory.thread(alice.id, "private")
     first, second = await memory.take_turn(thread), await memory.take_turn(thread)
-    if backend == "sqlite":  # one process: its FIFO locks keep the order, no tickets written
-        assert (first, second) == (0, 0) and await memory.is_turn_of(thread, second, 60)
-        return
     assert first < second
-    assert await memory.is_turn_of(thread, first, 60)
-    assert not await memory.is_turn_of(thread, second, 60)  # waits for the older ticket
+    assert await memory.is_turn_of(thread, first)
+    assert not await memory.is_turn_of(thread, second)  # waits for the older ticket
     await memory.end_turn(first)
-    assert await memory.is_turn_of(thread, second, 60)
-    stale = await memory.take_turn(thread)
-    await memory.end_turn(second)
-    later = await memory.take_turn(thread)
-    assert not await memory.is_turn_of(thread, later, 60)
-    clock.advance(minutes=5)  # the older ticket's process died: it stops counting
-    assert await memory.is_turn_of(thread, later, 60)
-    assert stale < later
+    assert await memory.is_turn_of(thread, second)
+    if backend == "sqlite":  # one process: no other process's ticket to outlive
+        return
+    other = Database(settings.database_url)  # another replica
+    try:
+        stale = await MessageStore(other).take_turn(thread, clock())
+        await memory.end_turn(second)
+        later = await memory.take_turn(thread)
+        assert not await memory.is_turn_of(thread, later)
+        await terminate_owner(app.db, stale)  # the older ticket's process died: it stops counting
+        assert await memory.is_turn_of(thread, later)
+        assert stale < later
+    finally:
+        await other.close()

@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 NOT_TEXT = "I can only read text messages."
 EMPTY = "Send me some text."
 MODEL_FAILED = "The model is unavailable right now. Please try again in a moment."
-TURN_POLL_S = 0.02
 SUMMARY_PROMPT = (
     "Summarise this conversation for your own memory in a few sentences: facts about the "
     "person, their preferences and open questions. Plain text, no preamble."
@@ -216,22 +215,30 @@ class ChatCore:
 
     async def _take_turn(self, turn: _Turn, on_progress: ProgressCallback | None) -> list[Reply]:
         """Wait for the turn (the account lock, and no older ticket), then answer."""
+        ended = False
         try:
             while True:
                 async with self.memory.exclusive(turn.account.id):
-                    stale = self.reply_timeout_s * 2 + 60
-                    if await self.memory.is_turn_of(turn.thread_id, turn.ticket, stale):
+                    if await self.memory.is_turn_of(turn.thread_id, turn.ticket):
                         # Disabled while this message waited: still nothing stored.
                         current = await self.accounts.by_id(turn.account.id)
                         if current is None or current.disabled:
                             raise AccountDisabled()
-                        return await self._answer(
-                            turn.account, turn.message, turn.thread_id, turn.text, on_progress
-                        )
-                # An older message of this thread (received by another replica) goes first.
-                await asyncio.sleep(TURN_POLL_S)
+                        try:
+                            return await self._answer(
+                                turn.account, turn.message, turn.thread_id, turn.text, on_progress
+                            )
+                        finally:
+                            # Ended before the lock goes, so the thread's next message, first
+                            # in the lock's queue, finds its turn has come.
+                            ended = True
+                            await self.memory.end_turn(turn.ticket)
+                # An older message of this thread (received by another replica) goes first:
+                # wait, holding nothing, until it ends or its replica dies.
+                await self.memory.wait_for_turn(turn.thread_id, turn.ticket)
         finally:
-            await self.memory.end_turn(turn.ticket)
+            if not ended:
+                await self.memory.end_turn(turn.ticket)
 
     async def _answer(
         self,

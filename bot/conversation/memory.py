@@ -8,7 +8,6 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 
 from bot.clock import Clock, utcnow
 from bot.conversation.history_cache import HistoryCache
@@ -84,9 +83,10 @@ class Memory:
         self._thread_ids: OrderedDict[tuple[int, str], int] = OrderedDict()
         self._accounts = KeyedLocks()
         self._opening = KeyedLocks()
-        # Only where this process is the one writer (SQLite) can what it wrote stand for what
-        # is stored; writes from elsewhere (the CLI, pruning) drop the whole cache.
-        self._cache = HistoryCache(cache_bytes if store.one_process else 0, max_messages + 1)
+        # Only where this process is the one writer can what it wrote stand for what is
+        # stored; writes from elsewhere (the CLI, pruning) drop the whole cache.
+        size = cache_bytes if store.caches_may_stand_for_database else 0
+        self._cache = HistoryCache(size, max_messages + 1)
         store.watch(self._cache.clear)
         self._writes: set[asyncio.Task[None]] = set()
 
@@ -96,7 +96,7 @@ class Memory:
         arrival order, so an erasure never leaves a reply behind that was still being made.
 
         First in this process (FIFO, no connection held while waiting), then across
-        replicas through the database (a PostgreSQL advisory lock; nothing on SQLite).
+        replicas through the database (where there are other replicas).
         """
         async with self._accounts.hold(account_id), self.store.exclusive(account_id):
             yield
@@ -132,11 +132,14 @@ class Memory:
         every replica."""
         return await self.store.take_turn(thread_id, self.clock())
 
-    async def is_turn_of(self, thread_id: int, ticket: int, stale_after_s: float) -> bool:
+    async def is_turn_of(self, thread_id: int, ticket: int) -> bool:
         """Whether no older ticket of the thread still waits (ask holding the lock)."""
-        since = self.clock() - timedelta(seconds=stale_after_s)
-        first = await self.store.first_turn(thread_id, since)
-        return first is None or first >= ticket
+        return await self.store.is_turn_of(thread_id, ticket)
+
+    async def wait_for_turn(self, thread_id: int, ticket: int) -> None:
+        """Return once no older ticket of the thread waits; woken when one ends or its
+        replica dies (wait without holding the lock)."""
+        await self.store.wait_turn(thread_id, ticket)
 
     async def end_turn(self, ticket: int) -> None:
         """The ticket's turn is over."""
