@@ -8,7 +8,7 @@ import sys
 from adapters.cli.main import main as cli_main
 from adapters.discord_bot import DiscordDoor
 from adapters.discord_bot.check import checks as discord_checks
-from adapters.telegram_bot import TelegramDoor
+from adapters.telegram_bot import TelegramDoor, use_timedelta_durations
 from adapters.telegram_bot.check import checks as telegram_checks
 from adapters.web import WebDoor
 from bot.app import Chatlink
@@ -48,6 +48,8 @@ def build_checks(app: Chatlink) -> list[Check]:
 
 def main() -> None:
     """Entry point of the `chatlink` console script."""
+    # Process-wide library settings, made here rather than when a module is imported.
+    use_timedelta_durations()
     sys.exit(cli_main(build_doors=build_doors, build_checks=build_checks))
 
 

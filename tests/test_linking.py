@@ -23,7 +23,8 @@ from bot.errors import (
 )
 from bot.linking.codec import LinkCodeCodec, Purpose
 from bot.messages import Platform
-from tests.conftest import PASSWORD, SECRET, FakeClock, dm, link_account_first
+from tests.support.people import dm, link_account_first
+from tests.support.settings import PASSWORD, SECRET, FakeClock
 
 # The storage and core suites run on SQLite and on PostgreSQL (see conftest).
 ON_BOTH_DATABASES = True

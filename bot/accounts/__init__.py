@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.accounts.cache import AccountCache
-from bot.accounts.passwords import hash_password, verify_password
+from bot.accounts.passwords import PasswordHasher
 from bot.accounts.service import (
     Account,
     AccountService,
@@ -16,9 +16,8 @@ __all__ = [
     "Account",
     "AccountCache",
     "AccountService",
+    "PasswordHasher",
     "Registration",
     "credential_version",
     "hash_invite",
-    "hash_password",
-    "verify_password",
 ]

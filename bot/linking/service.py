@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -228,7 +227,7 @@ class LinkService:
             return
         left, resets_at = await self.limiter.remaining(self._attempts, "link-attempt", *who)
         if left <= 0:
-            raise RateLimited("link attempts", resets_at - time.time())
+            raise RateLimited("link attempts", resets_at - self.limiter.now())
         try:
             yield
         except CodeInvalid:
