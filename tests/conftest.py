@@ -92,7 +92,8 @@ def open_app(settings: Settings, clock: FakeClock, scripted: ScriptedModel) -> O
         limiter: Limiter | None = None,
         **overrides: object,
     ) -> AbstractAsyncContextManager[Chatlink]:
-        chosen = settings.model_copy(update=overrides) if overrides else settings
+        # Validated again, so overrides take the types a setting has (a token, a path).
+        chosen = Settings(_env_file=None, **(settings.model_dump() | overrides))  # type: ignore[call-arg]
         return open_chatlink(chosen, clock=clock, provider=provider or scripted, limiter=limiter)
 
     return opener
