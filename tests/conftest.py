@@ -30,8 +30,11 @@ from tests.support.settings import PASSWORD, SECRET, FakeClock, make_settings
 __all__ = ["PASSWORD", "SECRET", "FakeClock", "dm", "group", "link_account_first", "make_settings"]
 
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
-# What `chatlink` sets at start-up (adapters/compose.py), set once for the test process.
-use_timedelta_durations()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """What `chatlink` sets at start-up (adapters/compose.py), set once per test process."""
+    use_timedelta_durations()
 
 
 @pytest.fixture
