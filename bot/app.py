@@ -153,7 +153,7 @@ async def open_chatlink(
         finally:
             if cut := await core.idle(settings.shutdown_grace_s):
                 log.warning(
-                    "%d conversation summary(ies) cut off after SHUTDOWN_GRACE_S=%gs",
+                    "conversation summaries: %d cut off after SHUTDOWN_GRACE_S=%gs",
                     cut,
                     settings.shutdown_grace_s,
                 )

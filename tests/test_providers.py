@@ -323,5 +323,5 @@ async def test_shutdown_cancels_a_summary_that_outlasts_the_grace(
     assert time.monotonic() - closing < 5  # the grace, not the model, decides
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     # Cut off cleanly: said once, and nothing about a closed provider or database.
-    assert warnings == ["1 conversation summary(ies) cut off after SHUTDOWN_GRACE_S=0.3s"]
+    assert warnings == ["conversation summaries: 1 cut off after SHUTDOWN_GRACE_S=0.3s"]
     assert await _summary_stored(settings, clock) is None

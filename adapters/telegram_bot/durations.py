@@ -9,7 +9,7 @@ def use_timedelta_durations() -> None:
     """Opt in to PTB's future timedelta durations (PTB_TIMEDELTA), unless the environment chose.
 
     Without it every 429 answer raises a PTBDeprecationWarning from inside the library's own
-    retry path. PTB reads the variable at each use, so setting it at start-up is enough; the
-    composition root calls this once, before any door is built.
+    retry path. PTB reads the variable at each use, so setting it before the first call is
+    enough: the composition root calls this before it builds the Telegram door or its check.
     """
     os.environ.setdefault("PTB_TIMEDELTA", "true")
