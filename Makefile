@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Test processes (pytest-xdist): one per core by default; the tests mostly wait on sockets,
+# so more than the cores can help: `make test TEST_WORKERS=4`.
+TEST_WORKERS ?= auto
 
 .PHONY: run test lint install clean
 
@@ -22,7 +25,7 @@ lint: install
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

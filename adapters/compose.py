@@ -1,4 +1,8 @@
-"""The composition root: the `chatlink` command with every available door plugged in."""
+"""The composition root: the `chatlink` command with every available door plugged in.
+
+The doors' modules (and the platform libraries behind them) are imported when doors or their
+checks are built, so `chatlink user add` or `chatlink stats` starts without loading them.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,6 @@ import logging
 import sys
 
 from adapters.cli.main import main as cli_main
-from adapters.discord_bot import DiscordDoor
-from adapters.discord_bot.check import checks as discord_checks
-from adapters.telegram_bot import TelegramDoor
-from adapters.telegram_bot.check import checks as telegram_checks
-from adapters.web import WebDoor
 from bot.app import Chatlink
 from bot.delivery import Door, WebhookReceiver
 from bot.operations import Check, core_checks
@@ -26,6 +25,10 @@ def build_doors(app: Chatlink) -> list[Door]:
     doors: list[Door] = []
     receivers: list[WebhookReceiver] = []
     if settings.telegram_bot_token is not None:
+        from adapters.telegram_bot import TelegramDoor, use_timedelta_durations
+
+        # A process-wide library setting, made here rather than when a module is imported.
+        use_timedelta_durations()
         telegram = TelegramDoor(app)
         doors.append(telegram)
         if telegram.webhook is not None:
@@ -33,10 +36,14 @@ def build_doors(app: Chatlink) -> list[Door]:
     else:
         log.info("Telegram: not configured (TELEGRAM_BOT_TOKEN is not set)")
     if settings.discord_bot_token is not None:
+        from adapters.discord_bot import DiscordDoor
+
         doors.append(DiscordDoor(app))
     else:
         log.info("Discord: not configured (DISCORD_BOT_TOKEN is not set)")
     if settings.web_enabled:
+        from adapters.web import WebDoor
+
         # Last, so that a healthy /healthz means every door serves; but first when it serves a
         # webhook, so that the route listens before Telegram is told to post there.
         doors.insert(0 if receivers else len(doors), WebDoor(app, receivers))
@@ -47,6 +54,11 @@ def build_doors(app: Chatlink) -> list[Door]:
 
 def build_checks(app: Chatlink) -> list[Check]:
     """What `chatlink doctor` checks: the core's parts, then each configured door."""
+    from adapters.discord_bot.check import checks as discord_checks
+    from adapters.telegram_bot import use_timedelta_durations
+    from adapters.telegram_bot.check import checks as telegram_checks
+
+    use_timedelta_durations()
     return [
         *core_checks(app.db, app.core.provider, app.limiter),
         *telegram_checks(app),

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.core import PASSWORD, dm, percentile
 from benchmarks.support import add_accounts, connect, migrate, settings
-from bot.accounts.passwords import hash_password
+from bot.accounts import PasswordHasher
 from bot.app import Chatlink, open_chatlink
 from bot.messages import ReplyKind
 
@@ -100,7 +100,8 @@ class Phase:
 async def run(folder: Path, args: argparse.Namespace) -> tuple[Phase, Phase, list[float]]:
     """Chat alone, chat with logins, and the logins' latencies."""
     path = await migrate(folder)
-    hashed = await hash_password(PASSWORD)
+    with PasswordHasher() as hasher:
+        hashed = await hasher.hash(PASSWORD)
     db = connect(path)
     try:
         chatters = range(args.conversations)

@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.accounts.passwords import hash_password
+from bot.accounts import PasswordHasher
 from bot.clock import utcnow
 from bot.settings import Settings
 from storage import Database, upgrade
@@ -75,7 +75,8 @@ def connect(path: Path) -> sqlite3.Connection:
 
 def password_hash(password: str) -> str:
     """One real argon2 hash of `password` (the app's hasher), to share between accounts."""
-    return asyncio.run(hash_password(password))
+    with PasswordHasher() as hasher:
+        return asyncio.run(hasher.hash(password))
 
 
 def _insert(db: sqlite3.Connection, table: str, sql: str, rows: Iterable[tuple[Any, ...]]) -> range:

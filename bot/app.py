@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from bot.accounts import AccountService
+from bot.accounts import AccountService, PasswordHasher
 from bot.clock import Clock, utcnow
 from bot.conversation import ChatCore, Memory, estimate
 from bot.delivery import ChatSenders
@@ -17,10 +18,12 @@ from bot.linking import LinkCodeCodec, LinkService
 from bot.messages import Platform
 from bot.monitoring import Metrics
 from bot.operations import AdminService
-from bot.providers import make_provider
+from bot.providers import ReplyProvider, make_provider
 from bot.secret import load_secret_key
 from bot.settings import Settings
 from storage import AccountStore, Database, InviteStore, LinkCodeStore, MessageStore, upgrade
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,16 +44,30 @@ class Chatlink:
 
 @asynccontextmanager
 async def open_chatlink(
-    settings: Settings, *, migrate: bool = True, clock: Clock = utcnow
+    settings: Settings,
+    *,
+    migrate: bool = True,
+    clock: Clock = utcnow,
+    provider: ReplyProvider | None = None,
+    limiter: Limiter | None = None,
 ) -> AsyncIterator[Chatlink]:
-    """Open the database (migrated unless told not to) and build the core around it."""
+    """Open the database (migrated unless told not to) and build the core around it.
+
+    `clock` is the one wall clock of limits, usage, linking, accounts and memory. A `provider`
+    or `limiter` passed in is used instead of the one the settings describe and stays the
+    caller's to close; what is built here is closed here. On the way out, summaries still
+    being made get SHUTDOWN_GRACE_S to finish and are then cancelled, so none runs into a
+    closed provider or database.
+    """
     secret_key = load_secret_key(settings)
-    provider = make_provider(settings)
+    owns_provider, owns_limiter = provider is None, limiter is None
+    provider = make_provider(settings) if provider is None else provider
     try:
         db = Database(settings.database_url)
     except (ValueError, OSError) as exc:
         raise ConfigError(f"DATABASE_URL: {exc}") from None
-    limiter = Limiter.from_url(settings.redis_url)
+    limiter = Limiter.from_url(settings.redis_url, clock=clock) if limiter is None else limiter
+    hasher = PasswordHasher()
     try:
         if migrate:
             await upgrade(db)
@@ -61,6 +78,7 @@ async def open_chatlink(
         accounts = AccountService(
             account_store,
             limiter,
+            hasher=hasher,
             max_failures=settings.login_max_failures,
             lockout_minutes=settings.login_lockout_minutes,
             attempts_per_client_per_minute=settings.auth_attempts_per_minute,
@@ -103,6 +121,7 @@ async def open_chatlink(
             limiter,
             per_minute=settings.rate_limit_per_minute,
             daily_budget=settings.daily_token_budget,
+            clock=clock,
         )
         core = ChatCore(
             account_store=account_store,
@@ -132,10 +151,19 @@ async def open_chatlink(
                 settings, db, accounts, links, core, senders, limiter, metrics, admin, secret_key
             )
         finally:
+            if cut := await core.idle(settings.shutdown_grace_s):
+                log.warning(
+                    "conversation summaries: %d cut off after SHUTDOWN_GRACE_S=%gs",
+                    cut,
+                    settings.shutdown_grace_s,
+                )
             await memory.settle()
     finally:
-        await provider.close()
-        await limiter.close()
+        if owns_provider:
+            await provider.close()
+        if owns_limiter:
+            await limiter.close()
+        hasher.close()
         await db.close()
 
 

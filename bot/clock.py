@@ -1,4 +1,4 @@
-"""Time as the database stores it: naive UTC datetimes."""
+"""Time as the database stores it: naive UTC datetimes, from one clock the assembly injects."""
 
 from __future__ import annotations
 
@@ -11,3 +11,8 @@ Clock = Callable[[], datetime]
 def utcnow() -> datetime:
     """Now, in UTC, without tzinfo (the form every table uses)."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def unix_time(clock: Clock) -> float:
+    """What `clock` says, as seconds since the epoch (the unit rate-limit windows count in)."""
+    return clock().replace(tzinfo=UTC).timestamp()

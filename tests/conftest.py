@@ -1,53 +1,40 @@
-"""Shared fixtures: a fresh SQLite file per test, a clock the test controls, linked people."""
+"""Shared fixtures: a fresh SQLite file per test, a clock the test controls, a scripted model.
+
+The helpers themselves live in tests/support/; the names below stay importable from here for
+tests written before the move.
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timedelta
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import httpx
 import pytest
 
+from adapters.telegram_bot import use_timedelta_durations
 from adapters.web import WebDoor
 from bot.app import Chatlink, open_chatlink
-from bot.messages import IncomingMessage, Platform
+from bot.limits import Limiter
+from bot.providers import ReplyProvider
 from bot.settings import Settings
-from storage import Account
 from tests.fakes import postgres_server
+from tests.fakes.scripted_model import ScriptedModel
+from tests.support.app import OpenApp
+from tests.support.people import dm, group, link_account_first
+from tests.support.settings import PASSWORD, SECRET, FakeClock, make_settings
+
+__all__ = ["PASSWORD", "SECRET", "FakeClock", "dm", "group", "link_account_first", "make_settings"]
 
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 
-SECRET = "test-secret-key-that-is-long-enough-0123456789"
-PASSWORD = "correct horse battery"
 
-
-class FakeClock:
-    """A clock that only moves when told to."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 26, 12, 0, 0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
-
-
-def make_settings(tmp_path: Path, **overrides: object) -> Settings:
-    """Settings isolated from the environment and any .env file."""
-    values: dict[str, object] = {
-        "data_dir": tmp_path / "data",
-        "database_url": f"sqlite+aiosqlite:///{tmp_path}/data/chatlink.db",
-        "secret_key": SECRET,
-        "web_port": 0,  # any free port
-        "rate_limit_per_minute": 0,  # tests send bursts; the limit has tests of its own
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+def pytest_configure(config: pytest.Config) -> None:
+    """What `chatlink` sets at start-up (adapters/compose.py), set once per test process."""
+    use_timedelta_durations()
 
 
 @pytest.fixture
@@ -93,8 +80,31 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
-async def app(settings: Settings, clock: FakeClock) -> AsyncIterator[Chatlink]:
-    async with open_chatlink(settings, clock=clock) as chatlink:
+def scripted() -> ScriptedModel:
+    """The model behind `app`: echoes (as LLM_PROVIDER=echo) unless the test queues plans."""
+    return ScriptedModel()
+
+
+@pytest.fixture
+def open_app(settings: Settings, clock: FakeClock, scripted: ScriptedModel) -> OpenApp:
+    """open_chatlink on the test's settings (with overrides), clock and scripted model."""
+
+    def opener(
+        *,
+        provider: ReplyProvider | None = None,
+        limiter: Limiter | None = None,
+        **overrides: object,
+    ) -> AbstractAsyncContextManager[Chatlink]:
+        # Validated again, so overrides take the types a setting has (a token, a path).
+        chosen = Settings(_env_file=None, **(settings.model_dump() | overrides))  # type: ignore[call-arg]
+        return open_chatlink(chosen, clock=clock, provider=provider or scripted, limiter=limiter)
+
+    return opener
+
+
+@pytest.fixture
+async def app(open_app: OpenApp) -> AsyncIterator[Chatlink]:
+    async with open_app() as chatlink:
         yield chatlink
 
 
@@ -116,54 +126,3 @@ async def http(web: WebDoor) -> AsyncIterator[httpx.AsyncClient]:
         base_url=f"http://127.0.0.1:{web.port}", trust_env=False, timeout=30
     ) as client:
         yield client
-
-
-def dm(
-    text: str | None,
-    user_id: str = "1001",
-    platform: Platform = Platform.TELEGRAM,
-    display_name: str = "Alice A.",
-) -> IncomingMessage:
-    """A private message from one person."""
-    return IncomingMessage(
-        platform=platform,
-        user_id=user_id,
-        chat_id=user_id,
-        is_private=True,
-        text=text,
-        display_name=display_name,
-    )
-
-
-def group(
-    text: str | None,
-    user_id: str = "1001",
-    chat_id: str = "-500",
-    platform: Platform = Platform.TELEGRAM,
-    addressed: bool = True,
-    bot_username: str | None = "chatlink_bot",
-) -> IncomingMessage:
-    """A group message from one person."""
-    return IncomingMessage(
-        platform=platform,
-        user_id=user_id,
-        chat_id=chat_id,
-        is_private=False,
-        text=text,
-        display_name="Alice A.",
-        addressed=addressed,
-        bot_username=bot_username,
-    )
-
-
-async def link_account_first(
-    app: Chatlink, username: str, user_id: str = "1001", platform: Platform = Platform.TELEGRAM
-) -> Account:
-    """Register `username` (if needed) and link a chat identity to it with `/link CODE`."""
-    account = await app.accounts.by_username(username)
-    if account is None:
-        account = await app.accounts.register(username, PASSWORD)
-    issued = await app.links.issue_for_account(account.id)
-    replies = await app.core.handle(dm(f"/link {issued.code}", user_id, platform))
-    assert "Linked" in replies[0].text, replies
-    return account

@@ -13,8 +13,9 @@ from bot.app import Chatlink
 from bot.settings import Settings
 from storage import Database, MessageStore
 from storage.backends import PostgresBackend, SqliteBackend
-from tests.conftest import FakeClock, link_account_first
 from tests.fakes.dead_replica import terminate_owner
+from tests.support.people import link_account_first
+from tests.support.settings import FakeClock
 
 ON_BOTH_DATABASES = True
 WITHIN_S = 10  # generous: a wake-up takes milliseconds

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from bot.app import open_chatlink
-from tests.conftest import PASSWORD, dm, make_settings
+from tests.support.people import dm
+from tests.support.settings import PASSWORD, make_settings
 
 CHATLINK = [sys.executable, "-m", "adapters.compose"]
 ROOT = Path(__file__).parent.parent

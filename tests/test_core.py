@@ -14,14 +14,10 @@ from bot.app import Chatlink, open_chatlink
 from bot.conversation.commands import parse_command
 from bot.messages import Platform, ReplyKind
 from bot.providers.base import Turn, Usage
-from tests.conftest import (
-    PASSWORD,
-    FakeClock,
-    dm,
-    group,
-    link_account_first,
-    make_settings,
-)
+from tests.fakes.scripted_model import ScriptedModel
+from tests.fakes.slow_model import SlowStream
+from tests.support.people import dm, group, link_account_first
+from tests.support.settings import PASSWORD, FakeClock, make_settings
 
 # The storage and core suites run on SQLite and on PostgreSQL (see conftest).
 ON_BOTH_DATABASES = True
@@ -231,10 +227,11 @@ async def test_concurrent_messages_in_one_thread_are_stored_in_order(app: Chatli
         assert f'you said: "message {n - 1:02d}"' in reply.text
 
 
-async def test_history_is_bounded_by_count_and_characters(app: Chatlink) -> None:
+async def test_history_is_bounded_by_count_and_characters(
+    app: Chatlink, scripted: ScriptedModel
+) -> None:
     alice = await link_account_first(app, "alice")
     seen: list[Sequence[Turn]] = []
-    provider = app.core.provider
 
     class Spy:
         name = "spy"
@@ -243,10 +240,13 @@ async def test_history_is_bounded_by_count_and_characters(app: Chatlink) -> None
             seen.append(history)
             yield "ok"
 
-        async def close(self) -> None:
-            await provider.close()
+        async def check(self) -> str:
+            return "spy"
 
-    app.core.provider = Spy()
+        async def close(self) -> None:
+            pass
+
+    scripted.default = Spy()
     for n in range(30):
         await app.core.handle(dm(f"m{n}"))
     assert len(seen[-1]) == app.settings.history_max_messages
@@ -267,27 +267,17 @@ async def test_history_is_bounded_by_count_and_characters(app: Chatlink) -> None
     )  # all were stored
 
 
-async def test_provider_failure_keeps_the_user_message_and_recovers(app: Chatlink) -> None:
+async def test_provider_failure_keeps_the_user_message_and_recovers(
+    app: Chatlink, scripted: ScriptedModel
+) -> None:
     alice = await link_account_first(app, "alice")
-    echo = app.core.provider
-
-    class Broken:
-        name = "broken"
-
-        async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
-            yield "half a rep"
-            raise ConnectionError("model went away")
-
-        async def close(self) -> None:
-            pass
-
-    app.core.provider = Broken()
+    # The next reply breaks off after its first piece; the one after is the echo again.
+    scripted.plans.append(SlowStream(["half a rep", "never sent"], delay=0, fail_after=1))
     [reply] = await app.core.handle(dm("are you there?"))
     assert reply.kind is ReplyKind.ERROR and "unavailable" in reply.text
     thread = await app.core.memory.thread(alice.id, "private")
     stored = await app.core.memory.store.recent(thread, 10)
     assert [(m.role, m.content) for m in stored] == [("user", "are you there?")]
-    app.core.provider = echo
     [ok] = await app.core.handle(dm("now?"))
     assert ok.kind is ReplyKind.MODEL and 'you said: "are you there?"' in ok.text
 
@@ -311,25 +301,13 @@ async def test_group_unlinked_sender_is_told_to_go_private(app: Chatlink) -> Non
     assert whoami.private
 
 
-async def test_forget_waits_for_a_reply_in_flight(app: Chatlink) -> None:
+async def test_forget_waits_for_a_reply_in_flight(app: Chatlink, scripted: ScriptedModel) -> None:
     alice = await link_account_first(app, "alice", "1001")
     await link_account_first(app, "alice", "d-1", Platform.DISCORD)
-    started = asyncio.Event()
-
-    class Slow:
-        name = "slow"
-
-        async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
-            started.set()
-            await asyncio.sleep(0.3)
-            yield "a reply"
-
-        async def close(self) -> None:
-            pass
-
-    app.core.provider = Slow()
+    slow = SlowStream(["a reply"], delay=0.3)
+    scripted.default = slow
     chatting = asyncio.create_task(app.core.handle(dm("hello", "1001")))
-    await started.wait()
+    await slow.started.wait()
     [forgot] = await app.core.handle(dm("/forget", "d-1", Platform.DISCORD))
     await chatting
     assert "(2 messages)" in forgot.text  # the erasure came after the reply was stored

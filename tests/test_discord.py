@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +12,13 @@ from adapters.discord_bot import DiscordDoor
 from bot.app import Chatlink, open_chatlink
 from bot.delivery import split_text, utf16_length
 from bot.messages import Platform
-from bot.providers.base import Turn, Usage
 from storage import Account
-from tests.conftest import PASSWORD, FakeClock, dm, make_settings
 from tests.fakes.discord_api import CHANNEL_ID, GUILD_ID, TOKEN, FakeDiscord
+from tests.fakes.scripted_model import ScriptedModel
 from tests.fakes.serve import serve
 from tests.fakes.slow_model import SlowStream
+from tests.support.people import dm
+from tests.support.settings import PASSWORD, FakeClock, make_settings
 
 EPHEMERAL = 64
 
@@ -50,10 +50,14 @@ async def link_alice(fake: FakeDiscord, app: Chatlink) -> Account:
 
 @pytest.fixture
 async def running(
-    discord_server: tuple[FakeDiscord, str], tmp_path: Path, clock: FakeClock
+    discord_server: tuple[FakeDiscord, str],
+    tmp_path: Path,
+    clock: FakeClock,
+    scripted: ScriptedModel,
 ) -> AsyncIterator[tuple[FakeDiscord, Chatlink]]:
     fake, url = discord_server
-    async with open_chatlink(discord_settings(tmp_path, url), clock=clock) as app:
+    settings = discord_settings(tmp_path, url)
+    async with open_chatlink(settings, clock=clock, provider=scripted) as app:
         door = DiscordDoor(app)
         await door.start()
         await fake.wait_connected()
@@ -169,7 +173,7 @@ async def test_dm_mention_and_unaddressed(running: tuple[FakeDiscord, Chatlink])
     assert mention_reply.body["content"].startswith("Echo: are you there?")
     assert "start of our conversation" in mention_reply.body["content"]  # the guild thread
     assert mention_reply.body["message_reference"]["message_id"]
-    await asyncio.sleep(0.3)
+    # The mention came after them and is answered: they had their turn.
     assert len(fake.sent()) == 3  # the unaddressed and bot messages got nothing
 
 
@@ -200,30 +204,24 @@ async def test_long_reply_in_three_messages(running: tuple[FakeDiscord, Chatlink
     assert "".join(parts) == stored[0].content
 
 
-async def test_slow_provider_still_answers(running: tuple[FakeDiscord, Chatlink]) -> None:
+async def test_slow_provider_still_answers(
+    running: tuple[FakeDiscord, Chatlink], scripted: ScriptedModel
+) -> None:
     fake, app = running
     await link_alice(fake, app)
-
-    class Slow:
-        name = "slow"
-
-        async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
-            await asyncio.sleep(5)
-            yield "worth the wait"
-
-        async def close(self) -> None:
-            pass
-
-    app.core.provider = Slow()
+    scripted.plans.append(SlowStream(["worth the wait"], delay=5))
     interaction = await fake.command("chat", {"message": "take your time"})
-    await asyncio.sleep(0.5)
+    # The reply takes 5 s: a defer seen inside Discord's 3 s was not waiting for it.
+    await fake.until(
+        lambda: any(interaction in c.path for c in fake.calls_to("POST", "/callback")), 2.5
+    )
     [defer] = [c for c in fake.calls_to("POST", "/callback") if interaction in c.path]
     assert defer.body["type"] == 5  # acknowledged well inside Discord's 3 seconds
     await fake.wait_for(2, within=20)
-    for _ in range(50):  # the streamed followup is edited to the whole reply
-        if fake.edits() and fake.edits()[-1].body["content"] == "worth the wait":
-            break
-        await asyncio.sleep(0.1)
+    # the streamed followup is edited to the whole reply
+    await fake.until(
+        lambda: bool(fake.edits()) and fake.edits()[-1].body["content"] == "worth the wait", 5
+    )
     assert fake.edits()[-1].body["content"] == "worth the wait"
 
 
@@ -321,17 +319,18 @@ async def test_commands_of_one_person_keep_their_order(
     assert [m.content for m in stored if m.role == "user"] == ["FIRST", "SECOND"]
 
 
-async def test_chat_reply_streams_as_followup_edits(running: tuple[FakeDiscord, Chatlink]) -> None:
+async def test_chat_reply_streams_as_followup_edits(
+    running: tuple[FakeDiscord, Chatlink], scripted: ScriptedModel
+) -> None:
     fake, app = running
     await link_alice(fake, app)
     pieces = ["Streaming ", "answers ", "arrive ", "bit ", "by ", "bit."]
-    app.core.provider = SlowStream(pieces, delay=0.6)
+    scripted.plans.append(SlowStream(pieces, delay=0.6))
     await fake.command("chat", {"message": "stream it"})
     await fake.wait_for(2)
-    for _ in range(100):
-        if fake.edits() and fake.edits()[-1].body["content"] == "".join(pieces):
-            break
-        await asyncio.sleep(0.1)
+    await fake.until(
+        lambda: bool(fake.edits()) and fake.edits()[-1].body["content"] == "".join(pieces), 10
+    )
     edits = fake.edits()
     assert 1 <= len(edits) <= 4 and edits[-1].body["content"] == "".join(pieces)
     assert all(e.path.startswith("webhooks/") for e in edits)
@@ -340,17 +339,18 @@ async def test_chat_reply_streams_as_followup_edits(running: tuple[FakeDiscord, 
     assert not flags(fake.sent()[-1]) & EPHEMERAL
 
 
-async def test_dm_reply_streams_as_message_edits(running: tuple[FakeDiscord, Chatlink]) -> None:
+async def test_dm_reply_streams_as_message_edits(
+    running: tuple[FakeDiscord, Chatlink], scripted: ScriptedModel
+) -> None:
     fake, app = running
     await link_alice(fake, app)
     pieces = ["One ", "two ", "three ", "four."]
-    app.core.provider = SlowStream(pieces, delay=0.6)
+    scripted.plans.append(SlowStream(pieces, delay=0.6))
     await fake.message("count for me")
     await fake.wait_for(2)
-    for _ in range(100):
-        if fake.edits() and fake.edits()[-1].body["content"] == "".join(pieces):
-            break
-        await asyncio.sleep(0.1)
+    await fake.until(
+        lambda: bool(fake.edits()) and fake.edits()[-1].body["content"] == "".join(pieces), 10
+    )
     assert fake.edits()[-1].path.startswith(f"channels/{fake.dm_channel_id(1001)}/messages/")
     assert fake.edits()[-1].body["content"] == "".join(pieces)
 
@@ -395,8 +395,8 @@ async def test_allowed_guilds(
             assert flags(answer) & EPHEMERAL
             await fake.message("<@4242> hi", guild=True, mentions_bot=True)
             await fake.command("help", guild=False)  # DMs keep working
+            # The DM came after the guild message and is answered: that one had its turn.
             assert "/link" in (await fake.wait_for(2))[-1].body["content"]
-            await asyncio.sleep(0.3)
             assert len(fake.sent()) == 2
         finally:
             await door.stop()
@@ -414,12 +414,12 @@ async def test_disabled_account_on_discord(running: tuple[FakeDiscord, Chatlink]
 
 
 async def test_dm_messages_are_answered_and_shown_in_order(
-    running: tuple[FakeDiscord, Chatlink],
+    running: tuple[FakeDiscord, Chatlink], scripted: ScriptedModel
 ) -> None:
     fake, app = running
     alice = await link_alice(fake, app)
     pieces = ["A" * 1500, "B" * 1500, "C" * 1500]  # a reply of three messages
-    app.core.provider = SlowStream(pieces, delay=0.05)
+    scripted.default = SlowStream(pieces, delay=0.05)
     for text in ("one", "two", "three"):
         await fake.message(text)
     await fake.wait_for(1 + 9)

@@ -43,7 +43,7 @@ from storage import (
     UsernameTaken,
 )
 from storage import PlatformTaken as PlatformSlotTaken
-from tests.conftest import PASSWORD, FakeClock, make_settings
+from tests.support.settings import PASSWORD, FakeClock, make_settings
 from tests.test_web_api import bearer, register
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:websockets")

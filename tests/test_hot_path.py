@@ -22,7 +22,8 @@ from bot.limits.limiter import RateLimitItemPerDay, RateLimitItemPerMinute
 from bot.limits.local import LocalCounts
 from storage import StoredMessage
 from storage.tables import messages
-from tests.conftest import FakeClock, dm, link_account_first, make_settings
+from tests.support.people import dm, link_account_first
+from tests.support.settings import FakeClock, make_settings
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

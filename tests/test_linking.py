@@ -23,7 +23,9 @@ from bot.errors import (
 )
 from bot.linking.codec import LinkCodeCodec, Purpose
 from bot.messages import Platform
-from tests.conftest import PASSWORD, SECRET, FakeClock, dm, link_account_first
+from tests.support.app import OpenApp
+from tests.support.people import dm, link_account_first
+from tests.support.settings import PASSWORD, SECRET, FakeClock
 
 # The storage and core suites run on SQLite and on PostgreSQL (see conftest).
 ON_BOTH_DATABASES = True
@@ -184,14 +186,18 @@ async def test_pending_codes_are_bounded(app: Chatlink, clock: FakeClock) -> Non
     await app.links.issue_for_account(alice.id)
 
 
-async def test_code_requests_are_rate_limited_per_identity(app: Chatlink, clock: FakeClock) -> None:
-    for _ in range(app.settings.link_code_requests_per_hour):
-        await app.links.issue_for_identity("telegram", "1001", "A", "1001")
-        clock.advance(minutes=app.settings.link_code_ttl_minutes + 1)  # keep pending low
-    with pytest.raises(RateLimited, match="Too many link codes"):
-        await app.links.issue_for_identity("telegram", "1001", "A", "1001")
-    # another identity is not affected
-    await app.links.issue_for_identity("telegram", "2002", "B", "2002")
+async def test_code_requests_are_rate_limited_per_identity(
+    open_app: OpenApp, clock: FakeClock
+) -> None:
+    # Codes that expire in a minute: the requests, two minutes apart, all fall in one hour.
+    async with open_app(link_code_ttl_minutes=1) as app:
+        for _ in range(app.settings.link_code_requests_per_hour):
+            await app.links.issue_for_identity("telegram", "1001", "A", "1001")
+            clock.advance(minutes=app.settings.link_code_ttl_minutes + 1)  # keep pending low
+        with pytest.raises(RateLimited, match="Too many link codes"):
+            await app.links.issue_for_identity("telegram", "1001", "A", "1001")
+        # another identity is not affected
+        await app.links.issue_for_identity("telegram", "2002", "B", "2002")
 
 
 async def test_codes_are_never_logged(app: Chatlink, caplog: pytest.LogCaptureFixture) -> None:

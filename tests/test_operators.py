@@ -13,8 +13,9 @@ import pytest
 from adapters.web import WebDoor
 from bot.app import Chatlink, open_chatlink
 from bot.errors import InviteInvalid, RegistrationClosed
-from tests.conftest import PASSWORD, FakeClock, dm, link_account_first, make_settings
-from tests.test_web_pages import csrf_of, post_form
+from tests.support.people import dm, link_account_first
+from tests.support.settings import PASSWORD, FakeClock, make_settings
+from tests.support.web import csrf_of, post_form
 
 # Invites are used with one conditional UPDATE: prove it on PostgreSQL too (see conftest).
 ON_BOTH_DATABASES = True

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,9 +17,10 @@ from bot.conversation.core import MODEL_FAILED
 from bot.errors import ConfigError
 from bot.messages import ReplyKind
 from bot.providers import make_provider
-from tests.conftest import FakeClock, dm, link_account_first, make_settings
 from tests.fakes.model_apis import FakeModel, Plan
 from tests.fakes.serve import serve
+from tests.support.people import dm, link_account_first
+from tests.support.settings import FakeClock, make_settings
 
 PROVIDERS = ["openai", "anthropic"]
 
@@ -260,3 +264,64 @@ async def test_a_long_retry_after_is_cut_short(
         [reply] = await app.core.handle(dm("hello?"))
         assert reply.text == MODEL_FAILED
         assert time.monotonic() - started < 10  # 1 s x 3 tries + 2 s, not 30 s waits
+
+
+async def _fold_in_flight(app: Chatlink, summary: Plan) -> None:
+    """Chat until a conversation summary is being made, held by the model server."""
+    await link_account_first(app, "alice")
+    for n in range(8):
+        await app.core.handle(dm(f"message {n}"))
+        # Summaries start after the reply is out: wait until this one's is done, or held.
+        idle = asyncio.ensure_future(app.core.idle())
+        held = asyncio.ensure_future(summary.at_hold.wait())
+        await asyncio.wait({idle, held}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
+        idle.cancel()  # stops waiting only: the summary goes on
+        held.cancel()
+        if summary.at_hold.is_set():
+            return
+    raise AssertionError("no summary was started")
+
+
+async def _summary_stored(settings: Any, clock: FakeClock) -> str | None:
+    async with open_chatlink(settings, clock=clock) as app:
+        alice = await app.accounts.by_username("alice")
+        assert alice is not None
+        thread = await app.core.memory.thread(alice.id, "private")
+        return (await app.core.memory.store.thread_state(thread)).summary
+
+
+async def test_shutdown_lets_a_summary_in_flight_finish(
+    model: tuple[str, FakeModel, str], tmp_path: Path, clock: FakeClock, caplog: Any
+) -> None:
+    provider, fake, url = model
+    summary = Plan(text="Alice counts.", hold=asyncio.Event())
+    fake.when = [("Summarise", summary)]
+    settings = model_settings(
+        tmp_path, provider, url, memory_summary=True, history_max_messages=4, shutdown_grace_s=30
+    )
+    async with open_chatlink(settings, clock=clock) as app:
+        await _fold_in_flight(app, summary)
+        assert summary.hold is not None
+        # The model answers only once the app is closing: closing waits for it.
+        asyncio.get_running_loop().call_later(0.2, summary.hold.set)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert await _summary_stored(settings, clock) == "Alice counts."
+
+
+async def test_shutdown_cancels_a_summary_that_outlasts_the_grace(
+    model: tuple[str, FakeModel, str], tmp_path: Path, clock: FakeClock, caplog: Any
+) -> None:
+    provider, fake, url = model
+    summary = Plan(text="never finished", hold=asyncio.Event())  # never let go
+    fake.when = [("Summarise", summary)]
+    settings = model_settings(
+        tmp_path, provider, url, memory_summary=True, history_max_messages=4, shutdown_grace_s=0.3
+    )
+    async with open_chatlink(settings, clock=clock) as app:
+        await _fold_in_flight(app, summary)
+        closing = time.monotonic()
+    assert time.monotonic() - closing < 5  # the grace, not the model, decides
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    # Cut off cleanly: said once, and nothing about a closed provider or database.
+    assert warnings == ["conversation summaries: 1 cut off after SHUTDOWN_GRACE_S=0.3s"]
+    assert await _summary_stored(settings, clock) is None

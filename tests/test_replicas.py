@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,13 +16,13 @@ from sqlalchemy import text
 
 from bot.app import open_chatlink
 from storage import Database
-from tests.conftest import PASSWORD, SECRET, make_settings
 from tests.fakes import postgres_server
 from tests.fakes.chatlink_process import start_chatlink
 from tests.fakes.model_apis import FakeModel, Plan
 from tests.fakes.redis_server import REDIS, redis_server
-from tests.fakes.serve import free_port, serve
+from tests.fakes.serve import serve
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
+from tests.support.settings import PASSWORD, SECRET, make_settings
 
 # The one public address of the webhook; the balancer forwards it to each replica's WEB_PORT.
 PUBLIC_HOOK = "https://bot.example.org/telegram/webhook"
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.skipif(
 def shared(postgres: str | None, tmp_path: Path) -> Iterator[dict[str, str]]:
     """One fresh PostgreSQL database and one Redis, as every replica sees them."""
     assert postgres is not None
-    database = postgres_server.create_database(postgres, f"replicas_{os.getpid()}_{free_port()}")
+    database = postgres_server.create_database(postgres, f"replicas_{uuid.uuid4().hex[:16]}")
     with redis_server(tmp_path) as redis_url:
         yield {"DATABASE_URL": database, "REDIS_URL": redis_url, "SECRET_KEY": SECRET}
 

@@ -3,7 +3,7 @@
 - Brute force: 10,000 mutated link codes sent as chat messages, guesses at codes through the
   web API and the link page, and a password brute force through the API and bot.accounts.service:
   all refused, nothing changed, the limits engage, and the real code and password work once
-  the lockout is over (the limits' clock is moved, see tests/fakes/limiter_clock.py).
+  the lockout is over (the app's one clock, which the limits read too, is moved).
 - The database refusing writes mid-run (read-only, or full: see tests/fakes/sqlite_faults.py):
   a short answer (from the core, or from the web door for other writes), one log line without
   message text, nothing half-stored, and the next message works once writable.
@@ -34,10 +34,13 @@ from bot.errors import CodeExpired, CodeInvalid, CodeUsed, RateLimited
 from bot.linking.codec import CODE_LENGTH, LinkCodeCodec, Purpose
 from bot.messages import Platform, ReplyKind
 from storage import Database
-from tests.conftest import PASSWORD, SECRET, FakeClock, dm, link_account_first
-from tests.fakes import limiter_clock, sqlite_faults
+from tests.fakes import sqlite_faults
+from tests.fakes.scripted_model import ScriptedModel
 from tests.fakes.slow_model import SlowStream
-from tests.test_web_pages import register as register_on_the_page
+from tests.support.app import OpenApp
+from tests.support.people import dm, link_account_first
+from tests.support.settings import PASSWORD, SECRET, FakeClock
+from tests.support.web import register_on_the_page
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:websockets")
 
@@ -170,88 +173,88 @@ ANY_ECHO: Any = _AnyEcho()
 
 
 async def test_ten_thousand_mutated_codes_in_chat_change_nothing(
-    app: Chatlink, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    open_app: OpenApp, clock: FakeClock
 ) -> None:
-    limits = limiter_clock.install(app.limiter, monkeypatch)
-    alice = await app.accounts.register("alice", PASSWORD)
-    # Codes that are validly signed but not usable here: used, expired, the other direction.
-    used = (await app.links.issue_for_account(alice.id)).code
-    await app.links.redeem_in_chat(used, "discord", "alice-discord", "Alice")
-    expired = (await app.links.issue_for_account(alice.id)).code
-    clock.advance(minutes=app.settings.link_code_ttl_minutes, seconds=1)
-    chat_first = (await app.links.issue_for_identity("telegram", "42", "Victim", "42")).code
-    real = (await app.links.issue_for_account(alice.id)).code
-    never_stored, _ = LinkCodeCodec(SECRET).make(Purpose.ACCOUNT_FIRST, clock() + timedelta(1))
-    foreign_key, _ = LinkCodeCodec(SECRET + "-other").make(Purpose.ACCOUNT_FIRST, clock())
-    before = snapshot(app.db)
+    # Codes here outlive the hour a link-attempt limit lasts, so the real one still works then.
+    async with open_app(link_code_ttl_minutes=120) as app:
+        alice = await app.accounts.register("alice", PASSWORD)
+        # Codes that are validly signed but not usable here: used, expired, the other direction.
+        used = (await app.links.issue_for_account(alice.id)).code
+        await app.links.redeem_in_chat(used, "discord", "alice-discord", "Alice")
+        expired = (await app.links.issue_for_account(alice.id)).code
+        clock.advance(minutes=app.settings.link_code_ttl_minutes, seconds=1)
+        chat_first = (await app.links.issue_for_identity("telegram", "42", "Victim", "42")).code
+        real = (await app.links.issue_for_account(alice.id)).code
+        never_stored, _ = LinkCodeCodec(SECRET).make(Purpose.ACCOUNT_FIRST, clock() + timedelta(1))
+        foreign_key, _ = LinkCodeCodec(SECRET + "-other").make(Purpose.ACCOUNT_FIRST, clock())
+        before = snapshot(app.db)
 
-    # 10,000 guesses, 20 (the limit) from each of 500 people: mutations of the real code, and
-    # codes signed well but never issued, or signed with another key.
-    per_identity = app.links.attempts_per_hour
-    total = 10_000
-    assert total % per_identity == 0
-    rng = random.Random(8)
-    guesses = [never_stored, foreign_key] * 25 + distinct(
-        mutations(real, never_stored, rng), total - 50
-    )
-    rng.shuffle(guesses)
-    people = [str(500_000 + n) for n in range(total // per_identity)]
+        # 10,000 guesses, 20 (the limit) from each of 500 people: mutations of the real code, and
+        # codes signed well but never issued, or signed with another key.
+        per_identity = app.links.attempts_per_hour
+        total = 10_000
+        assert total % per_identity == 0
+        rng = random.Random(8)
+        guesses = [never_stored, foreign_key] * 25 + distinct(
+            mutations(real, never_stored, rng), total - 50
+        )
+        rng.shuffle(guesses)
+        people = [str(500_000 + n) for n in range(total // per_identity)]
 
-    async def guess_all(person: int) -> list[tuple[str, ReplyKind]]:
-        mine = guesses[person * per_identity : (person + 1) * per_identity]
-        answers = []
-        for n, code in enumerate(mine):
-            command = "/link" if n % 2 else "/start"  # /start CODE is Telegram's deep link
-            [reply] = await app.core.handle(dm(f"{command} {code}", people[person]))
-            answers.append((reply.text, reply.kind))
-        return answers
+        async def guess_all(person: int) -> list[tuple[str, ReplyKind]]:
+            mine = guesses[person * per_identity : (person + 1) * per_identity]
+            answers = []
+            for n, code in enumerate(mine):
+                command = "/link" if n % 2 else "/start"  # /start CODE is Telegram's deep link
+                [reply] = await app.core.handle(dm(f"{command} {code}", people[person]))
+                answers.append((reply.text, reply.kind))
+            return answers
 
-    # A few people at a time: each one's guesses go in order, as a chat would send them.
-    answered: list[tuple[str, ReplyKind]] = []
-    queue = iter(range(len(people)))
+        # A few people at a time: each one's guesses go in order, as a chat would send them.
+        answered: list[tuple[str, ReplyKind]] = []
+        queue = iter(range(len(people)))
 
-    async def worker() -> None:
-        for person in queue:
-            answered.extend(await guess_all(person))
+        async def worker() -> None:
+            for person in queue:
+                answered.extend(await guess_all(person))
 
-    await asyncio.gather(*(worker() for _ in range(3)))
-    assert len(answered) == total
-    assert set(answered) == {(CodeInvalid.text, ReplyKind.REJECTED)}
-    assert counted(app, "chatlink_link_attempts", "refused") == total
+        await asyncio.gather(*(worker() for _ in range(3)))
+        assert len(answered) == total
+        assert set(answered) == {(CodeInvalid.text, ReplyKind.REJECTED)}
+        assert counted(app, "chatlink_link_attempts", "refused") == total
 
-    # Real codes that cannot be used (spent, expired, for the web) are refused as such, and
-    # are no guesses: sent far past the limit, they are never rate limited.
-    holder = "424242"
-    for code, says in [(used, CodeUsed.text), (expired, CodeExpired.text)] * per_identity:
-        [reply] = await app.core.handle(dm(f"/link {code}", holder))
-        assert (reply.text, reply.kind) == (says, ReplyKind.REJECTED)
-    [reply] = await app.core.handle(dm(f"/link {chat_first}", holder))
-    assert reply.text.startswith("That code finishes on the web page"), reply.text
-    # Nothing changed: no identity linked, the real code unused, not a row different.
-    assert snapshot(app.db) == before
+        # Real codes that cannot be used (spent, expired, for the web) are refused as such, and
+        # are no guesses: sent far past the limit, they are never rate limited.
+        holder = "424242"
+        for code, says in [(used, CodeUsed.text), (expired, CodeExpired.text)] * per_identity:
+            [reply] = await app.core.handle(dm(f"/link {code}", holder))
+            assert (reply.text, reply.kind) == (says, ReplyKind.REJECTED)
+        [reply] = await app.core.handle(dm(f"/link {chat_first}", holder))
+        assert reply.text.startswith("That code finishes on the web page"), reply.text
+        # Nothing changed: no identity linked, the real code unused, not a row different.
+        assert snapshot(app.db) == before
 
-    # Each of the 500 is at the limit now: even the real code is refused, and stays unused.
-    for person in people:
-        [reply] = await app.core.handle(dm(f"/link {real}", person))
-        assert reply.text.startswith("Too many link attempts. Try again in"), reply.text
-    assert counted(app, "chatlink_link_attempts", "limited") == len(people)
-    assert snapshot(app.db) == before
+        # Each of the 500 is at the limit now: even the real code is refused, and stays unused.
+        for person in people:
+            [reply] = await app.core.handle(dm(f"/link {real}", person))
+            assert reply.text.startswith("Too many link attempts. Try again in"), reply.text
+        assert counted(app, "chatlink_link_attempts", "limited") == len(people)
+        assert snapshot(app.db) == before
 
-    # An hour later the limit has let go: the real code links, once.
-    limits.advance(3600 + 1)
-    [linked] = await app.core.handle(dm(f"/link {real}", people[7]))
-    assert linked.text.startswith("Linked! This chat now belongs to account alice"), linked.text
-    identity = await app.accounts.store.identity("telegram", people[7])
-    assert identity is not None and identity.account_id == alice.id
-    [again] = await app.core.handle(dm(f"/link {real}", people[8]))
-    assert again.text == CodeUsed.text
-    assert await app.accounts.store.identity("telegram", people[8]) is None
+        # An hour later the limit has let go: the real code links, once.
+        clock.advance(seconds=3600 + 1)
+        [linked] = await app.core.handle(dm(f"/link {real}", people[7]))
+        assert linked.text.startswith("Linked! This chat now belongs to account alice"), linked.text
+        identity = await app.accounts.store.identity("telegram", people[7])
+        assert identity is not None and identity.account_id == alice.id
+        [again] = await app.core.handle(dm(f"/link {real}", people[8]))
+        assert again.text == CodeUsed.text
+        assert await app.accounts.store.identity("telegram", people[8]) is None
 
 
 async def test_guessing_codes_on_the_web_is_limited(
-    app: Chatlink, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    app: Chatlink, http: httpx.AsyncClient, clock: FakeClock
 ) -> None:
-    limits = limiter_clock.install(app.limiter, monkeypatch)
     for name in ("alice", "mallory"):
         await app.accounts.register(name, PASSWORD)
     alice, mallory = await bearer(http, "alice"), await bearer(http, "mallory")
@@ -293,7 +296,7 @@ async def test_guessing_codes_on_the_web_is_limited(
     assert response.status_code == 200, response.text
     assert response.json()["platform"] == "telegram"
     # An hour on, Mallory is answered again (and the code is spent).
-    limits.advance(3600 + 1)
+    clock.advance(seconds=3600 + 1)
     response = await http.post(f"/api/links/{real}", headers=mallory)
     assert response.status_code == 409 and response.json() == {"detail": CodeUsed.text}
     response = await http.get(f"/link/{guesses[0]}", headers=page)
@@ -316,9 +319,8 @@ def wrong_passwords(rng: random.Random, count: int) -> list[str]:
 
 
 async def test_password_brute_force_locks_out_then_the_password_works(
-    app: Chatlink, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    app: Chatlink, http: httpx.AsyncClient, clock: FakeClock
 ) -> None:
-    limits = limiter_clock.install(app.limiter, monkeypatch)
     settings = app.settings
     await app.accounts.register("alice", PASSWORD)
     attacker = {"X-Forwarded-For": "203.0.113.66"}
@@ -351,9 +353,9 @@ async def test_password_brute_force_locks_out_then_the_password_works(
     assert counted(app, "chatlink_login_attempts", "failed") == failures  # no more checking
 
     lockout_s = settings.login_lockout_minutes * 60
-    limits.advance(lockout_s - 60)
+    clock.advance(seconds=lockout_s - 60)
     assert await token(PASSWORD, owner) == 429  # not over yet
-    limits.advance(61)
+    clock.advance(seconds=61)
     assert await token(PASSWORD, owner) == 200
     # The success cleared the count: a typo is a plain failure again.
     assert await token("not the password", owner) == 401
@@ -367,7 +369,7 @@ async def test_password_brute_force_locks_out_then_the_password_works(
     assert names == ["LoginFailed"] * failures + ["RateLimited"] * (20 - failures)
     with pytest.raises(RateLimited, match="Too many failed logins"):
         await app.accounts.authenticate("alice", PASSWORD)
-    limits.advance(lockout_s + 1)
+    clock.advance(seconds=lockout_s + 1)
     assert (await app.accounts.authenticate("alice", PASSWORD)).username == "alice"
 
 
@@ -481,14 +483,17 @@ async def test_any_other_failure_gets_the_apology(
 
 
 async def test_database_turns_read_only_while_the_model_writes(
-    app: Chatlink, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+    app: Chatlink,
+    http: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+    scripted: ScriptedModel,
 ) -> None:
     await app.accounts.register("alice", PASSWORD)
     alice = await bearer(http, "alice")
     assert (await http.post("/api/chat", json={"message": "hello"}, headers=alice)).is_success
     gate = asyncio.Event()
     slow = SlowStream(["Half ", "a reply"], delay=0, gate=gate)
-    echo, app.core.provider = app.core.provider, slow
+    scripted.plans.append(slow)  # for the next reply only: the echo answers after it
     caplog.set_level(logging.INFO)
     asking = asyncio.create_task(
         http.post("/api/chat", json={"message": "meanwhile"}, headers=alice)
@@ -504,7 +509,6 @@ async def test_database_turns_read_only_while_the_model_writes(
     assert await history(http, alice) == [
         ("user", "hello"), ("assistant", ANY_ECHO), ("user", "meanwhile"),
     ]  # fmt: skip
-    app.core.provider = echo
     response = await http.post("/api/chat", json={"message": "and now"}, headers=alice)
     assert response.status_code == 200
     assert '(Before this you said: "meanwhile")' in response.json()["reply"]

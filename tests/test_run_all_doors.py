@@ -7,12 +7,12 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import PASSWORD
 from tests.fakes import discord_api, telegram_api
 from tests.fakes.chatlink_process import start_chatlink
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.serve import serve
 from tests.fakes.telegram_api import FakeTelegram
+from tests.support.settings import PASSWORD
 
 
 async def test_one_process_serves_web_telegram_and_discord(tmp_path: Path) -> None:
@@ -29,9 +29,9 @@ async def test_one_process_serves_web_telegram_and_discord(tmp_path: Path) -> No
             },
         )
         try:
-            web = run.url
             async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
                 await run.healthy(client)
+                web = run.url
                 await discord.wait_connected()
 
                 # an account on the web, linked from Telegram and from Discord

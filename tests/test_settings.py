@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from bot.errors import ConfigError
 from bot.providers import make_provider
 from bot.secret import load_secret_key
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 
 def test_secret_key_is_generated_once_owner_only(

@@ -9,8 +9,9 @@ import pytest
 
 from bot.app import open_chatlink
 from bot.messages import ReplyKind
-from tests.conftest import FakeClock, dm, link_account_first, make_settings
 from tests.fakes.redis_server import MISSING, REDIS, redis_server
+from tests.support.people import dm, link_account_first
+from tests.support.settings import FakeClock, make_settings
 
 pytestmark = pytest.mark.skipif(REDIS is None, reason=MISSING)
 
@@ -47,15 +48,16 @@ async def test_daily_budget_is_shared_too(tmp_path: Path, clock: FakeClock) -> N
 
 
 async def test_redis_down_lets_messages_through(tmp_path: Path, clock: FakeClock) -> None:
-    from tests.fakes.serve import free_port
+    from tests.fakes.serve import refusing_port
 
     async with open_chatlink(make_settings(tmp_path), clock=clock) as app:
         await link_account_first(app, "alice", "1001")
-    dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
-    settings = make_settings(tmp_path, rate_limit_per_minute=1, redis_url=dead)
-    async with open_chatlink(settings, clock=clock) as app:
-        for n in range(3):
-            [reply] = await app.core.handle(dm(f"m{n}", "1001"))
-            assert reply.kind is ReplyKind.MODEL
-        [whoami] = await app.core.handle(dm("/whoami", "1001"))
-        assert "Model tokens today: unknown right now." in whoami.text
+    with refusing_port() as port:
+        dead = f"redis://127.0.0.1:{port}/0"  # nothing listens there
+        settings = make_settings(tmp_path, rate_limit_per_minute=1, redis_url=dead)
+        async with open_chatlink(settings, clock=clock) as app:
+            for n in range(3):
+                [reply] = await app.core.handle(dm(f"m{n}", "1001"))
+                assert reply.kind is ReplyKind.MODEL
+            [whoami] = await app.core.handle(dm("/whoami", "1001"))
+            assert "Model tokens today: unknown right now." in whoami.text

@@ -11,8 +11,9 @@ import pytest
 from bot.app import Chatlink, open_chatlink
 from bot.settings import Settings
 from storage import Database, MessageStore, current_revision, head_revision, upgrade
-from tests.conftest import PASSWORD, FakeClock, dm, link_account_first, make_settings
 from tests.fakes.dead_replica import terminate_owner
+from tests.support.people import dm, link_account_first
+from tests.support.settings import PASSWORD, FakeClock, make_settings
 
 # The storage and core suites run on SQLite and on PostgreSQL (see conftest).
 ON_BOTH_DATABASES = True
@@ -101,7 +102,7 @@ async def test_in_memory_database_is_a_clear_configuration_error(tmp_path: Path)
     import pytest
 
     from bot.errors import ConfigError
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
 
     settings = make_settings(tmp_path, database_url="sqlite+aiosqlite:///:memory:")
     with pytest.raises(ConfigError, match="DATABASE_URL"):

@@ -16,10 +16,11 @@ from bot.app import Chatlink, open_chatlink
 from bot.delivery import APOLOGY, SHUTTING_DOWN, split_text, utf16_length
 from bot.monitoring.logs import RedactingFormatter
 from storage import Account
-from tests.conftest import PASSWORD, FakeClock, make_settings
+from tests.fakes.scripted_model import ScriptedModel
 from tests.fakes.serve import serve
 from tests.fakes.slow_model import SlowStream
 from tests.fakes.telegram_api import BOT_USERNAME, TOKEN, FakeTelegram
+from tests.support.settings import PASSWORD, FakeClock, make_settings
 
 GROUP = -100500
 
@@ -47,10 +48,11 @@ async def link_alice(fake: FakeTelegram, app: Chatlink) -> Account:
 
 @pytest.fixture
 async def running(
-    telegram: tuple[FakeTelegram, str], tmp_path: Path, clock: FakeClock
+    telegram: tuple[FakeTelegram, str], tmp_path: Path, clock: FakeClock, scripted: ScriptedModel
 ) -> AsyncIterator[tuple[FakeTelegram, Chatlink]]:
     fake, url = telegram
-    async with open_chatlink(telegram_settings(tmp_path, url), clock=clock) as app:
+    settings = telegram_settings(tmp_path, url)
+    async with open_chatlink(settings, clock=clock, provider=scripted) as app:
         door = TelegramDoor(app, poll_timeout=1)
         await door.start()
         try:
@@ -61,10 +63,7 @@ async def running(
 
 async def test_start_up_registers_commands(running: tuple[FakeTelegram, Chatlink]) -> None:
     fake, app = running
-    for _ in range(100):
-        if "getUpdates" in fake.methods():
-            break
-        await asyncio.sleep(0.05)
+    await fake.until(lambda: "getUpdates" in fake.methods(), within=5)
     methods = fake.methods()
     assert methods[:1] == ["getMe"] and "setMyCommands" in methods and "getUpdates" in methods
     [commands] = [c.params["commands"] for c in fake.calls if c.method == "setMyCommands"]
@@ -149,8 +148,12 @@ async def test_group_rules(running: tuple[FakeTelegram, Chatlink]) -> None:
     sticker = {"file_id": "x", "file_unique_id": "y", "type": "regular", "width": 1,
                "height": 1, "is_animated": False, "is_video": False}  # fmt: skip
     await fake.push(fake.message(None, chat_id=GROUP, chat_type="supergroup", sticker=sticker))
-    await asyncio.sleep(0.5)
-    assert len(fake.sent(GROUP)) == 3
+    # Updates of one chat are handled in order: once this is answered, the two above had
+    # their turn, and got nothing.
+    await fake.say(f"/help@{BOT_USERNAME}", chat_id=GROUP, chat_type="supergroup")
+    *earlier, marker = await fake.wait_sent(4, chat_id=GROUP)
+    assert "/link" in marker
+    assert len(earlier) == 3
 
 
 async def test_non_text_and_edits(running: tuple[FakeTelegram, Chatlink]) -> None:
@@ -165,8 +168,11 @@ async def test_non_text_and_edits(running: tuple[FakeTelegram, Chatlink]) -> Non
     await fake.push(
         {"channel_post": fake.message("post", chat_type="channel", chat_id=-777)["message"]}
     )
-    await asyncio.sleep(0.5)
-    assert len(fake.sent()) == 1
+    # Answered after the edit (same chat, in order) and after the post (queued before it).
+    await fake.say("/help")
+    *earlier, marker = await fake.wait_sent(2)
+    assert "/link" in marker
+    assert len(earlier) == 1
 
 
 async def test_long_reply_is_split_in_three(running: tuple[FakeTelegram, Chatlink]) -> None:
@@ -194,10 +200,11 @@ async def test_flood_control_and_polling_errors(running: tuple[FakeTelegram, Cha
 
     fake.fail_next("getUpdates", 500)
     fake.fail_next("getUpdates", 500)
-    for _ in range(300):  # both failures answered before the next update exists
-        if sum(1 for c in fake.calls if c.method == "getUpdates" and not c.ok) == 2:
-            break
-        await asyncio.sleep(0.05)
+    # both failures answered before the next update exists
+    await fake.until(
+        lambda: sum(1 for c in fake.calls if c.method == "getUpdates" and not c.ok) == 2,
+        within=15,
+    )
     assert sum(1 for c in fake.calls if c.method == "getUpdates" and not c.ok) == 2
     await fake.say("still there?")
     await fake.wait_sent(2, within=30)
@@ -268,23 +275,22 @@ async def test_slash_text_that_is_not_our_command_is_ignored_in_groups(
     for text in ("/usr/bin is where it lives", "/roll 2d6", "/reset@other_bot"):
         await fake.say(text, chat_id=GROUP, chat_type="group")
     await fake.say("/whoami", chat_id=GROUP, chat_type="group")
+    # Answered after the three above (one chat's updates go in order): they had their turn.
     await fake.wait_sent(1, chat_id=GROUP)
-    await asyncio.sleep(0.3)
     assert fake.sent(GROUP) == ["I sent you the answer in a private message."]
     assert await app.core.memory.count(alice.id) == 0
 
 
-async def test_reply_grows_by_editing_one_message(running: tuple[FakeTelegram, Chatlink]) -> None:
+async def test_reply_grows_by_editing_one_message(
+    running: tuple[FakeTelegram, Chatlink], scripted: ScriptedModel
+) -> None:
     fake, app = running
     alice = await link_alice(fake, app)
     pieces = ["Once ", "upon ", "a ", "time ", "there ", "was ", "a ", "bot."]
-    app.core.provider = SlowStream(pieces)
+    scripted.plans.append(SlowStream(pieces))
     await fake.say("tell me a story")
     [_, first] = await fake.wait_sent(2)
-    for _ in range(100):
-        if fake.edits() and fake.edits()[-1][1] == "".join(pieces):
-            break
-        await asyncio.sleep(0.1)
+    await fake.until(lambda: bool(fake.edits()) and fake.edits()[-1][1] == "".join(pieces))
     edits = fake.edits()
     assert first.endswith(" …") and 2 <= len(edits) <= 5  # about once a second, not per piece
     assert edits[-1][1] == "".join(pieces)  # the final text, whole
@@ -295,17 +301,14 @@ async def test_reply_grows_by_editing_one_message(running: tuple[FakeTelegram, C
 
 
 async def test_broken_stream_is_replaced_by_the_apology(
-    running: tuple[FakeTelegram, Chatlink],
+    running: tuple[FakeTelegram, Chatlink], scripted: ScriptedModel
 ) -> None:
     fake, app = running
     alice = await link_alice(fake, app)
-    app.core.provider = SlowStream(["Half ", "a ", "reply ", "and"], fail_after=3)
+    scripted.plans.append(SlowStream(["Half ", "a ", "reply ", "and"], fail_after=3))
     await fake.say("go on")
     await fake.wait_sent(2)
-    for _ in range(60):
-        if fake.edits() and "unavailable" in fake.edits()[-1][1]:
-            break
-        await asyncio.sleep(0.1)
+    await fake.until(lambda: bool(fake.edits()) and "unavailable" in fake.edits()[-1][1], 6)
     assert "unavailable" in fake.edits()[-1][1]
     thread = await app.core.memory.thread(alice.id, "private")
     assert [m.role for m in await app.core.memory.store.recent(thread, 5)] == ["user"]
@@ -317,10 +320,10 @@ async def test_polling_conflict_is_reported_once(
     fake, _ = running
     for _ in range(4):  # what Telegram answers while another process polls the same token
         fake.fail_next("getUpdates", 409)
-    for _ in range(200):
-        if sum(1 for c in fake.calls if c.method == "getUpdates" and not c.ok) == 4:
-            break
-        await asyncio.sleep(0.05)
+    await fake.until(
+        lambda: sum(1 for c in fake.calls if c.method == "getUpdates" and not c.ok) == 4,
+        within=10,
+    )
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "TELEGRAM_MODE=webhook" in errors[0].getMessage()
     await fake.say("back to normal")
@@ -339,8 +342,9 @@ async def test_allowed_chats(
             await fake.say("/help", chat_id=-999, chat_type="group")
             await fake.say("/help", chat_id=GROUP, chat_type="group")
             await fake.say("/help")  # private chats keep working
-            await fake.wait_sent(2)
-            await asyncio.sleep(0.3)
+            # Both later messages answered: the first (queued before them) had its chance.
+            await fake.wait_sent(1, chat_id=GROUP)
+            await fake.wait_sent(1, chat_id=1001)
             assert fake.sent(-999) == [] and len(fake.sent(GROUP)) == 1
         finally:
             await door.stop()
@@ -390,13 +394,16 @@ async def test_one_chats_messages_are_answered_and_shown_in_order(
 ) -> None:
     fake, url = telegram
     network = SlowFirstSend()
-    async with open_chatlink(telegram_settings(tmp_path, url), clock=clock) as app:
+    scripted = ScriptedModel()
+    async with open_chatlink(
+        telegram_settings(tmp_path, url), clock=clock, provider=scripted
+    ) as app:
         door = TelegramDoor(app, poll_timeout=1, rate_limiter=network)
         await door.start()
         try:
             alice = await link_alice(fake, app)
             pieces = ["A" * 3000, "B" * 3000, "C" * 3000]  # a reply of three messages
-            app.core.provider = SlowStream(pieces, delay=0.05)
+            scripted.default = SlowStream(pieces, delay=0.05)
             network.arm()  # the first reply's first part is slow to go out
             for text in ("one", "two", "three"):
                 await fake.say(text)
@@ -415,14 +422,15 @@ async def test_updates_queued_behind_a_busy_chat_hold_no_slot(
 ) -> None:
     fake, url = telegram
     settings = telegram_settings(tmp_path, url, telegram_concurrent_updates=2)
-    async with open_chatlink(settings, clock=clock) as app:
+    scripted = ScriptedModel()
+    async with open_chatlink(settings, clock=clock, provider=scripted) as app:
         door = TelegramDoor(app, poll_timeout=1)
         await door.start()
         try:
             await link_alice(fake, app)
             gate = asyncio.Event()
             model = SlowStream(["held ", "back"], delay=0.01, gate=gate)
-            app.core.provider = model
+            scripted.default = model
             await fake.say("first")
             await asyncio.wait_for(model.at_gate.wait(), 10)  # one slot taken
             await fake.say("second")  # queued behind the first, in no slot
@@ -456,13 +464,14 @@ async def test_cut_off_at_shutdown_answers_and_queued_messages_alike(
 ) -> None:
     fake, url = telegram
     settings = telegram_settings(tmp_path, url, shutdown_grace_s=0.2)
-    async with open_chatlink(settings, clock=clock) as app:
+    scripted = ScriptedModel()
+    async with open_chatlink(settings, clock=clock, provider=scripted) as app:
         door = TelegramDoor(app, poll_timeout=1)
         await door.start()
         try:
             alice = await link_alice(fake, app)
             model = SlowStream(["never ", "shown"], delay=0.01, gate=asyncio.Event())
-            app.core.provider = model
+            scripted.default = model
             await fake.say("first")
             await asyncio.wait_for(model.at_gate.wait(), 10)
             await fake.say("second")  # waits for its place behind the first

@@ -20,9 +20,9 @@ from adapters.web import WebDoor
 from bot.app import Chatlink, open_chatlink
 from bot.conversation import HELP
 from bot.delivery import Door
-from tests.conftest import FakeClock, make_settings
 from tests.fakes.serve import serve
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
+from tests.support.settings import FakeClock, make_settings
 
 SECRET = "s3cret_value"
 # What the TLS proxy in front of chatlink shows Telegram; it forwards to WEB_PORT.

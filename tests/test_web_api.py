@@ -14,7 +14,8 @@ from adapters.web import WebDoor
 from adapters.web.security import ApiTokens
 from bot.app import Chatlink
 from bot.messages import Platform
-from tests.conftest import PASSWORD, SECRET, dm
+from tests.support.people import dm
+from tests.support.settings import PASSWORD, SECRET
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:websockets")
 

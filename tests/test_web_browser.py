@@ -8,7 +8,8 @@ import pytest
 
 from adapters.web import WebDoor
 from bot.app import Chatlink
-from tests.conftest import PASSWORD, dm
+from tests.support.people import dm
+from tests.support.settings import PASSWORD
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [

@@ -12,28 +12,10 @@ import pytest
 from adapters.web import WebDoor
 from bot.app import Chatlink, open_chatlink
 from bot.messages import Platform
-from tests.conftest import PASSWORD, dm, make_settings
-
-
-def csrf_of(page: httpx.Response) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert match, page.text
-    return match.group(1)
-
-
-async def post_form(
-    http: httpx.AsyncClient, page_path: str, target: str, **fields: str
-) -> httpx.Response:
-    """Load a page (for its CSRF token), then post one of its forms to `target`."""
-    page = await http.get(page_path)
-    return await http.post(target, data={"csrf_token": csrf_of(page), **fields})
-
-
-async def register(http: httpx.AsyncClient, username: str = "alice") -> httpx.Response:
-    return await post_form(
-        http, "/register", "/register",
-        username=username, password=PASSWORD, password_repeat=PASSWORD,
-    )  # fmt: skip
+from tests.support.people import dm
+from tests.support.settings import PASSWORD, make_settings
+from tests.support.web import post_form
+from tests.support.web import register_on_the_page as register
 
 
 async def test_register_logs_in_with_a_safe_cookie(http: httpx.AsyncClient) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from adapters.web import WebDoor
-from tests.conftest import PASSWORD
+from tests.support.settings import PASSWORD
 
 ST = Path(sys.executable).parent / "st"
 

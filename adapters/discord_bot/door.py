@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections.abc import Callable
 
 import discord
 import yarl
@@ -39,13 +40,22 @@ EDIT_EVERY_S = 1.5  # Discord allows about five edits per five seconds in a chan
 NO_PINGS = discord.AllowedMentions.none()
 
 
-def _point_at(settings_api: str, settings_gateway: str) -> None:
-    # discord.py keeps its server addresses on the classes: one bot per process, so set them.
-    discord.http.Route.BASE = settings_api.rstrip("/")
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings_gateway)
-    # A text bot needs no voice: skip the warnings about missing voice libraries.
-    discord.VoiceClient.warn_nacl = False
-    discord.VoiceClient.warn_dave = False
+def _point_at(api_url: str, gateway_url: str) -> Callable[[], None]:
+    """Point discord.py at these servers; returns the call that puts the old values back.
+
+    discord.py keeps its server addresses on classes (Route.BASE, DEFAULT_GATEWAY), so this
+    changes them for the whole process: one Discord bot per process. The door calls it when
+    it starts and undoes it when it stops.
+    """
+    route, socket = discord.http.Route, discord.gateway.DiscordWebSocket
+    before = (route.BASE, socket.DEFAULT_GATEWAY)
+    route.BASE = api_url.rstrip("/")
+    socket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+    def undo() -> None:
+        route.BASE, socket.DEFAULT_GATEWAY = before
+
+    return undo
 
 
 class DiscordDoor:
@@ -60,7 +70,10 @@ class DiscordDoor:
         self.settings = settings
         self.token = settings.discord_bot_token.get_secret_value()
         redact(self.token)
-        _point_at(settings.discord_api_base_url, settings.discord_gateway_url)
+        self._undo_point_at: Callable[[], None] | None = None
+        # A text bot needs no voice: discord.py warns once per process that the voice
+        # libraries are missing (clearing these flags itself); clear them before it can.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         intents = discord.Intents.default()
         intents.message_content = settings.discord_message_content
         if settings.discord_shard_ids:  # this replica's share of DISCORD_SHARD_COUNT shards
@@ -88,6 +101,11 @@ class DiscordDoor:
     # --- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
         """Log in, sync the slash commands, connect to the gateway and wait until ready."""
+        if self._undo_point_at is None:
+            settings = self.settings
+            self._undo_point_at = _point_at(
+                settings.discord_api_base_url, settings.discord_gateway_url
+            )
         try:
             await self.client.login(self.token)
         except discord.LoginFailure:
@@ -125,6 +143,9 @@ class DiscordDoor:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
+        if self._undo_point_at is not None:
+            self._undo_point_at()
+            self._undo_point_at = None
 
     async def _sync_commands(self) -> None:
         if self.settings.discord_guild_ids:

@@ -4,7 +4,7 @@ one mapping of storage errors to domain errors."""
 from __future__ import annotations
 
 from bot.accounts.cache import AccountCache
-from bot.accounts.passwords import hash_password, verify_password
+from bot.accounts.passwords import PasswordHasher
 from bot.accounts.service import (
     Account,
     AccountService,
@@ -20,10 +20,9 @@ __all__ = [
     "AccountCache",
     "AccountService",
     "ExceptionMapping",
+    "PasswordHasher",
     "Registration",
     "credential_version",
     "hash_invite",
-    "hash_password",
     "map_exceptions",
-    "verify_password",
 ]

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
+from types import TracebackType
 from typing import TypeVar
 
 from passlib.context import CryptContext
@@ -28,32 +29,59 @@ def _yield_to_the_loop() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
-_hashing = ThreadPoolExecutor(
-    HASHING_THREADS, thread_name_prefix="argon2", initializer=_yield_to_the_loop
-)
-
-
-async def _off_loop(work: Callable[..., T], *args: str) -> T:
-    return await asyncio.get_running_loop().run_in_executor(_hashing, work, *args)
-
-
-async def hash_password(password: str) -> str:
-    """An argon2 hash of `password` (~0.1 s of CPU, on a low-priority worker thread)."""
-    return str(await _off_loop(_context.hash, password))
-
-
-async def verify_password(password: str, password_hash: str) -> tuple[bool, str | None]:
-    """Whether `password` matches, and a new hash when the stored one is outdated."""
-    ok, new_hash = await _off_loop(_context.verify_and_update, password, password_hash)
-    return bool(ok), new_hash
-
-
 @cache
 def _dummy_hash() -> str:
     return str(_context.hash("not a real password: evens out the time of unknown users"))
 
 
-async def burn_verify(password: str) -> None:
-    """Spend the time of one verification, so unknown users look like wrong passwords."""
-    dummy = await _off_loop(_dummy_hash)
-    await _off_loop(_context.verify, password, dummy)
+class PasswordHasher:
+    """argon2 on worker threads of its own, started at the first hash; close() ends them."""
+
+    def __init__(self, threads: int = HASHING_THREADS) -> None:
+        self._threads = threads
+        self._executor: ThreadPoolExecutor | None = None
+        self._closed = False
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._closed:
+            raise RuntimeError("the password hasher is closed")
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                self._threads, thread_name_prefix="argon2", initializer=_yield_to_the_loop
+            )
+        return self._executor
+
+    async def _off_loop(self, work: Callable[..., T], *args: str) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool(), work, *args)
+
+    async def hash(self, password: str) -> str:
+        """An argon2 hash of `password` (~0.1 s of CPU, on a low-priority worker thread)."""
+        return str(await self._off_loop(_context.hash, password))
+
+    async def verify(self, password: str, password_hash: str) -> tuple[bool, str | None]:
+        """Whether `password` matches, and a new hash when the stored one is outdated."""
+        ok, new_hash = await self._off_loop(_context.verify_and_update, password, password_hash)
+        return bool(ok), new_hash
+
+    async def burn_verify(self, password: str) -> None:
+        """Spend the time of one verification, so unknown users look like wrong passwords."""
+        dummy = await self._off_loop(_dummy_hash)
+        await self._off_loop(_context.verify, password, dummy)
+
+    def close(self) -> None:
+        """Stop the worker threads (a hash under way still finishes); no hashing after this."""
+        self._closed = True
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    def __enter__(self) -> PasswordHasher:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -7,7 +7,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from bot.accounts.passwords import burn_verify, hash_password, verify_password
+from bot.accounts.passwords import PasswordHasher
 from bot.accounts.storage_errors import REGISTRATION_ERRORS, map_exceptions
 from bot.clock import Clock, utcnow
 from bot.errors import (
@@ -66,6 +66,7 @@ class AccountService:
         store: AccountStore,
         limiter: Limiter,
         *,
+        hasher: PasswordHasher,
         max_failures: int = 5,
         lockout_minutes: int = 15,
         attempts_per_client_per_minute: int = 20,
@@ -78,6 +79,7 @@ class AccountService:
         self.registration = registration
         self.invites = invites
         self.limiter = limiter
+        self.hasher = hasher
         self.clock = clock
         self.metrics = metrics or Metrics()
         self._failures = RateLimitItemPerMinute(max_failures, lockout_minutes)
@@ -136,7 +138,7 @@ class AccountService:
         check_password(password)
         if await self.store.by_username(name) is not None:
             raise UsernameUnavailable()
-        return Registration(name, await hash_password(password), invite_hash)
+        return Registration(name, await self.hasher.hash(password), invite_hash)
 
     async def authenticate(
         self, username: str, password: str, *, client: str | None = None
@@ -166,10 +168,10 @@ class AccountService:
         await self.limiter.hit(self._failures, "failed logins", "login", name)
         account = await self.store.by_username(name)
         if account is None:
-            await burn_verify(password)
+            await self.hasher.burn_verify(password)
             ok, new_hash = False, None
         else:
-            ok, new_hash = await verify_password(password, account.password_hash)
+            ok, new_hash = await self.hasher.verify(password, account.password_hash)
         if not ok or account is None:
             log.info("login failed")
             raise LoginFailed()
@@ -206,7 +208,7 @@ class AccountService:
         """Prove the current password, then set a new one; returns the updated account."""
         await self.authenticate(account.username, current_password, client=client)
         check_password(new_password)
-        await self.store.set_password_hash(account.id, await hash_password(new_password))
+        await self.store.set_password_hash(account.id, await self.hasher.hash(new_password))
         log.info("password changed: account_id=%s", account.id)
         updated = await self.store.by_id(account.id)
         assert updated is not None

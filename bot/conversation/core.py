@@ -306,10 +306,23 @@ class ChatCore:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def idle(self) -> None:
-        """Wait for background work (conversation summaries) to finish."""
+    async def idle(self, grace_s: float | None = None) -> int:
+        """Wait for background work (conversation summaries) to finish; with `grace_s`, cancel
+        what is still running after that many seconds. Returns how many were cancelled."""
+        loop = asyncio.get_running_loop()
+        deadline = None if grace_s is None else loop.time() + grace_s
+        cancelled = 0
         while self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+            pending = set(self._background)
+            left = None if deadline is None else max(0.0, deadline - loop.time())
+            _, late = await asyncio.wait(pending, timeout=left)
+            if late:
+                for task in late:
+                    task.cancel()
+                cancelled += len(late)
+                # Cancelled folds still unwind (locks, sessions) before the database closes.
+                await asyncio.wait(late)
+        return cancelled
 
     async def _fold(self, account_id: int, thread_id: int, first_kept: int) -> None:
         """MEMORY_SUMMARY: fold turns that left the context into the thread's summary."""

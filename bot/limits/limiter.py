@@ -14,6 +14,7 @@ from limits.aio.storage import Storage
 from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
+from bot.clock import Clock, unix_time, utcnow
 from bot.errors import RateLimited
 from bot.limits.local import LocalCounts
 
@@ -34,10 +35,13 @@ class SharedCounts:
         self._moving = MovingWindowRateLimiter(storage)
         self._fixed = FixedWindowRateLimiter(storage)
 
+    def now(self) -> float:
+        return time.time()
+
     async def hit(self, item: RateLimitItem, key: tuple[str, ...]) -> float | None:
         if await self._moving.hit(item, *key):
             return None
-        return (await self._moving.get_window_stats(item, *key)).reset_time - time.time()
+        return (await self._moving.get_window_stats(item, *key)).reset_time - self.now()
 
     async def clear(self, item: RateLimitItem, key: tuple[str, ...]) -> None:
         await self._moving.clear(item, *key)
@@ -55,21 +59,33 @@ class SharedCounts:
 
 
 class Limiter:
-    """Counts events per key and refuses with RateLimited once a limit is reached."""
+    """Counts events per key and refuses with RateLimited once a limit is reached.
 
-    def __init__(self, storage: Storage | None = None) -> None:
+    Counts kept in this process read `clock` (the assembly's one clock, so a test moves
+    them with the rest); counts in Redis run on real time, as its keys expire by it.
+    """
+
+    def __init__(self, storage: Storage | None = None, *, clock: Clock = utcnow) -> None:
         self.storage = storage
-        self._counts = LocalCounts() if storage is None else SharedCounts(storage)
+        self._counts: LocalCounts | SharedCounts
+        if storage is None:
+            self._counts = LocalCounts(lambda: unix_time(clock))
+        else:
+            self._counts = SharedCounts(storage)
 
     @classmethod
-    def from_url(cls, redis_url: str | None) -> Limiter:
+    def from_url(cls, redis_url: str | None, *, clock: Clock = utcnow) -> Limiter:
         """Counts in this process, or in the Redis at `redis_url` (shared by every replica)."""
         if not redis_url:
-            return cls()
+            return cls(clock=clock)
         # redis-py (a dependency) rather than limits' default client, coredis.
         storage = storage_from_string(f"async+{redis_url}", implementation="redispy")
         assert isinstance(storage, Storage)
-        return cls(storage)
+        return cls(storage, clock=clock)
+
+    def now(self) -> float:
+        """The unix time the windows are counted in (for turning a reset time into a wait)."""
+        return self._counts.now()
 
     async def hit(self, item: RateLimitItem, what: str, *key: str) -> None:
         """Count one event in a moving window, or raise RateLimited (counting nothing)."""

@@ -28,6 +28,10 @@ class LocalCounts:
         self._moving: dict[float, OrderedDict[str, Moving]] = {}
         self._fixed: dict[float, OrderedDict[str, Fixed]] = {}
 
+    def now(self) -> float:
+        """The unix time the windows are counted in."""
+        return self.clock()
+
     async def hit(self, item: RateLimitItem, key: tuple[str, ...]) -> float | None:
         """Count one event in a moving window; None, or (refused) when to retry, in seconds."""
         now = self._tick()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from bot.clock import Clock, unix_time, utcnow
 from bot.errors import RateLimited
 from bot.limits.limiter import Limiter, RateLimitItemPerDay, RateLimitItemPerMinute
 
@@ -38,9 +38,17 @@ class UsageLimits:
     logged: a chat that keeps answering beats one that refuses everybody.
     """
 
-    def __init__(self, limiter: Limiter, *, per_minute: int, daily_budget: int | None) -> None:
+    def __init__(
+        self,
+        limiter: Limiter,
+        *,
+        per_minute: int,
+        daily_budget: int | None,
+        clock: Clock = utcnow,
+    ) -> None:
         self.limiter = limiter
         self.daily_budget = daily_budget
+        self.clock = clock
         self._messages = RateLimitItemPerMinute(per_minute) if per_minute > 0 else None
 
     async def admit(self, account_id: int) -> None:
@@ -49,7 +57,8 @@ class UsageLimits:
             if self.daily_budget is not None:
                 today = await self.today(account_id)
                 if today.tokens >= self.daily_budget:
-                    reset = _utc_day(time.time())[1] - time.time()
+                    now = unix_time(self.clock)
+                    reset = _utc_day(now)[1] - now
                     hours = max(1, round(reset / 3600))
                     raise RateLimited.custom(
                         f"Today's token budget is used up. It resets at 00:00 UTC "
@@ -65,11 +74,11 @@ class UsageLimits:
 
     async def record(self, account_id: int, tokens: int) -> None:
         """Add the tokens a model call cost to today's count."""
-        day, _ = _utc_day(time.time())
+        day, _ = _utc_day(unix_time(self.clock))
         await self.limiter.spend(COUNTER, tokens, "tokens", str(account_id), day)
 
     async def today(self, account_id: int) -> Today:
         """Tokens used today (UTC) and the budget."""
-        day, _ = _utc_day(time.time())
+        day, _ = _utc_day(unix_time(self.clock))
         remaining, _ = await self.limiter.remaining(COUNTER, "tokens", str(account_id), day)
         return Today(COUNTER.amount - remaining, self.daily_budget)

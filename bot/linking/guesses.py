@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
@@ -34,7 +33,7 @@ class Guesses:
             return
         left, resets_at = await self.limiter.remaining(self._item, "link-attempt", *who)
         if left <= 0:
-            raise RateLimited("link attempts", resets_at - time.time())
+            raise RateLimited("link attempts", resets_at - self.limiter.now())
         try:
             yield
         except CodeInvalid:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import time
@@ -15,27 +16,33 @@ from pathlib import Path
 import httpx
 
 from adapters.web.security import ApiTokens
-from bot.accounts.passwords import hash_password
 from bot.app import open_chatlink
 from bot.clock import utcnow
-from tests.conftest import PASSWORD, SECRET, make_settings
-from tests.fakes.serve import free_port
+from tests.support.settings import PASSWORD, SECRET, make_settings
 
 ROOT = Path(__file__).parent.parent.parent
 START_TIMEOUT_S = 60
+# What the web door logs once it listens (it binds WEB_PORT=0: a port of the kernel's choice).
+LISTENING = re.compile(r"web page and API on http://[^:]+:(\d+)")
 
 
 @dataclass
 class ChatlinkRun:
-    """One `chatlink run` process serving the web door on `url`."""
+    """One `chatlink run` process serving the web door on `url` (known once it listens)."""
 
     process: subprocess.Popen[bytes]
-    url: str
     log_path: Path
 
     @property
     def log(self) -> str:
         return self.log_path.read_text()
+
+    @property
+    def url(self) -> str:
+        """http://127.0.0.1:PORT, the port the web door reported; call after healthy()."""
+        listening = LISTENING.search(self.log)
+        assert listening, f"the web door has not said where it listens:\n{self.log}"
+        return f"http://127.0.0.1:{listening.group(1)}"
 
     async def until(self, condition: Callable[[], bool], limit_s: float = 30) -> None:
         """Wait (bounded) until `condition()` holds; fail with the log if the process died."""
@@ -46,7 +53,8 @@ class ChatlinkRun:
             await asyncio.sleep(0.05)
 
     async def healthy(self, client: httpx.AsyncClient) -> None:
-        """Wait until /healthz answers 200."""
+        """Wait until the web door listens and /healthz answers 200."""
+        await self.until(lambda: LISTENING.search(self.log) is not None, START_TIMEOUT_S)
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             try:
@@ -79,12 +87,11 @@ class ChatlinkRun:
 def start_chatlink(folder: Path, settings: dict[str, str], log_name: str = "log") -> ChatlinkRun:
     """Start `python -m adapters.compose run` in `folder` (data in folder/data, SQLite by
     default, as `make_settings(folder)`) with `settings` on top of a clean environment; the
-    web door on a free port."""
+    web door on a port of the kernel's choice."""
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DISCORD_"))}
     env |= {
-        "PYTHONPATH": str(ROOT), "NO_PROXY": "127.0.0.1,localhost", "WEB_PORT": str(port),
+        "PYTHONPATH": str(ROOT), "NO_PROXY": "127.0.0.1,localhost", "WEB_PORT": "0",
         "DATA_DIR": str(folder / "data"), "SECRET_KEY": SECRET,  # as make_settings(folder)
     }  # fmt: skip
     env |= settings
@@ -97,7 +104,7 @@ def start_chatlink(folder: Path, settings: dict[str, str], log_name: str = "log"
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    return ChatlinkRun(process, f"http://127.0.0.1:{port}", log_path)
+    return ChatlinkRun(process, log_path)
 
 
 async def accounts(folder: Path, usernames: list[str]) -> dict[str, dict[str, str]]:
@@ -108,7 +115,7 @@ async def accounts(folder: Path, usernames: list[str]) -> dict[str, dict[str, st
     tokens = ApiTokens(SECRET, timedelta(hours=1))
     headers = {}
     async with open_chatlink(settings) as app:
-        password_hash = await hash_password(PASSWORD)
+        password_hash = await app.accounts.hasher.hash(PASSWORD)
         for name in usernames:
             account = await app.accounts.store.create(name, password_hash, utcnow())
             headers[name] = {"Authorization": f"Bearer {tokens.issue(account)}"}

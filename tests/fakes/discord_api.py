@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,12 +207,23 @@ class FakeDiscord:
                     await asyncio.wait_for(self._changed.wait(), remaining)
         return self.sent()
 
-    async def wait_connected(self, within: float = 15) -> None:
+    async def until(self, condition: Callable[[], bool], within: float = 15) -> bool:
+        """Wait until `condition()` holds, checked at each REST call the bot makes; whether
+        it did (the caller asserts, so its failure shows what was seen)."""
         deadline = time.monotonic() + within
-        while self._socket is None or self.identify is None:
-            if time.monotonic() > deadline:
-                raise AssertionError("the bot never identified")
-            await asyncio.sleep(0.02)
+        async with self._changed:
+            while not condition():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+        return True
+
+    async def wait_connected(self, within: float = 15) -> None:
+        """Wait until the bot has identified on the gateway."""
+        identified = await self.until(lambda: None not in (self._socket, self.identify), within)
+        assert identified, "the bot never identified"
 
     # --- the gateway ----------------------------------------------------------------------
     async def _gateway(self, websocket: WebSocket) -> None:
@@ -225,8 +237,10 @@ class FakeDiscord:
                 if frame["op"] == 1:
                     await websocket.send_json({"op": 11, "d": None, "s": None, "t": None})
                 elif frame["op"] == 2:
-                    self.identify = frame["d"]
-                    self._socket = websocket
+                    async with self._changed:
+                        self.identify = frame["d"]
+                        self._socket = websocket
+                        self._changed.notify_all()
                     await self._ready()
         except WebSocketDisconnect:
             pass

@@ -33,6 +33,7 @@ class Plan:
     hold: asyncio.Event | None = None  # after `hold_after` chunks, wait until this is set
     hold_after: int = 0
     held: int = 0  # streams waiting at the hold right now (several requests may share a plan)
+    at_hold: asyncio.Event = field(default_factory=asyncio.Event)  # set when one reaches it
 
 
 class StreamCut(Exception):
@@ -41,10 +42,12 @@ class StreamCut(Exception):
 
 @dataclass
 class FakeModel:
-    """Shared state: the plans to follow and the requests seen."""
+    """Shared state: the plans to follow and the requests seen. A request whose body holds
+    the text of a `when` entry follows that entry's plan (every time), before the queue."""
 
     plans: list[Plan] = field(default_factory=list)
     default: Plan = field(default_factory=Plan)
+    when: list[tuple[str, Plan]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
 
@@ -55,7 +58,9 @@ class FakeModel:
         body = await request.json()
         self.requests.append(body)
         self.headers.append(dict(request.headers))
-        return body, self.next_plan()
+        text = json.dumps(body)
+        chosen = next((plan for needle, plan in self.when if needle in text), None)
+        return body, chosen or self.next_plan()
 
     # --- OpenAI ---------------------------------------------------------------------------
     def openai_app(self) -> Starlette:
@@ -130,6 +135,7 @@ async def _pieces(plan: Plan) -> AsyncIterator[tuple[int, str]]:
     for index, piece in enumerate(pieces):
         if plan.hold is not None and index == plan.hold_after:
             plan.held += 1
+            plan.at_hold.set()
             try:
                 await plan.hold.wait()
             finally:

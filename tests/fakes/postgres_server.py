@@ -26,6 +26,7 @@ def _bin_dir() -> Path | None:
 
 
 BIN = _bin_dir()
+ATTEMPTS = 5  # ports taken between free_port() and the server binding it
 
 
 def _run(args: list[str], user: str | None) -> None:
@@ -43,22 +44,36 @@ def postgres_cluster() -> Iterator[str]:
     if user:
         entry = pwd.getpwnam(user)
         os.chown(folder, entry.pw_uid, entry.pw_gid)
-    data, port = folder / "data", free_port()
+    data = folder / "data"
     try:
         _run([str(BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
               "--no-sync", "-E", "UTF8"], user)  # fmt: skip
-        options = (
-            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
-        _run([str(BIN / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-l",
-              str(folder / "log"), "start"], user)  # fmt: skip
+        port = _start(data, folder, user)
         try:
             yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}"
         finally:
             _run([str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], user)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _start(data: Path, folder: Path, user: str | None) -> int:
+    """Start the cluster on a free port; another one when that was taken meanwhile."""
+    for _ in range(ATTEMPTS):
+        port = free_port()
+        options = (
+            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        try:
+            _run([str(BIN / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-l",
+                  str(folder / "log"), "start"], user)  # fmt: skip
+        except subprocess.CalledProcessError:
+            continue  # most likely the port was taken in the meantime: see the log if not
+        return port
+    raise RuntimeError(
+        f"PostgreSQL did not start in {ATTEMPTS} tries:\n" + (folder / "log").read_text()
+    )
 
 
 def create_database(base_url: str, name: str) -> str:

@@ -18,10 +18,21 @@ class _QuietServer(uvicorn.Server):
 
 
 def free_port() -> int:
-    """A TCP port nobody listens on right now (for servers that must bind it themselves)."""
+    """A TCP port nobody listens on right now, for servers that must bind it themselves
+    (redis-server, PostgreSQL). Another process may take it before they do: their start-up
+    tries again with another port when that happens."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def refusing_port() -> Iterator[int]:
+    """A port held bound but never listening, so connecting to it is refused for as long
+    as the block runs (nobody else can take it meanwhile)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
 
 
 @contextlib.asynccontextmanager

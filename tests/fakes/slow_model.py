@@ -9,8 +9,9 @@ from bot.providers.base import Turn, Usage
 
 
 class SlowStream:
-    """Yields `pieces` `delay` seconds apart; breaks off before piece `fail_after`. With a
-    `gate`, it sets `at_gate` before the last piece and waits for the gate to open."""
+    """Yields `pieces` `delay` seconds apart; breaks off before piece `fail_after`. Sets
+    `started` when a stream begins; with a `gate`, it sets `at_gate` before the last piece
+    and waits for the gate to open."""
 
     name = "slow"
 
@@ -26,9 +27,11 @@ class SlowStream:
         self.delay = delay
         self.fail_after = fail_after
         self.gate = gate
+        self.started = asyncio.Event()
         self.at_gate = asyncio.Event()
 
     async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
+        self.started.set()
         for index, piece in enumerate(self.pieces):
             if self.fail_after is not None and index == self.fail_after:
                 raise ConnectionError("stream cut")

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,6 +155,19 @@ class FakeTelegram:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), remaining)
         return self.sent(chat_id)
+
+    async def until(self, condition: Callable[[], bool], within: float = 15) -> bool:
+        """Wait until `condition()` holds, checked at each call the bot makes; whether it did
+        (the caller asserts, so its failure shows what was seen)."""
+        deadline = time.monotonic() + within
+        async with self._changed:
+            while not condition():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+        return True
 
     async def wait_calls(self, method: str, count: int, within: float = 15) -> list[Call]:
         """Wait until `method` was called `count` times, and return those calls."""
