@@ -204,6 +204,8 @@ class Settings(BaseSettings):
         if self.allowed_hosts:
             return list(self.allowed_hosts)
         hosts = [urlsplit(self.public_url).hostname or "", self.web_host, "localhost", "127.0.0.1"]
+        # Telegram posts its webhook to the host it was given, which may be another name.
+        hosts.append(urlsplit(self.telegram_webhook_url or "").hostname or "")
         return [host for host in dict.fromkeys(hosts) if host]
 
     @field_validator("telegram_webhook_secret")

@@ -204,8 +204,9 @@ class AccountService:
         if not ok or account is None:
             log.info("login failed")
             raise LoginFailed()
-        for item in (*self._backoff, self._one_try):
-            await self.limiter.clear(item, *key)
+        for item in self._backoff:
+            await self.limiter.clear(item, "login", *key)
+        await self.limiter.clear(self._one_try, "login-one", *key)
         if new_hash is not None:
             await self.store.set_password_hash(account.id, new_hash)
         return account
