@@ -25,8 +25,8 @@ from storage import (
 
 log = logging.getLogger(__name__)
 
-_DURATION = re.compile(r"(\d{1,7})\s*([mhd])")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+_DURATION = re.compile(r"(\d{1,12})\s*([mhd])")
+_UNIT_S = {"m": 60, "h": 3600, "d": 86400}
 MAX_DURATION = timedelta(days=3650)
 
 
@@ -35,10 +35,11 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.fullmatch(text.strip().lower())
     if match is None or int(match.group(1)) == 0:
         raise InputRejected(f"Not a duration: {text[:20]!r}. Use a number with m, h or d, like 7d.")
-    duration = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-    if duration > MAX_DURATION:
+    # Bounded before a timedelta is made: a huge one overflows (and dates past it too).
+    seconds = int(match.group(1)) * _UNIT_S[match.group(2)]
+    if seconds > MAX_DURATION.total_seconds():
         raise InputRejected("A duration may be at most 3650d (ten years).")
-    return duration
+    return timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True, slots=True)
