@@ -13,6 +13,7 @@ import pytest
 from bot.accounts import PasswordHasher
 from bot.app import Chatlink, open_chatlink
 from bot.errors import Busy, LoginFailed, RateLimited
+from tests.support.app import OpenApp
 from tests.support.settings import PASSWORD, FakeClock, make_settings
 from tests.test_cli import chatlink as run_cli
 
@@ -54,8 +55,8 @@ async def test_the_back_off_grows(app: Chatlink, clock: FakeClock) -> None:
     assert await app.accounts.authenticate("victim1", PASSWORD, client="198.51.100.1")
 
 
-async def test_the_username_cap_slows_without_locking_out(open_app: object) -> None:
-    async with open_app(login_username_max_failures=3) as app:  # type: ignore[operator]
+async def test_the_username_cap_slows_without_locking_out(open_app: OpenApp) -> None:
+    async with open_app(login_username_max_failures=3) as app:
         await app.accounts.register("victim1", PASSWORD)
         for n in range(3):
             await fail(app, f"198.51.100.{n}")
@@ -98,8 +99,8 @@ async def test_the_password_queue_is_bounded() -> None:
     with PasswordHasher(max_queue=1) as hasher:
         # The one slot is held by a check that waits on the gate.
         held = asyncio.ensure_future(hasher._off_loop(lambda: gate.wait(30)))
-        while not hasher.full:
-            await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one step of the loop puts it in the slot
+        assert hasher.full
         with pytest.raises(Busy) as busy:
             await hasher.hash(PASSWORD)
         assert busy.value.retry_after_s >= 1

@@ -16,6 +16,7 @@ from adapters.web import WebDoor
 from bot.app import Chatlink
 from bot.errors import InputRejected
 from bot.operations import parse_duration
+from tests.support.app import OpenApp
 from tests.support.settings import PASSWORD, FakeClock
 from tests.support.web import post_form, register_on_the_page
 
@@ -23,17 +24,20 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:websockets")
 
 
 @asynccontextmanager
-async def served(app: Chatlink) -> AsyncIterator[tuple[WebDoor, httpx.AsyncClient]]:
-    """A web door on its own settings, and a client for it."""
-    door = WebDoor(app)
-    await door.start()
-    try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{door.port}", trust_env=False, timeout=30
-        ) as client:
-            yield door, client
-    finally:
-        await door.stop()
+async def served(
+    open_app: OpenApp, **settings: object
+) -> AsyncIterator[tuple[Chatlink, WebDoor, httpx.AsyncClient]]:
+    """The core and a web door on settings of their own, and a client for it."""
+    async with open_app(**settings) as app:
+        door = WebDoor(app)
+        await door.start()
+        try:
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{door.port}", trust_env=False, timeout=30
+            ) as client:
+                yield app, door, client
+        finally:
+            await door.stop()
 
 
 def other_client(http: httpx.AsyncClient, cookie: str | None = None) -> httpx.AsyncClient:
@@ -64,20 +68,23 @@ async def test_log_out_everywhere(http: httpx.AsyncClient) -> None:
         assert (await http.get("/account")).status_code == 303
 
 
-async def test_sessions_end_when_idle_and_when_old(open_app: object, clock: FakeClock) -> None:
-    async with open_app(session_idle_minutes=60, session_absolute_days=1) as app:  # type: ignore[operator]
-        async with served(app) as (_, http):
-            await register_on_the_page(http)
-            for _ in range(3):  # used every 50 minutes: idle never, until a day has passed
-                clock.advance(minutes=50)
-                assert (await http.get("/account")).status_code == 200
-            clock.advance(hours=22)
-            assert (await http.get("/account")).status_code == 303
-            await post_form(
-                http, "/login", "/login", username="alice", password=PASSWORD, next="/account"
-            )
-            clock.advance(minutes=61)
-            assert (await http.get("/account")).status_code == 303
+async def test_sessions_end_when_idle_and_when_old(open_app: OpenApp, clock: FakeClock) -> None:
+    async with served(open_app, session_idle_minutes=60, session_absolute_days=1) as (
+        _app,
+        _,
+        http,
+    ):
+        await register_on_the_page(http)
+        for _ in range(3):  # used every 50 minutes: idle never, until a day has passed
+            clock.advance(minutes=50)
+            assert (await http.get("/account")).status_code == 200
+        clock.advance(hours=22)
+        assert (await http.get("/account")).status_code == 303
+        await post_form(
+            http, "/login", "/login", username="alice", password=PASSWORD, next="/account"
+        )
+        clock.advance(minutes=61)
+        assert (await http.get("/account")).status_code == 303
 
 
 @pytest.mark.parametrize(
@@ -94,54 +101,49 @@ async def test_foreign_hosts_are_refused(http: httpx.AsyncClient, method: str, p
     assert (await http.get("/metrics")).status_code == 200  # our own name still works
 
 
-async def test_websocket_origin_is_never_taken_from_host(open_app: object) -> None:
-    async with open_app(allowed_hosts=["*"]) as app:  # type: ignore[operator]
-        async with served(app) as (door, http):
-            await register_on_the_page(http)
-            cookie = f"chatlink_session={http.cookies['chatlink_session']}"
-            url = f"ws://127.0.0.1:{door.port}/api/ws"
-            headers = {"Cookie": cookie, "Host": "evil.example"}
-            with pytest.raises(InvalidStatus):
-                async with connect(url, additional_headers=headers, origin="http://evil.example"):  # type: ignore[arg-type]
-                    pass
+async def test_websocket_origin_is_never_taken_from_host(open_app: OpenApp) -> None:
+    async with served(open_app, allowed_hosts=["*"]) as (_app, door, http):
+        await register_on_the_page(http)
+        cookie = f"chatlink_session={http.cookies['chatlink_session']}"
+        url = f"ws://127.0.0.1:{door.port}/api/ws"
+        headers = {"Cookie": cookie, "Host": "evil.example"}
+        with pytest.raises(InvalidStatus):
+            async with connect(url, additional_headers=headers, origin="http://evil.example"):  # type: ignore[arg-type]
+                pass
 
 
-async def test_forwarded_for_is_not_believed_by_default(open_app: object) -> None:
-    async with open_app(auth_attempts_per_minute=3) as app:  # type: ignore[operator]
-        async with served(app) as (_, http):
-            answers = [
-                await http.post(
-                    "/api/register",
-                    headers={"X-Forwarded-For": f"198.51.100.{n}"},
-                    json={"username": f"rotator{n}", "password": PASSWORD},
-                )  # fmt: skip
-                for n in range(4)
-            ]
+async def test_forwarded_for_is_not_believed_by_default(open_app: OpenApp) -> None:
+    async with served(open_app, auth_attempts_per_minute=3) as (_app, _, http):
+        answers = [
+            await http.post(
+                "/api/register",
+                headers={"X-Forwarded-For": f"198.51.100.{n}"},
+                json={"username": f"rotator{n}", "password": PASSWORD},
+            )
+            for n in range(4)
+        ]
     assert [a.status_code for a in answers] == [201, 201, 201, 429]
 
 
-async def test_forwarded_for_from_the_proxy_must_be_addresses(open_app: object) -> None:
-    async with open_app(forwarded_allow_ips=["127.0.0.1"]) as app:  # type: ignore[operator]
-        async with served(app) as (_, http):
-            fake = {"X-Forwarded-For": '1.2.3.4 "GET /admin HTTP/1.1" 200'}
-            assert (await http.get("/healthz", headers=fake)).status_code == 400
-            real = {"X-Forwarded-For": "203.0.113.7, 198.51.100.2"}
-            assert (await http.get("/healthz", headers=real)).status_code == 200
-            # Behind a proxy every request is "from this machine": metrics need the token.
-            assert (await http.get("/metrics")).status_code == 403
+async def test_forwarded_for_from_the_proxy_must_be_addresses(open_app: OpenApp) -> None:
+    async with served(open_app, forwarded_allow_ips=["127.0.0.1"]) as (_app, _, http):
+        fake = {"X-Forwarded-For": '1.2.3.4 "GET /admin HTTP/1.1" 200'}
+        assert (await http.get("/healthz", headers=fake)).status_code == 400
+        real = {"X-Forwarded-For": "203.0.113.7, 198.51.100.2"}
+        assert (await http.get("/healthz", headers=real)).status_code == 200
+        # Behind a proxy every request is "from this machine": metrics need the token.
+        assert (await http.get("/metrics")).status_code == 403
 
 
-async def test_invite_mode_tells_nothing_about_names(open_app: object) -> None:
-    async with open_app(registration="invite") as app:  # type: ignore[operator]
+async def test_invite_mode_tells_nothing_about_names(open_app: OpenApp) -> None:
+    async with served(open_app, registration="invite") as (app, _, http):
         await app.admin.add_account("cli", "taken", PASSWORD)
-        async with served(app) as (_, http):
-            answers = [
-                await http.post(
-                    "/api/register",
-                    json={"username": name, "password": PASSWORD, "invite": "bogus"},
-                )
-                for name in ("taken", "free-name")
-            ]
+        answers = [
+            await http.post(
+                "/api/register", json={"username": name, "password": PASSWORD, "invite": "bogus"}
+            )
+            for name in ("taken", "free-name")
+        ]
     assert [a.status_code for a in answers] == [403, 403]
     assert answers[0].json() == answers[1].json()
 
@@ -162,7 +164,7 @@ async def test_passwords_of_only_spaces_are_refused(http: httpx.AsyncClient) -> 
     assert answer.status_code == 422 and "spaces" in answer.json()["detail"]
 
 
-async def test_no_store_and_hsts(http: httpx.AsyncClient, open_app: object) -> None:
+async def test_no_store_and_hsts(http: httpx.AsyncClient, open_app: OpenApp) -> None:
     await register_on_the_page(http)
     for path in ("/chat", "/account"):
         assert (await http.get(path)).headers["cache-control"] == "no-store"
@@ -170,9 +172,8 @@ async def test_no_store_and_hsts(http: httpx.AsyncClient, open_app: object) -> N
     assert token.headers["cache-control"] == "no-store"
     assert "no-store" not in (await http.get("/static/chat.js")).headers.get("cache-control", "")
     assert "strict-transport-security" not in (await http.get("/healthz")).headers
-    async with open_app(public_url="https://chat.example.org") as app:  # type: ignore[operator]
-        async with served(app) as (_, secure):
-            assert "max-age=" in (await secure.get("/healthz")).headers["strict-transport-security"]
+    async with served(open_app, public_url="https://chat.example.org") as (_app, _, secure):
+        assert "max-age=" in (await secure.get("/healthz")).headers["strict-transport-security"]
 
 
 async def test_the_audit_log_stores_the_account_name(app: Chatlink) -> None:
