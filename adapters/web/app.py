@@ -23,7 +23,13 @@ from adapters.web.errors import headers_of, status_of
 from adapters.web.failsafe import Failsafe
 from adapters.web.live import live
 from adapters.web.pages import CsrfFailed, LoginRequired, pages, redirect, render
-from adapters.web.security import ApiTokens, BodyLimit, ForwardedFor, SecurityHeaders
+from adapters.web.security import (
+    ApiTokens,
+    BodyLimit,
+    ForwardedFor,
+    HeaderLimit,
+    SecurityHeaders,
+)
 from adapters.web.webhooks import webhooks
 from bot.app import Chatlink
 from bot.delivery import WebhookReceiver
@@ -142,4 +148,5 @@ def create_app(
     app.add_middleware(SecurityHeaders, hsts=settings.public_url.startswith("https://"))
     # Outermost: the client address every limit and log line uses is settled first.
     app.add_middleware(ForwardedFor, trusted=settings.forwarded_allow_ips)
+    app.add_middleware(HeaderLimit, max_bytes=settings.web_max_header_bytes)
     return app

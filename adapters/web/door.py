@@ -24,12 +24,14 @@ log = logging.getLogger(__name__)
 
 
 _CODE_IN_PATH = re.compile(r"(/link/|/api/links/)[^/?\s]+")
-_SECRET_IN_QUERY = re.compile(r"([?&](?:code|token|access_token|next|invite)=)[^&\s]*", re.I)
+_SECRET_IN_QUERY = re.compile(r"((?:^|&)(?:code|token|access_token|next|invite)=)[^&\s]*", re.I)
 
 
-def redact(path: str) -> str:
+def redact(target: str) -> str:
     """A path and query for the log: link codes, tokens and `next` targets left out."""
-    return _SECRET_IN_QUERY.sub(r"\1<redacted>", _CODE_IN_PATH.sub(r"\1<code>", path))
+    path, mark, query = target.partition("?")
+    path = _CODE_IN_PATH.sub(r"\1<code>", path)
+    return path + mark + _SECRET_IN_QUERY.sub(r"\1<redacted>", query)
 
 
 class RedactCodes(logging.Filter):
