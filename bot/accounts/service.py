@@ -97,6 +97,9 @@ class AccountService:
         # that has not failed still gets in.
         self._per_username = RateLimitItemPerHour(max_failures_per_username)
         self._one_try = RateLimitItemPerMinute(1, lockout_minutes)
+        # Failures from every address, for callers that cannot name one (client=None): they
+        # get the strictest rule, LOGIN_MAX_FAILURES per username, as before addresses.
+        self._any_address = RateLimitItemPerMinute(max_failures, lockout_minutes)
         self._per_client = RateLimitItemPerMinute(attempts_per_client_per_minute)
 
     async def _count_client(self, client: str | None) -> None:
@@ -187,6 +190,10 @@ class AccountService:
         key = self._lockout_key(name, account, client)
         # Counted before the (slow) verification, so parallel guesses cannot slip past the
         # limit while earlier ones are still being checked; a success clears the count.
+        if client is None:
+            left, reset = await self.limiter.remaining(self._any_address, "login-any", *key[:2])
+            if left <= 0:
+                raise RateLimited("failed logins", reset - self.limiter.now())
         for item in self._backoff:
             await self.limiter.hit(item, "failed logins", "login", *key)
         try:
@@ -203,7 +210,9 @@ class AccountService:
             raise AccountDisabled()
         if not ok or account is None:
             log.info("login failed")
+            await self.limiter.spend(self._any_address, 1, "login-any", *key[:2])
             raise LoginFailed()
+        await self.limiter.clear(self._any_address, "login-any", *key[:2])
         for item in self._backoff:
             await self.limiter.clear(item, "login", *key)
         await self.limiter.clear(self._one_try, "login-one", *key)
