@@ -105,11 +105,21 @@ async def test_websocket_origin_is_never_taken_from_host(open_app: OpenApp) -> N
     async with served(open_app, allowed_hosts=["*"]) as (_app, door, http):
         await register_on_the_page(http)
         cookie = f"chatlink_session={http.cookies['chatlink_session']}"
-        url = f"ws://127.0.0.1:{door.port}/api/ws"
-        headers = {"Cookie": cookie, "Host": "evil.example"}
+        # The page of a rebinding domain: Host and Origin both name it.
+        rebound = f"evil.example:{door.port}"
         with pytest.raises(InvalidStatus):
-            async with connect(url, additional_headers=headers, origin="http://evil.example"):  # type: ignore[arg-type]
+            async with connect(
+                f"ws://{rebound}/api/ws", host="127.0.0.1", port=door.port,
+                additional_headers={"Cookie": cookie}, origin=f"http://{rebound}",  # type: ignore[arg-type]
+            ):  # fmt: skip
                 pass
+        ours = f"http://127.0.0.1:{door.port}"
+        async with connect(
+            f"ws://127.0.0.1:{door.port}/api/ws", additional_headers={"Cookie": cookie},
+            origin=ours,  # type: ignore[arg-type]
+        ) as socket:  # fmt: skip
+            await socket.send(json.dumps({"message": "from our page"}))
+            assert json.loads(await socket.recv())["type"] in ("chunk", "reply")
 
 
 async def test_forwarded_for_is_not_believed_by_default(open_app: OpenApp) -> None:
