@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 
 from storage.database import Database
 from storage.records import WebSession
@@ -22,9 +22,21 @@ class SessionStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def start(self, session_id: str, account_id: int, now: datetime) -> None:
-        """Record a new session."""
+    async def start(
+        self, session_id: str, account_id: int, now: datetime, *, forget_before: datetime
+    ) -> None:
+        """Record a new session, and drop the account's sessions that ended or began before
+        `forget_before` (so the table holds live sessions, not every login ever)."""
         async with self.db.write() as conn:
+            await conn.execute(
+                delete(web_sessions).where(
+                    web_sessions.c.account_id == account_id,
+                    or_(
+                        web_sessions.c.ended_at.is_not(None),
+                        web_sessions.c.created_at < forget_before,
+                    ),
+                )
+            )
             await conn.execute(
                 insert(web_sessions).values(
                     id=session_id, account_id=account_id, created_at=now, seen_at=now

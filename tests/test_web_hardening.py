@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from adapters.web import WebDoor
 from bot.app import Chatlink
@@ -66,6 +66,20 @@ async def test_log_out_everywhere(http: httpx.AsyncClient) -> None:
         assert done.status_code == 303
         assert (await laptop.get("/account")).status_code == 303
         assert (await http.get("/account")).status_code == 303
+
+
+async def test_a_cookie_websocket_ends_with_the_logout(
+    http: httpx.AsyncClient, web: WebDoor
+) -> None:
+    await register_on_the_page(http)
+    cookie = f"chatlink_session={http.cookies['chatlink_session']}"
+    url, origin = f"ws://127.0.0.1:{web.port}/api/ws", f"http://127.0.0.1:{web.port}"
+    async with connect(url, additional_headers={"Cookie": cookie}, origin=origin) as socket:  # type: ignore[arg-type]
+        await post_form(http, "/account", "/logout")
+        await socket.send(json.dumps({"message": "after the logout"}))
+        with pytest.raises(ConnectionClosed) as closed:
+            await socket.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
 
 
 async def test_sessions_end_when_idle_and_when_old(open_app: OpenApp, clock: FakeClock) -> None:

@@ -34,7 +34,8 @@ class WebSessions:
     async def start(self, account_id: int) -> str:
         """A new session for the account; the token goes into the (signed) cookie."""
         token = secrets.token_urlsafe(32)
-        await self.store.start(_digest(token), account_id, self.clock())
+        now = self.clock()
+        await self.store.start(_digest(token), account_id, now, forget_before=now - self.absolute)
         return token
 
     async def account_of(self, token: str) -> int | None:
