@@ -206,7 +206,8 @@ class Settings(BaseSettings):
         hosts = [urlsplit(self.public_url).hostname or "", self.web_host, "localhost", "127.0.0.1"]
         # Telegram posts its webhook to the host it was given, which may be another name.
         hosts.append(urlsplit(self.telegram_webhook_url or "").hostname or "")
-        return [host for host in dict.fromkeys(hosts) if host]
+        # An IPv6 address is compared as it appears in Host: in brackets.
+        return [f"[{host}]" if ":" in host else host for host in dict.fromkeys(hosts) if host]
 
     @field_validator("telegram_webhook_secret")
     @classmethod

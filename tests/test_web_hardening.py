@@ -235,3 +235,20 @@ async def test_websocket_frames_that_are_not_text_get_the_error_frame(
         assert reply["text"].startswith("Echo: still here")
     account = await app.accounts.by_username("alice")
     assert account is not None and await app.core.memory.count(account.id) == 2
+
+
+def test_allowed_hosts_default_and_list() -> None:
+    from bot.settings import Settings
+
+    def hosts(**values: object) -> list[str]:
+        return Settings(_env_file=None, **values).trusted_hosts()  # type: ignore[call-arg]
+
+    assert hosts(public_url="https://chat.example.org") == [
+        "chat.example.org", "127.0.0.1", "localhost",
+    ]  # fmt: skip
+    assert hosts(web_host="::1", public_url="http://[::1]:8000") == [
+        "[::1]", "localhost", "127.0.0.1",
+    ]  # fmt: skip
+    assert hosts(allowed_hosts="a.example, b.example") == ["a.example", "b.example"]
+    with pytest.raises(ValueError, match="FORWARDED_ALLOW_IPS"):
+        Settings(_env_file=None, forwarded_allow_ips="not-an-address")  # type: ignore[call-arg]
