@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from bot.accounts import AccountService, PasswordHasher
+from bot.accounts import AccountService, PasswordHasher, WebSessions
 from bot.clock import Clock, utcnow
 from bot.conversation import ChatCore, Memory, estimate
 from bot.delivery import ChatSenders
@@ -21,7 +21,15 @@ from bot.operations import AdminService
 from bot.providers import ReplyProvider, make_provider
 from bot.secret import load_secret_key
 from bot.settings import Settings
-from storage import AccountStore, Database, InviteStore, LinkCodeStore, MessageStore, upgrade
+from storage import (
+    AccountStore,
+    Database,
+    InviteStore,
+    LinkCodeStore,
+    MessageStore,
+    SessionStore,
+    upgrade,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +47,7 @@ class Chatlink:
     limiter: Limiter
     metrics: Metrics
     admin: AdminService
+    sessions: WebSessions
     secret_key: str = field(repr=False)
 
 
@@ -67,7 +76,7 @@ async def open_chatlink(
     except (ValueError, OSError) as exc:
         raise ConfigError(f"DATABASE_URL: {exc}") from None
     limiter = Limiter.from_url(settings.redis_url, clock=clock) if limiter is None else limiter
-    hasher = PasswordHasher()
+    hasher = PasswordHasher(max_queue=settings.login_queue_max)
     try:
         if migrate:
             await upgrade(db)
@@ -82,6 +91,7 @@ async def open_chatlink(
             max_failures=settings.login_max_failures,
             lockout_minutes=settings.login_lockout_minutes,
             attempts_per_client_per_minute=settings.auth_attempts_per_minute,
+            max_failures_per_username=settings.login_username_max_failures,
             registration=settings.registration,
             invites=invites,
             metrics=metrics,
@@ -143,13 +153,20 @@ async def open_chatlink(
             # Every try may take LLM_TIMEOUT_S; a little more for the backoff between tries.
             reply_timeout_s=settings.llm_timeout_s * (settings.llm_max_retries + 1) + 2,
         )
+        sessions = WebSessions(
+            SessionStore(db),
+            idle=timedelta(minutes=settings.session_idle_minutes),
+            absolute=timedelta(days=settings.session_absolute_days),
+            clock=clock,
+        )
         admin = AdminService(
             accounts, account_store, invites, link_codes, usage, links, clock=clock
         )
         try:
             yield Chatlink(
-                settings, db, accounts, links, core, senders, limiter, metrics, admin, secret_key
-            )
+                settings, db, accounts, links, core, senders, limiter, metrics, admin, sessions,
+                secret_key,
+            )  # fmt: skip
         finally:
             if cut := await core.idle(settings.shutdown_grace_s):
                 log.warning(

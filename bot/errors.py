@@ -5,6 +5,7 @@ ChatlinkError                 base: `str(error)` is safe to show a person
  ├── InputRejected            empty, too long, not text, or a malformed field
  ├── LoginFailed              wrong username or password (never says which)
  ├── RateLimited              too many attempts; says when to try again
+ ├── Busy                     too many password checks queued; says when to try again
  ├── AccountDisabled          the account was disabled by an operator
  ├── UsernameUnavailable      registering a name that exists
  ├── RegistrationClosed       REGISTRATION=closed: only the operator adds accounts
@@ -61,6 +62,16 @@ class RateLimited(ChatlinkError):
     def custom(cls, text: str, retry_after_s: float) -> RateLimited:
         """A rate limit with its own wording."""
         return cls("", retry_after_s, text)
+
+
+class Busy(ChatlinkError):
+    """Too many password checks are waiting already (LOGIN_QUEUE_MAX)."""
+
+    text = "The server is busy checking passwords. Try again in a few seconds."
+
+    def __init__(self, retry_after_s: int = 2) -> None:
+        super().__init__(self.text)
+        self.retry_after_s = retry_after_s
 
 
 class AccountDisabled(ChatlinkError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -89,6 +90,19 @@ class Settings(BaseSettings):
     token_expire_minutes: int = Field(60, ge=1, le=60 * 24 * 365)
     max_request_bytes: int = Field(65_536, ge=1024)
 
+    # Hardening of the web door (issue 18).
+    session_idle_minutes: int = Field(7 * 24 * 60, ge=1, le=365 * 24 * 60)
+    session_absolute_days: int = Field(30, ge=1, le=365)
+    # Host names the web door answers to; empty: PUBLIC_URL's host, WEB_HOST, localhost, 127.0.0.1.
+    allowed_hosts: Annotated[list[str], NoDecode] = []
+    # Addresses of reverse proxies whose X-Forwarded-For/-Proto are believed; empty: none.
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = []
+    login_queue_max: int = Field(8, ge=1, le=10_000)
+    login_username_max_failures: int = Field(50, ge=1)
+    web_max_connections: int = Field(1000, ge=1, le=1_000_000)
+    web_header_timeout_s: float = Field(10.0, gt=0, le=600)
+    web_max_header_bytes: int = Field(16_384, ge=1024, le=1_048_576)
+
     telegram_bot_token: SecretStr | None = None
     telegram_allowed_chats: Annotated[list[int], NoDecode] = []
     telegram_api_base_url: str = "https://api.telegram.org/bot"
@@ -165,6 +179,34 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError("a comma-separated list of numeric ids is expected") from None
         return value
+
+    @field_validator("allowed_hosts", "forwarded_allow_ips", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses_or_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"FORWARDED_ALLOW_IPS: {entry!r} is not an IP address or network"
+                ) from None
+        return value
+
+    def trusted_hosts(self) -> list[str]:
+        """ALLOWED_HOSTS, or its default: PUBLIC_URL's host, WEB_HOST, localhost, 127.0.0.1."""
+        if self.allowed_hosts:
+            return list(self.allowed_hosts)
+        hosts = [urlsplit(self.public_url).hostname or "", self.web_host, "localhost", "127.0.0.1"]
+        # Telegram posts its webhook to the host it was given, which may be another name.
+        hosts.append(urlsplit(self.telegram_webhook_url or "").hostname or "")
+        return [host for host in dict.fromkeys(hosts) if host]
 
     @field_validator("telegram_webhook_secret")
     @classmethod

@@ -29,7 +29,9 @@ from storage.records import (
     Stats,
     StoredMessage,
     ThreadState,
+    WebSession,
 )
+from storage.sessions import SessionStore
 from storage.stats import collect as collect_stats
 
 __all__ = [
@@ -48,11 +50,13 @@ __all__ = [
     "LinkCodeStore",
     "MessageStore",
     "PlatformTaken",
+    "SessionStore",
     "Stats",
     "StorageError",
     "StoredMessage",
     "ThreadState",
     "UsernameTaken",
+    "WebSession",
     "collect_stats",
     "current_revision",
     "database_failure",

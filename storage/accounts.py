@@ -20,7 +20,7 @@ from storage.tables import accounts, identities, messages, threads
 def _account(row: Any) -> Account:
     return Account(
         row.id, row.username, row.password_hash, bool(row.disabled), row.created_at,
-        bool(row.is_admin),
+        bool(row.is_admin), row.logins_unlocked_at,
     )  # fmt: skip
 
 
@@ -140,6 +140,13 @@ class AccountStore:
         async with self._change() as conn:
             await conn.execute(
                 update(accounts).where(accounts.c.id == account_id).values(disabled=disabled)
+            )
+
+    async def unlock_logins(self, account_id: int, now: datetime) -> None:
+        """Forget the failed logins counted so far (they are keyed by this time)."""
+        async with self._change() as conn:
+            await conn.execute(
+                update(accounts).where(accounts.c.id == account_id).values(logins_unlocked_at=now)
             )
 
     async def set_admin(self, account_id: int, is_admin: bool) -> None:

@@ -76,6 +76,20 @@ class InviteStore:
             )
         return bool(result.rowcount)
 
+    async def usable(self, code_hash: str, now: datetime) -> bool:
+        """Whether an invite with this hash has a use left and has not expired or been
+        revoked (a hint: the registration's conditional UPDATE is what decides)."""
+        async with self.db.read() as conn:
+            found = await conn.scalar(
+                select(invites.c.id).where(
+                    invites.c.code_hash == code_hash,
+                    invites.c.uses_left > 0,
+                    invites.c.revoked_at.is_(None),
+                    invites.c.expires_at > now,
+                )
+            )
+        return found is not None
+
     async def register(
         self, code_hash: str, now: datetime, username: str, password_hash: str
     ) -> Account:

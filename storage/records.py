@@ -16,6 +16,7 @@ class Account:
     disabled: bool
     created_at: datetime
     is_admin: bool = False
+    logins_unlocked_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,3 +112,14 @@ class AccountOverview:
     identities: list[Identity]
     messages_today: int
     last_active: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class WebSession:
+    """A web session's record: whose it is, when it began, was last used, and ended."""
+
+    id: str
+    account_id: int
+    created_at: datetime
+    seen_at: datetime
+    ended_at: datetime | None

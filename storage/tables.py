@@ -48,6 +48,8 @@ class AccountRow(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # Set by `chatlink user unlock`: failed logins counted before it no longer count.
+    logins_unlocked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class InviteRow(Base):
@@ -150,6 +152,20 @@ class MessageRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class WebSessionRow(Base):
+    """A logged-in web session: the cookie holds a random token, this row its SHA-256."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    seen_at: Mapped[datetime] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
 class TurnRow(Base):
     """A message waiting for its turn in a thread: the lowest id goes first, on any replica."""
 
@@ -173,3 +189,4 @@ link_codes = cast(Table, LinkCodeRow.__table__)
 threads = cast(Table, ThreadRow.__table__)
 messages = cast(Table, MessageRow.__table__)
 turns = cast(Table, TurnRow.__table__)
+web_sessions = cast(Table, WebSessionRow.__table__)

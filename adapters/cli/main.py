@@ -66,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
         ("enable", "undo disable"),
         ("promote", "make the account an admin (the web page's /admin)"),
         ("demote", "take admin rights away"),
+        ("unlock", "forget the account's failed logins, from every address (ends a lockout)"),
     ):
         sub = user_commands.add_parser(action, help=text, description=text.capitalize() + ".")
         sub.add_argument("username")
@@ -245,6 +246,8 @@ async def _user(app: Chatlink, args: argparse.Namespace) -> int:
                 f"{', '.join(i.platform for i in identities) or '-'}"
             )
         print(f"{len(accounts)} account(s)")
+    elif args.user_command == "unlock":
+        return await _unlock(app, args.username)
     elif args.user_command in ("disable", "enable"):
         disabled = args.user_command == "disable"
         account = await app.admin.set_disabled(cli_actor(), args.username, disabled)
@@ -253,6 +256,12 @@ async def _user(app: Chatlink, args: argparse.Namespace) -> int:
         promote = args.user_command == "promote"
         account = await app.admin.set_admin(cli_actor(), args.username, promote)
         print(f"account {account.username} {'is now an admin' if promote else 'is no admin'}")
+    return 0
+
+
+async def _unlock(app: Chatlink, username: str) -> int:
+    account = await app.admin.unlock(cli_actor(), username)
+    print(f"account {account.username}: failed logins forgotten, it can log in again")
     return 0
 
 

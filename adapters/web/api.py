@@ -167,11 +167,18 @@ async def unlink(platform: ChatPlatform, account: ApiAccount, chatlink: Chatlink
 
 @health.get("/metrics", include_in_schema=False)
 async def metrics(request: Request, chatlink: ChatlinkDep) -> Response:
-    """Prometheus metrics: for METRICS_TOKEN as a bearer token, or from this machine."""
-    token = chatlink.settings.metrics_token
+    """Prometheus metrics: for METRICS_TOKEN as a bearer token, or from this machine when no
+    reverse proxy is configured (behind one, every request comes from this machine)."""
+    settings = chatlink.settings
+    token = settings.metrics_token
     given = request.headers.get("authorization", "")
     if token is not None:
         allowed = csrf_matches(f"Bearer {token.get_secret_value()}", given)
+    elif settings.forwarded_allow_ips:
+        raise HTTPException(
+            status_code=403,
+            detail="Behind a proxy (FORWARDED_ALLOW_IPS), metrics need METRICS_TOKEN.",
+        )
     else:
         allowed = client_address(request.scope) in ("127.0.0.1", "::1")
     if not allowed:

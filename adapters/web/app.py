@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from adapters.web.admin import AdminOnly, admin
 from adapters.web.api import api, health
@@ -22,7 +23,13 @@ from adapters.web.errors import headers_of, status_of
 from adapters.web.failsafe import Failsafe
 from adapters.web.live import live
 from adapters.web.pages import CsrfFailed, LoginRequired, pages, redirect, render
-from adapters.web.security import ApiTokens, BodyLimit, SecurityHeaders
+from adapters.web.security import (
+    ApiTokens,
+    BodyLimit,
+    ForwardedFor,
+    HeaderLimit,
+    SecurityHeaders,
+)
 from adapters.web.webhooks import webhooks
 from bot.app import Chatlink
 from bot.delivery import WebhookReceiver
@@ -30,7 +37,6 @@ from bot.errors import ChatlinkError
 from bot.secret import derive_key
 
 HERE = Path(__file__).parent
-SESSION_DAYS = 14
 
 
 def _wants_json(request: Request) -> bool:
@@ -127,10 +133,20 @@ def create_app(
         SessionMiddleware,
         secret_key=derive_key(secret_key, "chatlink.web-session"),
         session_cookie="chatlink_session",
-        max_age=SESSION_DAYS * 24 * 3600,
+        # The cookie only carries the session; the server decides when it ends
+        # (adapters.web.deps.session_account).
+        max_age=settings.session_absolute_days * 24 * 3600,
         same_site="lax",
         https_only=settings.public_url.startswith("https://"),
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
-    app.add_middleware(SecurityHeaders)
+    # Only our own names in Host: a page on a rebinding domain cannot drive this server,
+    # and redirects built from Host (the trailing slash) point nowhere else.
+    app.add_middleware(
+        TrustedHostMiddleware, allowed_hosts=settings.trusted_hosts(), www_redirect=False
+    )
+    app.add_middleware(SecurityHeaders, hsts=settings.public_url.startswith("https://"))
+    # Outermost: the client address every limit and log line uses is settled first.
+    app.add_middleware(ForwardedFor, trusted=settings.forwarded_allow_ips)
+    app.add_middleware(HeaderLimit, max_bytes=settings.web_max_header_bytes)
     return app

@@ -74,27 +74,47 @@ async def api_account(
 
 
 async def session_account(request: HTTPConnection) -> Account | None:
-    """The account logged in through the session cookie, if it is still valid."""
-    account_id = request.session.get("account_id")
-    if not isinstance(account_id, int):
+    """The account logged in through the session cookie, while its server-side session
+    stands (not logged out, not idle or old past SESSION_IDLE_MINUTES/SESSION_ABSOLUTE_DAYS)
+    and its password is the one it logged in with."""
+    token = request.session.get("sid")
+    if not isinstance(token, str):
         return None
-    account = await get_chatlink(request).accounts.by_id(account_id)
+    chatlink = get_chatlink(request)
+    account_id = await chatlink.sessions.account_of(token)
+    account = None if account_id is None else await chatlink.accounts.by_id(account_id)
     if (
         account is None
         or account.disabled
         or request.session.get("ver") != credential_version(account)
     ):
-        request.session.pop("account_id", None)
+        request.session.pop("sid", None)
         return None
     return account
 
 
-def log_in(request: Request, account: Account) -> None:
-    """Bind the session to an account (a fresh CSRF token too: no session fixation)."""
+async def log_in(request: Request, account: Account) -> None:
+    """Start a server-side session for the account and bind the cookie to it (a fresh
+    CSRF token too: no session fixation); a session the cookie held before is ended."""
+    sessions = get_chatlink(request).sessions
+    if isinstance(old := request.session.get("sid"), str):
+        await sessions.end(old)
     request.session.clear()
     request.session.update(
-        account_id=account.id, ver=credential_version(account), csrf=new_csrf_token()
+        sid=await sessions.start(account.id),
+        ver=credential_version(account),
+        csrf=new_csrf_token(),
     )
+
+
+async def log_out(request: Request, *, everywhere: Account | None = None) -> None:
+    """End this session (or, given the account, every session of it) and empty the cookie."""
+    sessions = get_chatlink(request).sessions
+    if everywhere is not None:
+        await sessions.end_all(everywhere.id)
+    elif isinstance(token := request.session.get("sid"), str):
+        await sessions.end(token)
+    request.session.clear()
 
 
 ApiAccount = Annotated[Account, Depends(api_account)]

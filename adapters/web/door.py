@@ -15,6 +15,7 @@ import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.web.app import create_app
+from adapters.web.connections import HeaderDeadline
 from bot.app import Chatlink
 from bot.delivery import SHUTTING_DOWN, InFlight, WebhookReceiver
 from bot.errors import ConfigError
@@ -23,15 +24,23 @@ log = logging.getLogger(__name__)
 
 
 _CODE_IN_PATH = re.compile(r"(/link/|/api/links/)[^/?\s]+")
+_SECRET_IN_QUERY = re.compile(r"((?:^|&)(?:code|token|access_token|next|invite)=)[^&\s]*", re.I)
+
+
+def redact(target: str) -> str:
+    """A path and query for the log: link codes, tokens and `next` targets left out."""
+    path, mark, query = target.partition("?")
+    path = _CODE_IN_PATH.sub(r"\1<code>", path)
+    return path + mark + _SECRET_IN_QUERY.sub(r"\1<redacted>", query)
 
 
 class RedactCodes(logging.Filter):
-    """Access-log lines show /link/<code>, never the code itself."""
+    """Access-log lines show /link/<code> and ?token=<redacted>, never the values."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and len(record.args) >= 3:
             args = list(record.args)
-            args[2] = _CODE_IN_PATH.sub(r"\1<code>", str(args[2]))
+            args[2] = redact(str(args[2]))
             record.args = tuple(args)
         return True
 
@@ -184,9 +193,17 @@ class WebDoor:
             self.drain,
             log_config=None,
             lifespan="off",
-            proxy_headers=True,
+            # Forwarded headers are the app's business (adapters.web.security.ForwardedFor):
+            # believed only from FORWARDED_ALLOW_IPS, and only when they hold addresses.
+            proxy_headers=False,
             server_header=False,
             ws_max_size=settings.max_request_bytes,
+            # Slow or huge headers: a deadline, a size bound, and a cap on connections (past
+            # it, 503). Per-address connection limits are the reverse proxy's (README).
+            http=HeaderDeadline.with_timeout(settings.web_header_timeout_s),
+            h11_max_incomplete_event_size=settings.web_max_header_bytes,
+            limit_concurrency=settings.web_max_connections,
+            timeout_keep_alive=5,
             # Only a backstop: `stop` has drained every request and socket before uvicorn
             # shuts down, so nothing is left for uvicorn to wait for.
             timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
@@ -201,6 +218,9 @@ class WebDoor:
         """Bind (a clear error when the port is taken), then serve in the background."""
         sock = _listen(self.host, self.port)
         self.port = sock.getsockname()[1]
+        # The page as served straight from here is our origin too (adapters.web.live).
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.app.state.listen_origins = {f"http://{host}:{self.port}"}
         self._task = asyncio.create_task(self.server.serve(sockets=[sock]))
         while not self.server.started:
             if self._task.done():

@@ -20,6 +20,7 @@ STATUS: list[tuple[type[errors.ChatlinkError], int]] = [
     (errors.CodeWrongDirection, 400),
     (errors.NotLinked, 400),
     (errors.InputRejected, 422),
+    (errors.Busy, 503),
     (errors.ConfigError, 500),
 ]
 
@@ -33,7 +34,8 @@ def status_of(error: errors.ChatlinkError) -> int:
 
 
 def headers_of(error: errors.ChatlinkError) -> dict[str, str]:
-    """Extra headers: Retry-After for every 429 (rate limits, too many pending codes)."""
-    if isinstance(error, errors.RateLimited | errors.TooManyCodes):
+    """Extra headers: Retry-After for every 429 (rate limits, too many pending codes) and
+    for a 503 of a full password queue."""
+    if isinstance(error, errors.RateLimited | errors.TooManyCodes | errors.Busy):
         return {"Retry-After": str(error.retry_after_s)}
     return {}

@@ -27,34 +27,41 @@ log = logging.getLogger(__name__)
 live = APIRouter()
 
 POLICY_VIOLATION = 1008
+BAD_FRAME = 'Send text frames of JSON like {"message": "hello"}, in valid UTF-8.'
 
 
-def _same_origin(websocket: WebSocket, public_url: str) -> bool:
+def allowed_origins(websocket: WebSocket) -> set[str]:
+    """PUBLIC_URL's origin, and the address this server listens on: never one built from
+    the request's own Host header."""
+    parts = urlsplit(get_chatlink(websocket).settings.public_url)
+    origins = {f"{parts.scheme}://{parts.netloc}"}
+    origins.update(getattr(websocket.app.state, "listen_origins", ()))
+    return origins
+
+
+def _same_origin(websocket: WebSocket) -> bool:
     # A cookie is sent on cross-site WebSocket handshakes too: only trust it from our origin.
     origin = websocket.headers.get("origin")
-    if not origin:
-        return False
-    host = websocket.headers.get("host", "")
-    allowed = {f"http://{host}", f"https://{host}"}
-    parts = urlsplit(public_url)
-    allowed.add(f"{parts.scheme}://{parts.netloc}")
-    return origin in allowed
+    return bool(origin) and origin in allowed_origins(websocket)
 
 
-async def _authenticate(websocket: WebSocket) -> Account | None:
+async def _authenticate(websocket: WebSocket) -> tuple[Account | None, str | None]:
+    """The account, and the session token when the cookie (not a bearer token) vouched."""
     chatlink = get_chatlink(websocket)
     header = websocket.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        return await account_from_token(chatlink, get_tokens(websocket), header[7:].strip())
-    if _same_origin(websocket, chatlink.settings.public_url):
-        return await session_account(websocket)
-    return None
+        token = header[7:].strip()
+        return await account_from_token(chatlink, get_tokens(websocket), token), None
+    if _same_origin(websocket):
+        session = websocket.session.get("sid")
+        return await session_account(websocket), session if isinstance(session, str) else None
+    return None, None
 
 
 @live.websocket("/api/ws")
 async def chat_socket(websocket: WebSocket) -> None:
     """Chat over a WebSocket, one message at a time, replies streamed."""
-    account = await _authenticate(websocket)
+    account, session = await _authenticate(websocket)
     if account is None:
         await websocket.close(code=POLICY_VIOLATION, reason="not authenticated")
         return
@@ -66,7 +73,11 @@ async def chat_socket(websocket: WebSocket) -> None:
             return
         # A password change, a logout elsewhere or a disabled account ends the socket too.
         current = await chatlink.accounts.by_id(account.id)
-        if current is None or credential_version(current) != credential_version(account):
+        if (
+            current is None
+            or credential_version(current) != credential_version(account)
+            or (session is not None and await chatlink.sessions.account_of(session) is None)
+        ):
             await websocket.close(code=POLICY_VIOLATION, reason="session ended")
             return
         if current.disabled:
@@ -76,9 +87,7 @@ async def chat_socket(websocket: WebSocket) -> None:
             return
         text = _message_text(frame.get("text"))
         if text is None:
-            await websocket.send_json(
-                {"type": "error", "detail": 'Send text frames of JSON like {"message": "hello"}.'}
-            )
+            await websocket.send_json({"type": "error", "detail": BAD_FRAME})
             continue
         try:
             await _answer(websocket, chatlink, current, text)
@@ -118,9 +127,13 @@ def _message_text(raw: object) -> str | None:
         return None
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
         return None
     if not isinstance(data, dict) or not isinstance(data.get("message"), str):
         return None
     text: str = data["message"]
+    try:
+        text.encode("utf-8")  # a lone surrogate (\ud800) is valid JSON, not text
+    except UnicodeEncodeError:
+        return None
     return text

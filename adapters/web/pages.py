@@ -12,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
 from adapters.web.api import web_message
-from adapters.web.deps import get_chatlink, log_in, session_account
+from adapters.web.deps import get_chatlink, log_in, log_out, session_account
 from adapters.web.errors import status_of
 from adapters.web.security import client_address, csrf_matches, new_csrf_token
 from bot.accounts import Account
@@ -111,7 +111,7 @@ async def register(request: Request) -> Response:
         return render(
             request, "register.html", status_of(error), error=str(error), username=username
         )
-    log_in(request, account)
+    await log_in(request, account)
     return redirect("/chat", f"Welcome, {account.username}!", request)
 
 
@@ -133,15 +133,24 @@ async def login(request: Request) -> Response:
             request, "login.html", status_of(error), error=str(error), username=username,
             next=target,
         )  # fmt: skip
-    log_in(request, account)
+    await log_in(request, account)
     return redirect(target)
 
 
 @pages.post("/logout")
 async def logout(request: Request) -> Response:
     await checked_form(request)
-    request.session.clear()
+    await log_out(request)
     return redirect("/", "You are logged out.", request)
+
+
+@pages.post("/account/logout-everywhere")
+async def logout_everywhere(request: Request) -> Response:
+    """End every web session of the account, this one included."""
+    await checked_form(request)
+    account = await require_account(request)
+    await log_out(request, everywhere=account)
+    return redirect("/", "You are logged out on every device.", request)
 
 
 @pages.get("/link/{code}")
@@ -192,7 +201,7 @@ async def link(request: Request, code: str) -> Response:
             request, "link.html", status_of(error), account=account, code=code, asking=asking,
             error=str(error), username=username, tab=action,
         )  # fmt: skip
-    log_in(request, done.account)
+    await log_in(request, done.account)
     notice = f"Your {done.identity.platform} chat is now linked to {done.account.username}."
     return redirect("/account", notice, request)
 
@@ -271,7 +280,9 @@ async def change_password(request: Request) -> Response:
         return redirect("/account", "The current password is wrong.", request)
     except ChatlinkError as error:
         return redirect("/account", str(error), request)
-    log_in(request, updated)  # other sessions and API tokens end with the old password
+    # Other sessions end here (and API tokens with the old password).
+    await get_chatlink(request).sessions.end_all(account.id)
+    await log_in(request, updated)
     return redirect("/account", "Password changed. Other sessions are logged out.", request)
 
 

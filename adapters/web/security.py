@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
+import ipaddress
 import json
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -10,6 +13,7 @@ from typing import Any
 
 import jwt
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bot.accounts import Account, credential_version
 from bot.secret import derive_key
@@ -73,18 +77,28 @@ def csrf_matches(expected: object, given: object) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
 
 
-class SecurityHeaders:
-    """Adds CSP, nosniff, frame and referrer headers to every HTTP response."""
+HSTS = b"max-age=31536000"
+# Static files may be cached; every other answer may carry a session, a token or a code.
+CACHEABLE = ("/static/", "/docs-static/")
 
-    def __init__(self, app: ASGIApp, docs_paths: tuple[str, ...] = ("/docs",)) -> None:
+
+class SecurityHeaders:
+    """Adds CSP, nosniff, frame and referrer headers to every HTTP response; `no-store`
+    unless the response is a static file or says otherwise; HSTS when served over https."""
+
+    def __init__(
+        self, app: ASGIApp, docs_paths: tuple[str, ...] = ("/docs",), *, hsts: bool = False
+    ) -> None:
         self.app = app
         self.docs_paths = docs_paths
+        self.hsts = hsts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         csp = DOCS_CSP if scope["path"] in self.docs_paths else PAGE_CSP
+        cacheable = str(scope["path"]).startswith(CACHEABLE)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -97,6 +111,10 @@ class SecurityHeaders:
                     (b"referrer-policy", b"no-referrer"),
                     (b"cross-origin-opener-policy", b"same-origin"),
                 ]
+                if not cacheable and not any(k.lower() == b"cache-control" for k, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                if self.hsts:
+                    headers.append((b"strict-transport-security", HSTS))
                 message["headers"] = headers
             await send(message)
 
@@ -104,6 +122,7 @@ class SecurityHeaders:
 
 
 DRAIN_BYTES = 1 << 20
+DRAIN_S = 2.0  # how long a refused body is read on before the 413 goes out anyway
 
 
 class BodyLimit:
@@ -138,11 +157,13 @@ class BodyLimit:
             if message["type"] != "http.request":
                 return  # the client went away
             body += message.get("body", b"")
+            more = message.get("more_body", False)
             if len(body) > self.max_bytes:
-                await self._drain(receive, len(body))
+                if more:  # else the whole body is in: nothing is left to drain
+                    await self._drain(receive, len(body))
                 await self._refuse(send)
                 return
-            if not message.get("more_body", False):
+            if not more:
                 break
         replayed = False
 
@@ -157,12 +178,15 @@ class BodyLimit:
 
     async def _drain(self, receive: Receive, seen: int) -> None:
         # Read a little more of the refused body, so a client still sending gets the 413
-        # instead of a reset connection; give up after DRAIN_BYTES.
-        while seen < DRAIN_BYTES:
-            message = await receive()
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                return
-            seen += len(message.get("body", b""))
+        # instead of a reset connection; give up after DRAIN_BYTES or DRAIN_S, so a client
+        # that stops sending holds neither the request nor a shutdown.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(DRAIN_S):
+                while seen < DRAIN_BYTES:
+                    message = await receive()
+                    if message["type"] != "http.request" or not message.get("more_body", False):
+                        return
+                    seen += len(message.get("body", b""))
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(
@@ -186,3 +210,80 @@ def client_address(scope: dict[str, Any] | Scope) -> str:
     """The client's address (uvicorn applies trusted proxy headers before this)."""
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
+
+
+def _forwarded_addresses_valid(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name != b"x-forwarded-for":
+            continue
+        for item in value.decode("latin1").split(","):
+            host = item.strip()
+            if host.startswith("[") and "]" in host:  # [v6]:port
+                host = host[1 : host.index("]")]
+            elif host.count(":") == 1:  # v4:port
+                host = host.split(":")[0]
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                return False
+    return True
+
+
+class ForwardedFor:
+    """X-Forwarded-For/-Proto believed only from FORWARDED_ALLOW_IPS (uvicorn's middleware
+    does the rest), and only when every address in it is an IP address: anything else is
+    refused with 400 before it can reach a limit's key or the access log."""
+
+    def __init__(self, app: ASGIApp, trusted: list[str]) -> None:
+        self.app = app
+        self.trusted = trusted
+        self.proxied = ProxyHeadersMiddleware(app, trusted_hosts=trusted)  # type: ignore[arg-type]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or not self.trusted:
+            await self.app(scope, receive, send)
+            return
+        peer = client_address(scope)
+        if peer in self.proxied.trusted_hosts and not _forwarded_addresses_valid(
+            scope.get("headers", [])
+        ):
+            await _bad_request(scope, send, "X-Forwarded-For must hold IP addresses only.")
+            return
+        await self.proxied(scope, receive, send)  # type: ignore[arg-type]
+
+
+class HeaderLimit:
+    """Refuses a request whose headers add up to more than `max_bytes` (431).
+
+    uvicorn's h11 bound applies only while headers are still arriving: a large head sent in
+    one piece slips past it, so the total is checked here too."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            size = sum(len(k) + len(v) + 4 for k, v in scope.get("headers", []))
+            if size > self.max_bytes:
+                await _bad_request(scope, send, "Request headers too large.", status=431)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _bad_request(scope: Scope, send: Send, detail: str, status: int = 400) -> None:
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008, "reason": detail})
+        return
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -12,6 +12,7 @@ from bot.accounts.service import (
     credential_version,
     hash_invite,
 )
+from bot.accounts.sessions import WebSessions
 from bot.accounts.storage_errors import REGISTRATION_ERRORS, ExceptionMapping, map_exceptions
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "ExceptionMapping",
     "PasswordHasher",
     "Registration",
+    "WebSessions",
     "credential_version",
     "hash_invite",
     "map_exceptions",

@@ -14,8 +14,11 @@ from typing import TypeVar
 
 from passlib.context import CryptContext
 
+from bot.errors import Busy
+
 _context = CryptContext(schemes=["argon2"], deprecated="auto")
 T = TypeVar("T")
+LOGIN_QUEUE_MAX = 8  # hashes waiting or running at once; ~0.15 s each on one thread
 HASHING_THREADS = (
     1  # one hash already keeps 4 lanes busy and sweeps 64 MiB: more at once slows the chat
 )
@@ -34,13 +37,34 @@ def _dummy_hash() -> str:
     return str(_context.hash("not a real password: evens out the time of unknown users"))
 
 
-class PasswordHasher:
-    """argon2 on worker threads of its own, started at the first hash; close() ends them."""
+def _burn(password: str) -> None:
+    _context.verify(password, _dummy_hash())
 
-    def __init__(self, threads: int = HASHING_THREADS) -> None:
+
+class PasswordHasher:
+    """argon2 on worker threads of its own, started at the first hash; close() ends them.
+
+    At most `max_queue` hashes wait or run at once; one more is refused with Busy (a 503 with
+    Retry-After on the web) rather than queued, so a burst of junk logins cannot push every
+    real one seconds back.
+    """
+
+    def __init__(self, threads: int = HASHING_THREADS, max_queue: int = LOGIN_QUEUE_MAX) -> None:
         self._threads = threads
+        self.max_queue = max_queue
+        self._pending = 0
         self._executor: ThreadPoolExecutor | None = None
         self._closed = False
+
+    @property
+    def full(self) -> bool:
+        """Whether one more hash would be refused."""
+        return self._pending >= self.max_queue
+
+    def admit(self) -> None:
+        """Busy when the queue is full: checked before anything is counted or stored."""
+        if self.full:
+            raise Busy()
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._closed:
@@ -52,7 +76,12 @@ class PasswordHasher:
         return self._executor
 
     async def _off_loop(self, work: Callable[..., T], *args: str) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool(), work, *args)
+        self.admit()
+        self._pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool(), work, *args)
+        finally:
+            self._pending -= 1
 
     async def hash(self, password: str) -> str:
         """An argon2 hash of `password` (~0.1 s of CPU, on a low-priority worker thread)."""
@@ -65,8 +94,7 @@ class PasswordHasher:
 
     async def burn_verify(self, password: str) -> None:
         """Spend the time of one verification, so unknown users look like wrong passwords."""
-        dummy = await self._off_loop(_dummy_hash)
-        await self._off_loop(_context.verify, password, dummy)
+        await self._off_loop(_burn, password)
 
     def close(self) -> None:
         """Stop the worker threads (a hash under way still finishes); no hashing after this."""

@@ -20,7 +20,7 @@ from bot.errors import (
     RegistrationClosed,
     UsernameUnavailable,
 )
-from bot.limits import Limiter, RateLimitItemPerMinute
+from bot.limits import Limiter, RateLimitItemPerHour, RateLimitItemPerMinute
 from bot.monitoring import Metrics
 from storage import Account, AccountStore, Identity, InviteStore
 
@@ -51,7 +51,9 @@ def normalize_username(raw: str) -> str:
 
 
 def check_password(password: str) -> None:
-    """InputRejected unless the password is 8 characters to 1024 bytes."""
+    """InputRejected unless the password is 8 characters to 1024 bytes, not all spaces."""
+    if not password.strip():
+        raise InputRejected("A password cannot be only spaces.")
     if len(password) < PASSWORD_MIN_CHARS:
         raise InputRejected(f"A password needs at least {PASSWORD_MIN_CHARS} characters.")
     if len(password.encode("utf-8", "surrogatepass")) > PASSWORD_MAX_BYTES:
@@ -70,6 +72,7 @@ class AccountService:
         max_failures: int = 5,
         lockout_minutes: int = 15,
         attempts_per_client_per_minute: int = 20,
+        max_failures_per_username: int = 50,
         registration: str = "open",
         invites: InviteStore | None = None,
         metrics: Metrics | None = None,
@@ -82,7 +85,21 @@ class AccountService:
         self.hasher = hasher
         self.clock = clock
         self.metrics = metrics or Metrics()
-        self._failures = RateLimitItemPerMinute(max_failures, lockout_minutes)
+        # Failures per (username, address), with a back-off that grows: max_failures in
+        # LOGIN_LOCKOUT_MINUTES, twice as many in four times as long, four times in a day.
+        self._backoff = [
+            RateLimitItemPerMinute(max_failures, lockout_minutes),
+            RateLimitItemPerMinute(2 * max_failures, 4 * lockout_minutes),
+            RateLimitItemPerMinute(4 * max_failures, 24 * 60),
+        ]
+        # Per username from every address: past it, each address gets one try per lockout
+        # period, so a spread-out guesser is slowed while a right password from an address
+        # that has not failed still gets in.
+        self._per_username = RateLimitItemPerHour(max_failures_per_username)
+        self._one_try = RateLimitItemPerMinute(1, lockout_minutes)
+        # Failures from every address, for callers that cannot name one (client=None): they
+        # get the strictest rule, LOGIN_MAX_FAILURES per username, as before addresses.
+        self._any_address = RateLimitItemPerMinute(max_failures, lockout_minutes)
         self._per_client = RateLimitItemPerMinute(attempts_per_client_per_minute)
 
     async def _count_client(self, client: str | None) -> None:
@@ -131,9 +148,14 @@ class AccountService:
             if self.registration == "closed":
                 raise RegistrationClosed()
             if self.registration == "invite":
+                # The invite first: without a good one, nothing tells whether a name is taken.
                 if not invite or not invite.strip():
                     raise InviteInvalid()
                 invite_hash = hash_invite(invite)
+                assert self.invites is not None
+                if not await self.invites.usable(invite_hash, self.clock()):
+                    raise InviteInvalid()
+        self.hasher.admit()
         name = normalize_username(username)
         check_password(password)
         if await self.store.by_username(name) is not None:
@@ -156,6 +178,7 @@ class AccountService:
         return account
 
     async def _authenticate(self, username: str, password: str, client: str | None) -> Account:
+        self.hasher.admit()
         await self._count_client(client)
         try:
             name = normalize_username(username)
@@ -163,23 +186,55 @@ class AccountService:
         except InputRejected:
             # A malformed username or password can match no account: same answer.
             raise LoginFailed() from None
+        account = await self.store.by_username(name)
+        key = self._lockout_key(name, account, client)
         # Counted before the (slow) verification, so parallel guesses cannot slip past the
         # limit while earlier ones are still being checked; a success clears the count.
-        await self.limiter.hit(self._failures, "failed logins", "login", name)
-        account = await self.store.by_username(name)
+        if client is None:
+            left, reset = await self.limiter.remaining(self._any_address, "login-any", *key[:2])
+            if left <= 0:
+                raise RateLimited("failed logins", reset - self.limiter.now())
+        for item in self._backoff:
+            await self.limiter.hit(item, "failed logins", "login", *key)
+        try:
+            await self.limiter.hit(self._per_username, "failed logins", "login-name", *key[:2])
+        except RateLimited:
+            await self.limiter.hit(self._one_try, "failed logins", "login-one", *key)
         if account is None:
             await self.hasher.burn_verify(password)
             ok, new_hash = False, None
         else:
             ok, new_hash = await self.hasher.verify(password, account.password_hash)
+        if account is not None and account.disabled:
+            # Said whether or not the password was right: the answer reveals nothing of it.
+            raise AccountDisabled()
         if not ok or account is None:
             log.info("login failed")
+            await self.limiter.spend(self._any_address, 1, "login-any", *key[:2])
             raise LoginFailed()
-        await self.limiter.clear(self._failures, "login", name)
+        await self.limiter.clear(self._any_address, "login-any", *key[:2])
+        for item in self._backoff:
+            await self.limiter.clear(item, "login", *key)
+        await self.limiter.clear(self._one_try, "login-one", *key)
         if new_hash is not None:
             await self.store.set_password_hash(account.id, new_hash)
-        if account.disabled:
-            raise AccountDisabled()
+        return account
+
+    @staticmethod
+    def _lockout_key(name: str, account: Account | None, client: str | None) -> tuple[str, ...]:
+        # An operator's unlock stamps the account: counts kept under the old stamp (in this
+        # process, another one, or Redis) stop mattering everywhere at once.
+        unlocked = account.logins_unlocked_at if account is not None else None
+        return (name, unlocked.isoformat() if unlocked else "-", client or "-")
+
+    async def unlock(self, username: str) -> Account:
+        """Forget the failed logins of an account, from every address (`chatlink user
+        unlock`); InputRejected when there is no such account."""
+        account = await self.by_username(username)
+        if account is None:
+            raise InputRejected(f"No account named {username!r}.")
+        await self.store.unlock_logins(account.id, self.clock())
+        log.info("logins unlocked: account_id=%s", account.id)
         return account
 
     async def by_id(self, account_id: int) -> Account | None:

@@ -25,16 +25,21 @@ from storage import (
 
 log = logging.getLogger(__name__)
 
-_DURATION = re.compile(r"(\d+)\s*([mhd])")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+_DURATION = re.compile(r"(\d{1,12})\s*([mhd])")
+_UNIT_S = {"m": 60, "h": 3600, "d": 86400}
+MAX_DURATION = timedelta(days=3650)
 
 
 def parse_duration(text: str) -> timedelta:
-    """'30m', '12h' or '7d'; InputRejected otherwise."""
+    """'30m', '12h' or '7d', up to ten years; InputRejected otherwise."""
     match = _DURATION.fullmatch(text.strip().lower())
     if match is None or int(match.group(1)) == 0:
-        raise InputRejected(f"Not a duration: {text!r}. Use a number with m, h or d, like 7d.")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        raise InputRejected(f"Not a duration: {text[:20]!r}. Use a number with m, h or d, like 7d.")
+    # Bounded before a timedelta is made: a huge one overflows (and dates past it too).
+    seconds = int(match.group(1)) * _UNIT_S[match.group(2)]
+    if seconds > MAX_DURATION.total_seconds():
+        raise InputRejected("A duration may be at most 3650d (ten years).")
+    return timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,22 +126,33 @@ class AdminService:
     async def set_disabled(self, actor: str, username: str, disabled: bool) -> Account:
         """Disable (or enable) an account: its chats get a short answer, nothing is stored."""
         account = await self.accounts.set_disabled(username, disabled)
-        await self._audit(actor, "account.disable" if disabled else "account.enable", username)
+        # The stored name, never the raw one from the URL (it may hold newlines).
+        await self._audit(
+            actor, "account.disable" if disabled else "account.enable", account.username
+        )
+        return account
+
+    async def unlock(self, actor: str, username: str) -> Account:
+        """Forget an account's failed logins from every address (ends a lockout)."""
+        account = await self.accounts.unlock(username)
+        await self._audit(actor, "account.unlock", account.username)
         return account
 
     async def set_admin(self, actor: str, username: str, is_admin: bool) -> Account:
         """Promote an account to admin, or demote it."""
         account = await self._named(username)
         await self.account_store.set_admin(account.id, is_admin)
-        await self._audit(actor, "account.promote" if is_admin else "account.demote", username)
+        await self._audit(
+            actor, "account.promote" if is_admin else "account.demote", account.username
+        )
         return account
 
     async def unlink(self, actor: str, username: str, platform: str) -> None:
         """Unlink an account's identity on one platform."""
         account = await self._named(username)
         if not await self.accounts.unlink_platform(account.id, platform):
-            raise InputRejected(f"{username} has no {platform} chat linked.")
-        await self._audit(actor, "identity.unlink", f"{username} {platform}")
+            raise InputRejected(f"{account.username} has no {platform!r} chat linked.")
+        await self._audit(actor, "identity.unlink", f"{account.username} {platform}")
 
     async def overview(self) -> list[AccountRow]:
         """Every account with identities, activity, and today's (UTC) messages and tokens."""

@@ -1,0 +1,118 @@
+"""The web door's bounds on the wire, with raw sockets where a client library would not
+misbehave: bodies over the limit in every framing, slow and huge headers, the connection cap,
+the password queue, and what the access log leaves out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+
+from adapters.web import WebDoor
+from adapters.web.door import RedactCodes
+from tests.support.app import OpenApp
+from tests.support.settings import PASSWORD
+
+WAIT_S = 20  # a bound on waiting for the server, never a measured time
+
+
+@asynccontextmanager
+async def door_on(open_app: OpenApp, **settings: object) -> AsyncIterator[WebDoor]:
+    """A web door served on settings of its own."""
+    async with open_app(**settings) as app:
+        door = WebDoor(app)
+        await door.start()
+        try:
+            yield door
+        finally:
+            await door.stop()
+
+
+async def raw(door: WebDoor, data: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A socket to the door that has sent `data`."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", door.port)
+    writer.write(data)
+    await writer.drain()
+    return reader, writer
+
+
+async def test_a_chunked_body_over_the_limit_in_one_write_gets_413(web: WebDoor) -> None:
+    chunk = b"x" * 70_000  # over MAX_REQUEST_BYTES (65536), sent whole with its last chunk
+    request = (
+        b"POST /api/register HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+        + f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n0\r\n\r\n"
+    )  # fmt: skip
+    reader, writer = await raw(web, request)
+    try:
+        status = await asyncio.wait_for(reader.readline(), WAIT_S)
+        assert status.startswith(b"HTTP/1.1 413")
+    finally:
+        writer.close()
+
+
+async def test_unfinished_headers_are_cut_off(open_app: OpenApp) -> None:
+    async with door_on(open_app, web_header_timeout_s=0.5) as door:
+        reader, writer = await raw(door, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        try:
+            # The server closes the socket: the read ends (b"") instead of waiting forever.
+            assert await asyncio.wait_for(reader.read(), WAIT_S) == b""
+        finally:
+            writer.close()
+        # A request that is on time is answered.
+        async with httpx.AsyncClient(trust_env=False) as client:
+            ok = await client.get(f"http://127.0.0.1:{door.port}/healthz")
+            assert ok.status_code == 200
+
+
+async def test_huge_headers_are_refused(http: httpx.AsyncClient) -> None:
+    answer = await http.get("/healthz", headers={"X-Big": "a" * 100_000})
+    assert answer.status_code in (400, 431)  # h11's bound, or ours when it came in one piece
+
+
+async def test_connections_past_the_cap_get_503(open_app: OpenApp) -> None:
+    async with door_on(open_app, web_max_connections=2) as door:
+        held = [await raw(door, b"") for _ in range(2)]
+        try:
+            async with httpx.AsyncClient(trust_env=False) as client:
+                answer = await client.get(f"http://127.0.0.1:{door.port}/healthz")
+            assert answer.status_code == 503
+        finally:
+            for _, writer in held:
+                writer.close()
+
+
+async def test_a_full_password_queue_answers_503_with_retry_after(open_app: OpenApp) -> None:
+    async with door_on(open_app, login_queue_max=1) as door:
+        hasher = door.app.state.chatlink.accounts.hasher
+        gate = threading.Event()
+        held = asyncio.ensure_future(hasher._off_loop(lambda: gate.wait(30)))
+        await asyncio.sleep(0)  # one step of the loop puts it in the only slot
+        try:
+            async with httpx.AsyncClient(trust_env=False) as client:
+                answer = await client.post(
+                    f"http://127.0.0.1:{door.port}/api/token",
+                    data={"username": "alice", "password": PASSWORD},
+                )
+            assert answer.status_code == 503
+            assert int(answer.headers["retry-after"]) >= 1
+        finally:
+            gate.set()
+            await held
+
+
+def test_the_access_log_leaves_secrets_out() -> None:
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/login?next=/link/abc123&token=s3cret&code=XYZ&page=2",
+         "1.1", 200),
+        None,
+    )  # fmt: skip
+    RedactCodes().filter(record)
+    line = record.getMessage()
+    assert "s3cret" not in line and "XYZ" not in line and "abc123" not in line
+    assert "page=2" in line
