@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+from bot.app import Chatlink
 from bot.rendering import DEMO_MARKDOWN, split_discord, to_discord, to_html
+from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.scripted_model import ScriptedModel
+from tests.fakes.slow_model import SlowStream
+from tests.test_discord import discord_server, link_alice, running
+
+__all__ = ["discord_server", "running"]  # fixtures, shared with test_discord
 
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$", re.MULTILINE)
 
@@ -86,3 +93,21 @@ def test_web_html_never_carries_a_script() -> None:
 def test_a_huge_code_block_is_text() -> None:
     html = to_html("```\n" + "<b>x</b>\n" * 5000 + "```")
     assert html.count("&lt;b&gt;") == 5000 and "<b>" not in html
+
+
+async def test_the_discord_door_sends_balanced_chunks(
+    running: tuple[FakeDiscord, Chatlink], scripted: ScriptedModel
+) -> None:
+    fake, app = running
+    await link_alice(fake, app)
+    code = "\n".join(f"let value_{i} = compute({i});" for i in range(200))
+    markdown = f"Here:\n\n```rust\n{code}\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |"
+    expected = split_discord(markdown)
+    assert len(expected) >= 3
+    scripted.default = SlowStream([markdown], delay=0)
+    await fake.message("code please")
+    sent = [c.body["content"] for c in (await fake.wait_for(1 + len(expected)))[1:]]
+    assert sent == expected
+    assert all(utf16(c) <= 2000 and len(fences(c)) % 2 == 0 for c in sent)
+    assert "| a | b |" not in sent[-1] and "a │ b" in sent[-1]
+    assert all(c.body.get("allowed_mentions") == {"parse": []} for c in fake.sent()[1:])

@@ -83,7 +83,7 @@ def test_offsets_count_utf16_units() -> None:
 
 
 def test_a_long_reply_with_a_long_code_block() -> None:
-    prose = " ".join(f"Point **{i}** is *made* here." for i in range(300))  # ~7,500 characters
+    prose = " ".join(f"Point **number {i} of many** is *made here*." for i in range(200))
     code = "\n".join(f"value_{i} = compute({i})  # step" for i in range(200))  # ~6,000
     markdown = f"{prose}\n\n```python\n{code}\n```\n\n{prose}"[:20_000]
     assert len(code) > 5_900 and len(markdown) > 19_000
@@ -94,9 +94,9 @@ def test_a_long_reply_with_a_long_code_block() -> None:
         for entity in part.entities:
             shown = by_units(part, entity.offset, entity.length)
             if entity.type == "bold":
-                assert re.fullmatch(r"\d+", shown), shown  # never cut inside
+                assert re.fullmatch(r"number \d+ of many", shown), shown  # never cut inside
             if entity.type == "italic":
-                assert shown == "made"
+                assert shown == "made here"
     pres = [e for p in parts for e in p.entities if e.type == "pre"]
     assert len(pres) >= 2 and all(e.language == "python" for e in pres)  # complete blocks
     code_lines = [
