@@ -2,12 +2,17 @@
 
 The client sends `{"message": "..."}`; the server answers with `{"type": "chunk", "text": ...}`
 pieces (each appends to the reply so far) and one `{"type": "reply", "text": ..., "kind": ...}`
-holding the whole reply. Bad frames get `{"type": "error", "detail": ...}` and the socket stays.
+holding the whole reply (a model reply also carries `html`, its Markdown rendered and
+sanitised). `{"type": "stop"}` while a reply streams cancels it (the model call ends, nothing
+half-written is stored) and is answered `{"type": "stopped"}`; messages sent meanwhile wait
+their turn, in order. Bad frames get `{"type": "error", "detail": ...}` and the socket stays.
 Authentication: `Authorization: Bearer <token>`, or the page's session cookie from the same origin.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from urllib.parse import urlsplit
@@ -20,7 +25,8 @@ from bot.accounts import Account, credential_version
 from bot.app import Chatlink
 from bot.delivery import answer_for, describe
 from bot.errors import AccountDisabled
-from bot.messages import Reply
+from bot.messages import Reply, ReplyKind
+from bot.rendering import to_html
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +66,41 @@ async def chat_socket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     chatlink = get_chatlink(websocket)
+    frames: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+    answering: list[asyncio.Task[None]] = []  # the reply streaming now, if any
+
+    async def read() -> None:
+        # Read all the time, so a stop frame arrives while a reply streams.
+        while True:
+            frame = dict(await websocket.receive())
+            if frame["type"] != "websocket.disconnect" and _is_stop(frame.get("text")):
+                if answering and not answering[0].done():
+                    answering[0].cancel()
+                continue
+            await frames.put(frame)
+            if frame["type"] == "websocket.disconnect":
+                for task in answering:
+                    task.cancel()
+                return
+
+    reader = asyncio.create_task(read())
+    try:
+        await _serve(websocket, chatlink, account, frames, answering)
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reader
+
+
+async def _serve(
+    websocket: WebSocket,
+    chatlink: Chatlink,
+    account: Account,
+    frames: asyncio.Queue[dict[str, object]],
+    answering: list[asyncio.Task[None]],
+) -> None:
     while True:
-        frame = await websocket.receive()
+        frame = await frames.get()
         if frame["type"] == "websocket.disconnect":
             return
         # A password change, a logout elsewhere or a disabled account ends the socket too.
@@ -80,8 +119,18 @@ async def chat_socket(websocket: WebSocket) -> None:
                 {"type": "error", "detail": 'Send text frames of JSON like {"message": "hello"}.'}
             )
             continue
+        task = asyncio.create_task(_answer(websocket, chatlink, current, text))
+        answering[:] = [task]
         try:
-            await _answer(websocket, chatlink, current, text)
+            await task
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if me is not None and me.cancelling():
+                raise  # this handler itself is being cancelled, not the reply stopped
+            try:
+                await websocket.send_json({"type": "stopped"})
+            except (WebSocketDisconnect, RuntimeError):
+                return
         except WebSocketDisconnect:
             return
         except Exception as error:
@@ -90,6 +139,8 @@ async def chat_socket(websocket: WebSocket) -> None:
             log.error("web: a WebSocket message failed: %s", describe(error))
             log.debug("web: the failure in full", exc_info=error)
             await websocket.send_json({"type": "error", "detail": answer_for(error)})
+        finally:
+            answering.clear()
 
 
 async def _answer(websocket: WebSocket, chatlink: Chatlink, account: Account, text: str) -> None:
@@ -110,7 +161,19 @@ async def _answer(websocket: WebSocket, chatlink: Chatlink, account: Account, te
 
 def _reply_frame(reply: Reply) -> dict[str, str]:
     # A refusal is a reply like the others here: its text, and kind "rejected".
-    return {"type": "reply", "text": reply.text, "kind": reply.kind.value}
+    frame = {"type": "reply", "text": reply.text, "kind": reply.kind.value}
+    if reply.kind is ReplyKind.MODEL:
+        frame["html"] = to_html(reply.text)
+    return frame
+
+
+def _is_stop(raw: object) -> bool:
+    if not isinstance(raw, str) or '"stop"' not in raw:
+        return False
+    with contextlib.suppress(ValueError):
+        data = json.loads(raw)
+        return isinstance(data, dict) and data.get("type") == "stop"
+    return False
 
 
 def _message_text(raw: object) -> str | None:

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from starlette.datastructures import FormData
 
 from adapters.web.api import web_message
@@ -19,6 +20,7 @@ from bot.accounts import Account
 from bot.conversation import PRIVATE_THREAD, export_account
 from bot.errors import ChatlinkError, InputRejected, LoginFailed, RateLimited
 from bot.messages import ReplyKind
+from bot.rendering import to_html
 
 pages = APIRouter(include_in_schema=False)
 
@@ -303,7 +305,15 @@ async def chat_page(request: Request) -> Response:
     account = await require_account(request)
     chatlink = get_chatlink(request)
     history = await chatlink.core.memory.page(account.id, PRIVATE_THREAD, HISTORY_ON_PAGE)
-    return render(request, "chat.html", account=account, history=history)
+    # The model's replies as the live reply shows them: one sanitising path (bot.rendering).
+    shown = [(m, Markup(to_html(m.content)) if m.role == "assistant" else None) for m in history]
+    return render(
+        request,
+        "chat.html",
+        account=account,
+        history=shown,
+        max_chars=chatlink.settings.max_message_chars,
+    )
 
 
 @pages.post("/chat")
