@@ -103,6 +103,8 @@ async def test_a_rendered_reply_runs_nothing_and_reads_well(
                         for path in ("/account", "/nowhere"):
                             await page.goto(base + path)
                             assert await serious(page) == [], (scheme, path)
+                        # The 404 page keeps the logged-in menu.
+                        assert "Log out (alice)" in await page.inner_text("header")
             await asyncio.sleep(0)
             assert dialogs == []
             assert await page.evaluate("window.__csp") == []
