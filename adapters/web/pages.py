@@ -277,6 +277,27 @@ async def change_password(request: Request) -> Response:
     return redirect("/account", "Password changed. Other sessions are logged out.", request)
 
 
+@pages.post("/account/delete")
+async def delete_account(request: Request) -> Response:
+    """Delete the logged-in account for good, after its password."""
+    form = await checked_form(request)
+    account = await require_account(request)
+    chatlink = get_chatlink(request)
+    try:
+        await chatlink.accounts.delete_own(
+            account,
+            field(form, "password"),
+            forget=chatlink.core.memory.forget,
+            client=client_address(request.scope),
+        )
+    except LoginFailed:
+        return redirect("/account", "The password is wrong: the account was not deleted.", request)
+    except ChatlinkError as error:
+        return redirect("/account", str(error), request)
+    request.session.clear()
+    return redirect("/", "Your account and everything in it are deleted.", request)
+
+
 @pages.get("/account/export")
 async def export(request: Request) -> Response:
     account = await require_account(request)
