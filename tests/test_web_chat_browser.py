@@ -149,3 +149,42 @@ async def test_stop_and_a_message_sent_while_streaming(
         finally:
             gate.set()
             await browser.close()
+
+
+async def test_older_messages_and_a_reload_mid_stream(
+    app: Chatlink, web: WebDoor, scripted: ScriptedModel
+) -> None:
+    from playwright.async_api import async_playwright
+
+    from adapters.web.api import web_message
+
+    base = f"http://127.0.0.1:{web.port}"
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = await browser.new_page(viewport=SIZES["phone"])
+            await registered(page, base)
+            alice = await app.accounts.by_username("alice")
+            assert alice is not None
+            for n in range(30):  # 60 messages: more than the page opens with
+                await app.core.handle(web_message(alice, f"note {n}"), account=alice)
+            await page.goto(f"{base}/chat")
+            assert await page.locator("#messages li").count() == 50
+            assert await page.locator("#messages li").first.inner_text() == "note 5"
+            await page.click("#load-older")
+            await page.wait_for_function("document.querySelectorAll('#messages li').length === 60")
+            assert await page.locator("#messages li").first.inner_text() == "note 0"
+            assert await page.locator("#load-older").count() == 0  # nothing older left
+
+            gate = asyncio.Event()
+            scripted.plans = [SlowStream(["half ", "and the rest"], delay=0.05, gate=gate)]
+            await page.fill("#chat-input", "slow one")
+            await page.press("#chat-input", "Enter")
+            await page.wait_for_selector("#messages li.assistant[aria-busy]", timeout=15_000)
+            await page.reload()
+            await page.wait_for_selector("#messages[data-connected='true']", timeout=15_000)
+            gate.set()
+            await page.wait_for_selector("#messages[data-replies='1']", timeout=15_000)
+            assert await page.locator("#messages li").last.inner_text() == "half and the rest"
+        finally:
+            await browser.close()

@@ -67,7 +67,7 @@ async def chat_socket(websocket: WebSocket) -> None:
     await websocket.accept()
     chatlink = get_chatlink(websocket)
     frames: asyncio.Queue[dict[str, object]] = asyncio.Queue()
-    answering: list[asyncio.Task[None]] = []  # the reply streaming now, if any
+    answering: list[asyncio.Task[list[Reply]]] = []  # the reply being made now, if any
 
     async def read() -> None:
         # Read all the time, so a stop frame arrives while a reply streams.
@@ -79,17 +79,20 @@ async def chat_socket(websocket: WebSocket) -> None:
                 continue
             await frames.put(frame)
             if frame["type"] == "websocket.disconnect":
-                for task in answering:
-                    task.cancel()
-                return
+                return  # a reply being made still finishes and is stored
 
     reader = asyncio.create_task(read())
+    # A page reloaded while its reply was being made gets that reply when it is done.
+    earlier = _in_flight(websocket).get(account.id)
+    late = asyncio.create_task(_deliver(websocket, earlier)) if earlier else None
     try:
         await _serve(websocket, chatlink, account, frames, answering)
     finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await reader
+        for task in (reader, late):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
 
 async def _serve(
@@ -97,7 +100,7 @@ async def _serve(
     chatlink: Chatlink,
     account: Account,
     frames: asyncio.Queue[dict[str, object]],
-    answering: list[asyncio.Task[None]],
+    answering: list[asyncio.Task[list[Reply]]],
 ) -> None:
     while True:
         frame = await frames.get()
@@ -119,8 +122,7 @@ async def _serve(
                 {"type": "error", "detail": 'Send text frames of JSON like {"message": "hello"}.'}
             )
             continue
-        task = asyncio.create_task(_answer(websocket, chatlink, current, text))
-        answering[:] = [task]
+        task = asyncio.create_task(_answer(websocket, chatlink, current, text, answering))
         try:
             await task
         except asyncio.CancelledError:
@@ -134,29 +136,70 @@ async def _serve(
         except WebSocketDisconnect:
             return
         except Exception as error:
+            if websocket.client_state.name != "CONNECTED":
+                return  # the page went away; its reply (if any) was stored all the same
             # The socket stays: once the trouble (a database refusing writes) is over, the
             # next message works.
             log.error("web: a WebSocket message failed: %s", describe(error))
             log.debug("web: the failure in full", exc_info=error)
-            await websocket.send_json({"type": "error", "detail": answer_for(error)})
+            if not await _send(websocket, {"type": "error", "detail": answer_for(error)}):
+                return
         finally:
             answering.clear()
 
 
-async def _answer(websocket: WebSocket, chatlink: Chatlink, account: Account, text: str) -> None:
+async def _answer(
+    websocket: WebSocket,
+    chatlink: Chatlink,
+    account: Account,
+    text: str,
+    answering: list[asyncio.Task[list[Reply]]],
+) -> None:
     sent = 0
+    gone = False
 
     async def stream(so_far: str) -> None:
-        nonlocal sent
-        if len(so_far) > sent:
-            await websocket.send_json({"type": "chunk", "text": so_far[sent:]})
+        nonlocal sent, gone
+        if not gone and len(so_far) > sent:
+            # The page may be gone (reloaded): the reply is still made, stored and delivered.
+            gone = not await _send(websocket, {"type": "chunk", "text": so_far[sent:]})
             sent = len(so_far)
 
-    replies = await chatlink.core.handle(
-        web_message(account, text), on_progress=stream, account=account
+    handling = asyncio.create_task(
+        chatlink.core.handle(web_message(account, text), on_progress=stream, account=account)
     )
-    for reply in replies:
+    answering[:] = [handling]  # what a stop frame cancels
+    registry = _in_flight(websocket)
+    registry[account.id] = handling
+    handling.add_done_callback(
+        lambda done: registry.pop(account.id, None) if registry.get(account.id) is done else None
+    )
+    for reply in await handling:
         await websocket.send_json(_reply_frame(reply))
+
+
+async def _deliver(websocket: WebSocket, handling: asyncio.Task[list[Reply]]) -> None:
+    # Shielded: this socket closing must not cancel a reply another socket asked for.
+    with contextlib.suppress(Exception):
+        for reply in await asyncio.shield(handling):
+            await websocket.send_json(_reply_frame(reply))
+
+
+def _in_flight(websocket: WebSocket) -> dict[int, asyncio.Task[list[Reply]]]:
+    """Per account, the reply being made now (kept on the app, not in a module global)."""
+    state = websocket.app.state
+    if not hasattr(state, "replies_in_flight"):
+        state.replies_in_flight = {}
+    registry: dict[int, asyncio.Task[list[Reply]]] = state.replies_in_flight
+    return registry
+
+
+async def _send(websocket: WebSocket, frame: dict[str, str]) -> bool:
+    try:
+        await websocket.send_json(frame)
+    except Exception:  # closed under us: the reader sees the disconnect
+        return False
+    return True
 
 
 def _reply_frame(reply: Reply) -> dict[str, str]:

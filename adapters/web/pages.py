@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from starlette.datastructures import FormData
@@ -333,7 +333,34 @@ async def chat_page(request: Request) -> Response:
         "chat.html",
         account=account,
         history=shown,
+        older=history[0].id if len(history) == HISTORY_ON_PAGE else None,
         max_chars=chatlink.settings.max_message_chars,
+    )
+
+
+@pages.get("/chat/history")
+async def chat_history(request: Request, before: int) -> Response:
+    """Older messages for the chat page's "Load older", as GET /api/history pages them, with
+    the model's replies rendered by the same path as the page."""
+    account = await require_account(request)
+    if not 1 <= before <= 2**62:
+        return JSONResponse({"detail": "before must be a message id."}, 422)
+    page = await get_chatlink(request).core.memory.page(
+        account.id, PRIVATE_THREAD, HISTORY_ON_PAGE, before
+    )
+    return JSONResponse(
+        {
+            "messages": [
+                {
+                    "role": m.role,
+                    "content": m.content,
+                    "html": to_html(m.content) if m.role == "assistant" else None,
+                }
+                for m in page
+            ],
+            "next_before": page[0].id if len(page) == HISTORY_ON_PAGE else None,
+        },
+        headers={"Cache-Control": "no-store"},
     )
 
 

@@ -100,6 +100,7 @@
     socket.addEventListener("open", function () {
       retryIn = 500;
       show("");
+      list.dataset.connected = "true";
       sendNext();
     });
     socket.addEventListener("message", function (event) {
@@ -139,6 +140,7 @@
     });
     socket.addEventListener("close", function (event) {
       socket = null;
+      list.dataset.connected = "false";
       if (event.code === 1008) {
         location.href = "/login?next=/chat";
         return;
@@ -187,6 +189,45 @@
       form.requestSubmit();
     }
   });
+
+  const older = document.getElementById("load-older");
+  if (older) {
+    older.addEventListener("click", function () {
+      older.disabled = true;
+      fetch("/chat/history?before=" + encodeURIComponent(older.dataset.before), {
+        credentials: "same-origin",
+      })
+        .then(function (response) {
+          if (!response.ok) throw new Error(String(response.status));
+          return response.json();
+        })
+        .then(function (data) {
+          // Prepended above what is shown, the view staying where the reader is.
+          const height = document.body.scrollHeight;
+          const first = list.firstElementChild;
+          data.messages.forEach(function (message) {
+            const item = document.createElement("li");
+            item.className = message.role;
+            item.dir = "auto";
+            const body = document.createElement(message.html ? "div" : "span");
+            body.className = message.html ? "rich" : "text";
+            if (message.html) body.innerHTML = message.html; // sanitised by the server
+            else body.textContent = message.content;
+            item.appendChild(body);
+            if (message.html) decorate(body);
+            list.insertBefore(item, first);
+          });
+          window.scrollBy(0, document.body.scrollHeight - height);
+          if (data.next_before) older.dataset.before = String(data.next_before);
+          else older.parentElement.remove();
+          older.disabled = false;
+        })
+        .catch(function () {
+          older.disabled = false;
+          older.textContent = "Could not load older messages: try again";
+        });
+    });
+  }
 
   list.querySelectorAll(".rich").forEach(decorate);
   scrollToEnd();
