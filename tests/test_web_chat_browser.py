@@ -76,7 +76,7 @@ async def test_a_rendered_reply_runs_nothing_and_reads_well(
                 await page.fill("#chat-input", f"show me {n}")
                 await page.press("#chat-input", "Enter")
                 await page.wait_for_selector(f"#messages[data-replies='{n + 1}']", timeout=15_000)
-            reply = page.locator("#messages li.assistant").last
+            reply = page.locator("#messages > li.assistant").last
             assert await reply.locator("pre code.language-python").count() == 1
             assert await reply.locator("table").count() == 1
             assert await reply.locator("strong").count() >= 2
@@ -84,8 +84,8 @@ async def test_a_rendered_reply_runs_nothing_and_reads_well(
             assert await reply.locator(".code-bar button").count() == 1
             assert await page.locator("#announcer").inner_text() != ""
             await page.reload()  # history is rendered by the same path
-            assert await page.locator("#messages li.assistant pre code").count() == 3
-            assert await page.locator("#messages li.assistant a[href^=javascript]").count() == 0
+            assert await page.locator("#messages > li.assistant pre code").count() == 3
+            assert await page.locator("#messages > li.assistant a[href^=javascript]").count() == 0
             for size, viewport in SIZES.items():
                 await page.set_viewport_size(viewport)
                 for scheme in ("light", "dark"):
@@ -93,7 +93,7 @@ async def test_a_rendered_reply_runs_nothing_and_reads_well(
                     await page.goto(f"{base}/chat")
                     await page.wait_for_function("document.querySelector('#messages') !== null")
                     # The newest bubble is fully visible above the sticky message box.
-                    last = await page.locator("#messages li").last.bounding_box()
+                    last = await page.locator("#messages > li").last.bounding_box()
                     box = await page.locator("#chat-form").bounding_box()
                     assert last is not None and box is not None
                     assert last["y"] + last["height"] <= box["y"] + 1, (size, last, box)
@@ -129,13 +129,13 @@ async def test_stop_and_a_message_sent_while_streaming(
             await page.fill("#chat-input", "first")
             await page.press("#chat-input", "Enter")
             await page.wait_for_selector("#stop:not([hidden])", timeout=15_000)
-            await page.wait_for_selector("#messages li.assistant[aria-busy]", timeout=15_000)
+            await page.wait_for_selector("#messages > li.assistant[aria-busy]", timeout=15_000)
             # Typed while the reply streams: kept, and sent once the first is answered.
             await page.fill("#chat-input", "second")
             await page.press("#chat-input", "Enter")
             await page.click("#stop")
             await page.wait_for_selector("#messages[data-replies='2']", timeout=15_000)
-            texts = await page.locator("#messages li").all_inner_texts()
+            texts = await page.locator("#messages > li").all_inner_texts()
             assert texts[-1] == "second answer" and "Stopped" in texts[-2]
             account = await app.accounts.by_username("alice")
             assert account is not None
@@ -169,22 +169,23 @@ async def test_older_messages_and_a_reload_mid_stream(
             for n in range(30):  # 60 messages: more than the page opens with
                 await app.core.handle(web_message(alice, f"note {n}"), account=alice)
             await page.goto(f"{base}/chat")
-            assert await page.locator("#messages li").count() == 50
-            assert await page.locator("#messages li").first.inner_text() == "note 5"
+            assert await page.locator("#messages > li").count() == 50
+            assert await page.locator("#messages > li").first.inner_text() == "note 5"
             await page.click("#load-older")
-            await page.wait_for_function("document.querySelectorAll('#messages li').length === 60")
-            assert await page.locator("#messages li").first.inner_text() == "note 0"
+            shown = "document.querySelectorAll('#messages > li').length"
+            await page.wait_for_function(f"{shown} === 60")
+            assert await page.locator("#messages > li").first.inner_text() == "note 0"
             assert await page.locator("#load-older").count() == 0  # nothing older left
 
             gate = asyncio.Event()
             scripted.plans = [SlowStream(["half ", "and the rest"], delay=0.05, gate=gate)]
             await page.fill("#chat-input", "slow one")
             await page.press("#chat-input", "Enter")
-            await page.wait_for_selector("#messages li.assistant[aria-busy]", timeout=15_000)
+            await page.wait_for_selector("#messages > li.assistant[aria-busy]", timeout=15_000)
             await page.reload()
             await page.wait_for_selector("#messages[data-connected='true']", timeout=15_000)
             gate.set()
             await page.wait_for_selector("#messages[data-replies='1']", timeout=15_000)
-            assert await page.locator("#messages li").last.inner_text() == "half and the rest"
+            assert await page.locator("#messages > li").last.inner_text() == "half and the rest"
         finally:
             await browser.close()

@@ -88,6 +88,23 @@
     working(true);
   }
 
+  function failed(entry) {
+    // Not stored: the person decides whether to send it again.
+    entry.item.classList.add("failed");
+    if (entry.item.querySelector(".retry")) return;
+    const retry = document.createElement("button");
+    retry.type = "button";
+    retry.className = "retry secondary";
+    retry.textContent = "Retry";
+    retry.setAttribute("aria-label", "Send this message again");
+    retry.addEventListener("click", function () {
+      retry.remove();
+      waiting.push({ text: entry.text, item: entry.item, sent: false });
+      sendNext();
+    });
+    entry.item.appendChild(retry);
+  }
+
   function answered() {
     waiting.shift();
     pending = null;
@@ -135,7 +152,10 @@
         answered();
       } else if (data.type === "error") {
         add("notice", data.detail);
-        if (waiting.length && waiting[0].sent) answered();
+        if (waiting.length && waiting[0].sent) {
+          failed(waiting[0]);
+          answered();
+        }
       }
     });
     socket.addEventListener("close", function (event) {
