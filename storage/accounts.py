@@ -149,6 +149,13 @@ class AccountStore:
                 update(accounts).where(accounts.c.id == account_id).values(logins_unlocked_at=now)
             )
 
+    async def delete(self, account_id: int) -> bool:
+        """Delete an account; its identities, link codes, threads and messages go with it
+        (ON DELETE CASCADE). False when there was none."""
+        async with self._change() as conn:
+            result = await conn.execute(delete(accounts).where(accounts.c.id == account_id))
+        return bool(result.rowcount)
+
     async def set_admin(self, account_id: int, is_admin: bool) -> None:
         """Make an account an admin, or not."""
         async with self._change() as conn:

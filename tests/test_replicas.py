@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -113,12 +113,15 @@ async def test_one_thread_keeps_order_across_replicas(
                 auth = await token_for(client, urls[0])
 
                 async def send(n: int) -> httpx.Response:
-                    await asyncio.sleep(n * 0.05)  # m00, m01, ... 50 ms apart, alternating
                     return await client.post(
                         f"{urls[pattern[n]]}/api/chat", json={"message": f"m{n:02d}"}, headers=auth
                     )
 
-                responses = await asyncio.gather(*(send(n) for n in range(40)))
+                # m00, m01, ... each sent once the one before has its ticket (has arrived),
+                # so arrival order is defined however the machine schedules the replicas.
+                responses = await _in_arrival_order(
+                    [send(n) for n in range(40)], shared["DATABASE_URL"]
+                )
                 assert [r.status_code for r in responses] == [200] * 40
                 history = await client.get(f"{urls[1]}/api/history?limit=200", headers=auth)
             stored = [(m["role"], m["content"]) for m in history.json()["messages"]]
@@ -179,6 +182,34 @@ async def test_telegram_webhooks_on_two_replicas(shared: dict[str, str], tmp_pat
     assert chats == [5000 + n for n in range(20)]  # every update answered exactly once
 
 
+async def _tickets_taken(database_url: str) -> int:
+    """Tickets handed out so far (ended ones included): the ticket sequence's position."""
+    db = Database(database_url)
+    try:
+        async with db.read() as conn:
+            taken = await conn.scalar(
+                text("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM turns_id_seq")
+            )
+            return int(taken or 0)
+    finally:
+        await db.close()
+
+
+async def _in_arrival_order(
+    sends: list[Coroutine[Any, Any, httpx.Response]], database_url: str
+) -> list[httpx.Response]:
+    """Start each request once the one before has taken its ticket, then await them all."""
+    started: list[asyncio.Task[httpx.Response]] = []
+    base = await _tickets_taken(database_url)
+    for n, send in enumerate(sends, start=1):
+        started.append(asyncio.create_task(send))
+        async with asyncio.timeout(30):
+            while await _tickets_taken(database_url) < base + n:
+                assert not started[-1].done() or started[-1].result().status_code == 200
+                await asyncio.sleep(0.01)
+    return list(await asyncio.gather(*started))
+
+
 async def _tickets(database_url: str) -> int:
     """Tickets stored right now (live or left by a dead replica)."""
     db = Database(database_url)
@@ -217,11 +248,9 @@ async def test_a_killed_replicas_ticket_is_released_at_once(
                 fake.plans.append(Plan(text="noted", first_token_delay=0.5))
                 pattern = [0, 1, 1, 0, 1, 0, 0, 1]
 
-                async def in_turn(n: int) -> httpx.Response:
-                    await asyncio.sleep(n * 0.05)
-                    return await send(n, pattern[n])
-
-                ordered = await asyncio.gather(*(in_turn(n) for n in range(len(pattern))))
+                ordered = await _in_arrival_order(
+                    [send(n, pattern[n]) for n in range(len(pattern))], shared["DATABASE_URL"]
+                )
                 assert [r.status_code for r in ordered] == [200] * len(pattern)
 
                 # Replica 0 is killed while its reply streams; replica 1 has the next message

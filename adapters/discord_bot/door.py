@@ -31,6 +31,7 @@ from bot.delivery import (
 from bot.errors import ConfigError
 from bot.messages import IncomingMessage, Reply, ReplyKind
 from bot.monitoring import redact
+from bot.rendering import split_discord
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +252,7 @@ class DiscordDoor:
 
     def _live_reply(
         self, source: discord.Message, incoming: IncomingMessage
-    ) -> LiveReply[discord.Message]:
+    ) -> LiveReply[discord.Message, str]:
         async def send(part: str) -> discord.Message:
             if not incoming.is_private and not live.started:
                 return await self._reply(source, part)
@@ -260,8 +261,8 @@ class DiscordDoor:
         async def edit(sent: discord.Message, part: str) -> None:
             await sent.edit(content=part, allowed_mentions=NO_PINGS)
 
-        live: LiveReply[discord.Message] = LiveReply(
-            send, edit, limit=MESSAGE_LIMIT, measure=utf16_length, interval_s=EDIT_EVERY_S
+        live: LiveReply[discord.Message, str] = LiveReply(
+            send, edit, split=_parts, interval_s=EDIT_EVERY_S
         )
         return live
 
@@ -273,7 +274,7 @@ class DiscordDoor:
     async def _render(
         self, source: discord.Message, incoming: IncomingMessage, reply: Reply
     ) -> None:
-        parts = split_text(reply.text, MESSAGE_LIMIT, utf16_length)
+        parts = _reply_parts(reply)
         if reply.private and not incoming.is_private:
             try:
                 for part in parts:
@@ -306,7 +307,7 @@ class DiscordDoor:
             )
             assert isinstance(found, discord.abc.Messageable)
             channel = found
-        for part in split_text(text, MESSAGE_LIMIT, utf16_length):
+        for part in _reply_parts(Reply(text)):
             await channel.send(part, allowed_mentions=NO_PINGS)
 
 
@@ -319,12 +320,8 @@ class _Followups:
         self.public = public
         self.original_open = True  # the deferred "thinking" message awaits its content
         self.acknowledged = asyncio.Event()  # followups exist only once the defer is done
-        self.live: LiveReply[discord.WebhookMessage] = LiveReply(
-            self._send_public,
-            self._edit,
-            limit=MESSAGE_LIMIT,
-            measure=utf16_length,
-            interval_s=EDIT_EVERY_S,
+        self.live: LiveReply[discord.WebhookMessage, str] = LiveReply(
+            self._send_public, self._edit, split=_parts, interval_s=EDIT_EVERY_S
         )
 
     async def stream(self, text: str) -> None:
@@ -348,15 +345,15 @@ class _Followups:
                 # What streamed in public becomes the whole reply (or the apology for it).
                 await self.live.finish(reply.text)
                 continue
-            await self.send(reply.text, public=self.public and reply.kind is ReplyKind.MODEL)
+            await self.send(reply, public=self.public and reply.kind is ReplyKind.MODEL)
 
-    async def send(self, text: str, *, public: bool) -> None:
+    async def send(self, reply: Reply | str, *, public: bool) -> None:
         if self.original_open and self.public and not public:
             # The first followup would take over the public "thinking" message: remove it,
             # so that this private text is not shown to the channel.
             await self.interaction.delete_original_response()
             self.original_open = False
-        for part in split_text(text, MESSAGE_LIMIT, utf16_length):
+        for part in _reply_parts(reply if isinstance(reply, Reply) else Reply(reply)):
             await self.interaction.followup.send(
                 part, ephemeral=not public, allowed_mentions=NO_PINGS
             )
@@ -371,3 +368,16 @@ class _Followups:
             await self.live.finish(SHUTTING_DOWN)
         else:
             await self.send(SHUTTING_DOWN, public=False)
+
+
+def _parts(markdown: str) -> list[str]:
+    # Discord draws Markdown itself; what it lacks (tables) and what a split breaks (fences)
+    # are mended here.
+    return split_discord(markdown, MESSAGE_LIMIT)
+
+
+def _reply_parts(reply: Reply) -> list[str]:
+    """A reply as Discord messages: the model's Markdown mended, notices split as written."""
+    if reply.kind is ReplyKind.MODEL:
+        return _parts(reply.text)
+    return split_text(reply.text, MESSAGE_LIMIT, utf16_length)

@@ -36,6 +36,13 @@ from telegram.ext import (
     filters,
 )
 
+from adapters.telegram_bot.formatted import (
+    draft_parts,
+    entities,
+    message_parts,
+    refused_entities,
+    reply_parts,
+)
 from adapters.telegram_bot.translate import incoming
 from adapters.telegram_bot.webhook import TelegramWebhook
 from bot.app import Chatlink
@@ -48,17 +55,15 @@ from bot.delivery import (
     LiveReply,
     Rendering,
     answer,
-    split_text,
-    utf16_length,
 )
 from bot.errors import ConfigError
 from bot.messages import IncomingMessage, Reply
 from bot.monitoring import redact
+from bot.rendering import Formatted
 from bot.secret import derive_key
 
 log = logging.getLogger(__name__)
 
-MESSAGE_LIMIT = 4096
 TYPING_EVERY_S = 4.5
 TYPING_AFTER_S = 1.0  # a reply ready sooner needs no typing action: one Bot API call less
 SEND_ATTEMPTS = 3
@@ -195,28 +200,36 @@ class TelegramDoor:
             slots=self._slots,
         )
 
-    def _live_reply(self, source: Message, message: IncomingMessage) -> LiveReply[Message]:
+    def _live_reply(
+        self, source: Message, message: IncomingMessage
+    ) -> LiveReply[Message, Formatted]:
         """One message edited as the reply streams: about once a second in private chats,
-        every few seconds in groups (Telegram allows about 20 messages a minute there)."""
+        every few seconds in groups (Telegram allows about 20 messages a minute there). The
+        edits are rendered as the finished reply is, with unfinished code shown plain."""
 
-        async def send(part: str) -> Message:
+        async def send(part: Formatted) -> Message:
             return await self._send(source, part, quote=not message.is_private and not live.started)
 
-        async def edit(sent: Message, part: str) -> None:
-            try:
-                await sent.edit_text(part)
-            except BadRequest as error:
-                if "not modified" not in error.message.lower():
-                    raise
-
-        live = LiveReply(
+        live: LiveReply[Message, Formatted] = LiveReply(
             send,
-            edit,
-            limit=MESSAGE_LIMIT,
-            measure=utf16_length,
+            self._edit,
+            split=message_parts,
+            draft=draft_parts,
             interval_s=EDIT_EVERY_S if message.is_private else GROUP_EDIT_EVERY_S,
         )
         return live
+
+    async def _edit(self, sent: Message, part: Formatted) -> None:
+        try:
+            try:
+                await sent.edit_text(part.text, entities=entities(part))
+            except BadRequest as error:
+                if not part.entities or not refused_entities(error.message):
+                    raise
+                await sent.edit_text(part.text)
+        except BadRequest as error:
+            if "not modified" not in error.message.lower():
+                raise
 
     async def _keep_typing(self, chat_id: int) -> None:
         with contextlib.suppress(TelegramError):
@@ -229,13 +242,13 @@ class TelegramDoor:
         markup = self._private_chat_button() if reply.open_private else None
         if reply.private and not message.is_private:
             try:
-                await self._send_parts(int(message.user_id), reply.text)
+                await self._send_parts(int(message.user_id), reply_parts(reply))
             except Forbidden:
                 await self._send(source, CANNOT_DM, quote=True, markup=self._private_chat_button())
                 return
             await self._send(source, SENT_PRIVATELY, quote=True)
             return
-        parts = split_text(reply.text, MESSAGE_LIMIT, utf16_length)
+        parts = reply_parts(reply)
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
             await self._send(
@@ -248,7 +261,7 @@ class TelegramDoor:
     async def _send(
         self,
         source: Message,
-        text: str,
+        text: str | Formatted,
         *,
         quote: bool = False,
         markup: InlineKeyboardMarkup | None = None,
@@ -265,11 +278,20 @@ class TelegramDoor:
             reply_markup=markup,
         )
 
-    async def _send_message(self, chat_id: int, text: str, **options: Any) -> Message:
-        """sendMessage, retrying network failures (flood waits are the rate limiter's)."""
+    async def _send_message(self, chat_id: int, text: str | Formatted, **options: Any) -> Message:
+        """sendMessage, retrying network failures (flood waits are the rate limiter's); text
+        whose formatting Telegram refuses goes out again plain, never lost."""
+        part = text if isinstance(text, Formatted) else Formatted(text)
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
-                sent: Message = await self.application.bot.send_message(chat_id, text, **options)
+                try:
+                    sent: Message = await self.application.bot.send_message(
+                        chat_id, part.text, entities=entities(part), **options
+                    )
+                except BadRequest as error:
+                    if not part.entities or not refused_entities(error.message):
+                        raise
+                    sent = await self.application.bot.send_message(chat_id, part.text, **options)
                 return sent
             except (TimedOut, NetworkError) as error:
                 if isinstance(error, BadRequest) or attempt == SEND_ATTEMPTS:
@@ -283,12 +305,12 @@ class TelegramDoor:
             [[InlineKeyboardButton("Open a private chat with me", url=url)]]
         )
 
-    async def _send_parts(self, chat_id: int, text: str) -> None:
-        for part in split_text(text, MESSAGE_LIMIT, utf16_length):
+    async def _send_parts(self, chat_id: int, parts: list[Formatted]) -> None:
+        for part in parts:
             await self._send_message(chat_id, part)
 
     async def _send_to_chat(self, chat_id: str, text: str) -> None:
-        await self._send_parts(int(chat_id), text)
+        await self._send_parts(int(chat_id), reply_parts(Reply(text)))
 
     # --- failures ----------------------------------------------------------------------
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -19,6 +19,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from adapters.web.admin import AdminOnly, admin
 from adapters.web.api import api, health
+from adapters.web.deps import session_account
 from adapters.web.errors import headers_of, status_of
 from adapters.web.failsafe import Failsafe
 from adapters.web.live import live
@@ -31,6 +32,7 @@ from adapters.web.security import (
     SecurityHeaders,
 )
 from adapters.web.webhooks import webhooks
+from bot.accounts import Account
 from bot.app import Chatlink
 from bot.delivery import WebhookReceiver
 from bot.errors import ChatlinkError
@@ -95,7 +97,9 @@ def create_app(
         status = status_of(error)
         if _wants_json(request):
             return JSONResponse({"detail": str(error)}, status, headers=headers_of(error))
-        return render(request, "error.html", status, error=str(error))
+        return render(
+            request, "error.html", status, account=await _viewer(request), error=str(error)
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> Response:
@@ -110,7 +114,8 @@ def create_app(
                 {"detail": str(error.detail)}, error.status_code, headers=error.headers
             )
         text = "Page not found." if error.status_code == 404 else str(error.detail)
-        return render(request, "error.html", error.status_code, error=text)
+        account = await _viewer(request)
+        return render(request, "error.html", error.status_code, account=account, error=text)
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, error: LoginRequired) -> Response:
@@ -150,3 +155,11 @@ def create_app(
     app.add_middleware(ForwardedFor, trusted=settings.forwarded_allow_ips)
     app.add_middleware(HeaderLimit, max_bytes=settings.web_max_header_bytes)
     return app
+
+
+async def _viewer(request: Request) -> Account | None:
+    """Who is logged in, for an error page's menu; nobody if even that cannot be found out."""
+    try:
+        return await session_account(request)
+    except Exception:  # an error page must render whatever else is failing
+        return None

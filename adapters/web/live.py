@@ -2,12 +2,17 @@
 
 The client sends `{"message": "..."}`; the server answers with `{"type": "chunk", "text": ...}`
 pieces (each appends to the reply so far) and one `{"type": "reply", "text": ..., "kind": ...}`
-holding the whole reply. Bad frames get `{"type": "error", "detail": ...}` and the socket stays.
+holding the whole reply (a model reply also carries `html`, its Markdown rendered and
+sanitised). `{"type": "stop"}` while a reply streams cancels it (the model call ends, nothing
+half-written is stored) and is answered `{"type": "stopped"}`; messages sent meanwhile wait
+their turn, in order. Bad frames get `{"type": "error", "detail": ...}` and the socket stays.
 Authentication: `Authorization: Bearer <token>`, or the page's session cookie from the same origin.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from urllib.parse import urlsplit
@@ -20,7 +25,8 @@ from bot.accounts import Account, credential_version
 from bot.app import Chatlink
 from bot.delivery import answer_for, describe
 from bot.errors import AccountDisabled
-from bot.messages import Reply
+from bot.messages import Reply, ReplyKind
+from bot.rendering import to_html
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +73,45 @@ async def chat_socket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     chatlink = get_chatlink(websocket)
+    frames: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+    answering: list[asyncio.Task[list[Reply]]] = []  # the reply being made now, if any
+
+    async def read() -> None:
+        # Read all the time, so a stop frame arrives while a reply streams.
+        while True:
+            frame = dict(await websocket.receive())
+            if frame["type"] != "websocket.disconnect" and _is_stop(frame.get("text")):
+                if answering and not answering[0].done():
+                    answering[0].cancel()
+                continue
+            await frames.put(frame)
+            if frame["type"] == "websocket.disconnect":
+                return  # a reply being made still finishes and is stored
+
+    reader = asyncio.create_task(read())
+    # A page reloaded while its reply was being made gets that reply when it is done.
+    earlier = _in_flight(websocket).get(account.id)
+    late = asyncio.create_task(_deliver(websocket, earlier)) if earlier else None
+    try:
+        await _serve(websocket, chatlink, account, session, frames, answering)
+    finally:
+        for task in (reader, late):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+
+async def _serve(
+    websocket: WebSocket,
+    chatlink: Chatlink,
+    account: Account,
+    session: str | None,
+    frames: asyncio.Queue[dict[str, object]],
+    answering: list[asyncio.Task[list[Reply]]],
+) -> None:
     while True:
-        frame = await websocket.receive()
+        frame = await frames.get()
         if frame["type"] == "websocket.disconnect":
             return
         # A password change, a logout elsewhere or a disabled account ends the socket too.
@@ -89,37 +132,101 @@ async def chat_socket(websocket: WebSocket) -> None:
         if text is None:
             await websocket.send_json({"type": "error", "detail": BAD_FRAME})
             continue
+        task = asyncio.create_task(_answer(websocket, chatlink, current, text, answering))
         try:
-            await _answer(websocket, chatlink, current, text)
+            await task
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if me is not None and me.cancelling():
+                raise  # this handler itself is being cancelled, not the reply stopped
+            try:
+                await websocket.send_json({"type": "stopped"})
+            except (WebSocketDisconnect, RuntimeError):
+                return
         except WebSocketDisconnect:
             return
         except Exception as error:
+            if websocket.client_state.name != "CONNECTED":
+                return  # the page went away; its reply (if any) was stored all the same
             # The socket stays: once the trouble (a database refusing writes) is over, the
             # next message works.
             log.error("web: a WebSocket message failed: %s", describe(error))
             log.debug("web: the failure in full", exc_info=error)
-            await websocket.send_json({"type": "error", "detail": answer_for(error)})
+            if not await _send(websocket, {"type": "error", "detail": answer_for(error)}):
+                return
+        finally:
+            answering.clear()
 
 
-async def _answer(websocket: WebSocket, chatlink: Chatlink, account: Account, text: str) -> None:
+async def _answer(
+    websocket: WebSocket,
+    chatlink: Chatlink,
+    account: Account,
+    text: str,
+    answering: list[asyncio.Task[list[Reply]]],
+) -> None:
     sent = 0
+    gone = False
 
     async def stream(so_far: str) -> None:
-        nonlocal sent
-        if len(so_far) > sent:
-            await websocket.send_json({"type": "chunk", "text": so_far[sent:]})
+        nonlocal sent, gone
+        if not gone and len(so_far) > sent:
+            # The page may be gone (reloaded): the reply is still made, stored and delivered.
+            gone = not await _send(websocket, {"type": "chunk", "text": so_far[sent:]})
             sent = len(so_far)
 
-    replies = await chatlink.core.handle(
-        web_message(account, text), on_progress=stream, account=account
+    handling = asyncio.create_task(
+        chatlink.core.handle(web_message(account, text), on_progress=stream, account=account)
     )
-    for reply in replies:
+    answering[:] = [handling]  # what a stop frame cancels
+    registry = _in_flight(websocket)
+    registry[account.id] = handling
+    handling.add_done_callback(
+        lambda done: registry.pop(account.id, None) if registry.get(account.id) is done else None
+    )
+    for reply in await handling:
         await websocket.send_json(_reply_frame(reply))
+
+
+async def _deliver(websocket: WebSocket, handling: asyncio.Task[list[Reply]]) -> None:
+    # Shielded: this socket closing must not cancel a reply another socket asked for.
+    with contextlib.suppress(Exception):
+        for reply in await asyncio.shield(handling):
+            await websocket.send_json(_reply_frame(reply))
+
+
+def _in_flight(websocket: WebSocket) -> dict[int, asyncio.Task[list[Reply]]]:
+    """Per account, the reply being made now (kept on the app, not in a module global)."""
+    state = websocket.app.state
+    if not hasattr(state, "replies_in_flight"):
+        state.replies_in_flight = {}
+    registry: dict[int, asyncio.Task[list[Reply]]] = state.replies_in_flight
+    return registry
+
+
+async def _send(websocket: WebSocket, frame: dict[str, str]) -> bool:
+    try:
+        await websocket.send_json(frame)
+    except Exception:  # closed under us: the reader sees the disconnect
+        return False
+    return True
 
 
 def _reply_frame(reply: Reply) -> dict[str, str]:
     # A refusal is a reply like the others here: its text, and kind "rejected".
-    return {"type": "reply", "text": reply.text, "kind": reply.kind.value}
+    frame = {"type": "reply", "text": reply.text, "kind": reply.kind.value}
+    if reply.kind is ReplyKind.MODEL:
+        frame["html"] = to_html(reply.text)
+    return frame
+
+
+def _is_stop(raw: object) -> bool:
+    if not isinstance(raw, str) or '"stop"' not in raw:
+        return False
+    with contextlib.suppress(ValueError, RecursionError):
+        data = json.loads(raw)
+        return isinstance(data, dict) and data.get("type") == "stop"
+    return False
 
 
 def _message_text(raw: object) -> str | None:

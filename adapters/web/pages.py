@@ -7,8 +7,9 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from starlette.datastructures import FormData
 
 from adapters.web.api import web_message
@@ -19,6 +20,7 @@ from bot.accounts import Account
 from bot.conversation import PRIVATE_THREAD, export_account
 from bot.errors import ChatlinkError, InputRejected, LoginFailed, RateLimited
 from bot.messages import ReplyKind
+from bot.rendering import to_html
 
 pages = APIRouter(include_in_schema=False)
 
@@ -286,6 +288,27 @@ async def change_password(request: Request) -> Response:
     return redirect("/account", "Password changed. Other sessions are logged out.", request)
 
 
+@pages.post("/account/delete")
+async def delete_account(request: Request) -> Response:
+    """Delete the logged-in account for good, after its password."""
+    form = await checked_form(request)
+    account = await require_account(request)
+    chatlink = get_chatlink(request)
+    try:
+        await chatlink.accounts.delete_own(
+            account,
+            field(form, "password"),
+            forget=chatlink.core.memory.forget,
+            client=client_address(request.scope),
+        )
+    except LoginFailed:
+        return redirect("/account", "The password is wrong: the account was not deleted.", request)
+    except ChatlinkError as error:
+        return redirect("/account", str(error), request)
+    request.session.clear()
+    return redirect("/", "Your account and everything in it are deleted.", request)
+
+
 @pages.get("/account/export")
 async def export(request: Request) -> Response:
     account = await require_account(request)
@@ -314,7 +337,42 @@ async def chat_page(request: Request) -> Response:
     account = await require_account(request)
     chatlink = get_chatlink(request)
     history = await chatlink.core.memory.page(account.id, PRIVATE_THREAD, HISTORY_ON_PAGE)
-    return render(request, "chat.html", account=account, history=history)
+    # The model's replies as the live reply shows them: one sanitising path (bot.rendering).
+    shown = [(m, Markup(to_html(m.content)) if m.role == "assistant" else None) for m in history]
+    return render(
+        request,
+        "chat.html",
+        account=account,
+        history=shown,
+        older=history[0].id if len(history) == HISTORY_ON_PAGE else None,
+        max_chars=chatlink.settings.max_message_chars,
+    )
+
+
+@pages.get("/chat/history")
+async def chat_history(request: Request, before: int) -> Response:
+    """Older messages for the chat page's "Load older", as GET /api/history pages them, with
+    the model's replies rendered by the same path as the page."""
+    account = await require_account(request)
+    if not 1 <= before <= 2**62:
+        return JSONResponse({"detail": "before must be a message id."}, 422)
+    page = await get_chatlink(request).core.memory.page(
+        account.id, PRIVATE_THREAD, HISTORY_ON_PAGE, before
+    )
+    return JSONResponse(
+        {
+            "messages": [
+                {
+                    "role": m.role,
+                    "content": m.content,
+                    "html": to_html(m.content) if m.role == "assistant" else None,
+                }
+                for m in page
+            ],
+            "next_before": page[0].id if len(page) == HISTORY_ON_PAGE else None,
+        },
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @pages.post("/chat")

@@ -140,10 +140,13 @@ class BodyLimit:
         length = next((v for k, v in scope.get("headers", []) if k == b"content-length"), None)
         if length is not None:
             try:
-                too_big = int(length) > self.max_bytes
+                declared = int(length)
             except ValueError:
-                too_big = True
-            if too_big:
+                declared = DRAIN_BYTES + 1
+            if declared > self.max_bytes:
+                if declared <= DRAIN_BYTES:
+                    # Read it first: a client still writing would see a reset, not the 413.
+                    await self._drain(receive, 0)
                 await self._refuse(send)
                 return
             await self.app(scope, receive, send)

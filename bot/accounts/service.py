@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.accounts.passwords import PasswordHasher
@@ -268,6 +269,21 @@ class AccountService:
         updated = await self.store.by_id(account.id)
         assert updated is not None
         return updated
+
+    async def delete_own(
+        self,
+        account: Account,
+        password: str,
+        *,
+        forget: Callable[[int], Awaitable[object]],
+        client: str | None = None,
+    ) -> None:
+        """Prove the password, then delete the account with its identities, codes and
+        messages; `forget` (the memory's) erases the messages first, caches included."""
+        await self.authenticate(account.username, password, client=client)
+        await forget(account.id)
+        await self.store.delete(account.id)
+        log.info("account deleted by its owner: account_id=%s", account.id)
 
     async def by_username(self, username: str) -> Account | None:
         """The account named `username` (any case), if any."""

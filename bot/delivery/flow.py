@@ -53,7 +53,7 @@ class Rendering:
 
     render: Callable[[Reply], Awaitable[object]]  # one reply, split to the platform's limit
     notify: Callable[[str], Awaitable[object]]  # a short notice (shutting down)
-    live_reply: Callable[[], LiveReply[Any]]  # one message edited as the reply streams
+    live_reply: Callable[[], LiveReply[Any, Any]]  # one message edited as the reply streams
     typing: Callable[[], Coroutine[Any, Any, None]]  # "typing…" until cancelled
     about: str = "a message"  # what to name in the log if answering fails (its id)
 
@@ -73,7 +73,7 @@ async def answer(
     if refuse:
         await _notify(rendering.notify, SHUTTING_DOWN)
         return
-    live: LiveReply[Any] | None = None
+    live: LiveReply[Any, Any] | None = None
     answered = False
     # Taken before the first await and held until the last part is shown: one sender's
     # messages in one chat are answered in order, never interleaved. The slot is taken only

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from bot.delivery.splitting import Measure, split_text
 
 Handle = TypeVar("Handle")
+Part = TypeVar("Part")  # what one message shows: text, or text with its formatting
+Split = Callable[[str], list[Part]]
 
 log = logging.getLogger(__name__)
 
@@ -17,10 +19,12 @@ TYPING_MARK = " …"
 LEFT_OVER = "…"
 
 
-class LiveReply(Generic[Handle]):
+class LiveReply(Generic[Handle, Part]):
     """Renders a growing text into as few messages as the limit allows.
 
-    `update` is throttled to one round of edits per `interval_s` (platforms rate-limit
+    `split` renders a finished text into messages (by default: plain text cut at `limit` as
+    `measure` counts), `draft` a text still growing (by default the same). `update` is
+    throttled to one round of edits per `interval_s` (platforms rate-limit
     edits), starting only once the reply has taken that long; `finish` shows the exact
     text, so what people end up reading is always the whole reply, split the same way as
     a reply that never streamed.
@@ -28,11 +32,13 @@ class LiveReply(Generic[Handle]):
 
     def __init__(
         self,
-        send: Callable[[str], Awaitable[Handle]],
-        edit: Callable[[Handle, str], Awaitable[object]],
+        send: Callable[[Part], Awaitable[Handle]],
+        edit: Callable[[Handle, Part], Awaitable[object]],
         *,
-        limit: int,
+        limit: int = 0,
         measure: Measure = len,
+        split: Split[Part] | None = None,
+        draft: Split[Part] | None = None,
         interval_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -40,9 +46,15 @@ class LiveReply(Generic[Handle]):
         self._edit = edit
         self.limit = limit
         self.measure = measure
+        if split is None:
+            if limit < 2:
+                raise ValueError("a limit, or a split, is needed")
+            split = cast(Split[Any], lambda text: split_text(text, limit, measure))
+        self.split: Split[Part] = split
+        self.draft: Split[Part] = draft or split
         self.interval_s = interval_s
         self.clock = clock
-        self.shown: list[tuple[Handle, str]] = []
+        self.shown: list[tuple[Handle, Part]] = []
         # Nothing is shown before `interval_s` has passed: a quick reply goes out once, whole.
         self._last = clock()
 
@@ -56,8 +68,8 @@ class LiveReply(Generic[Handle]):
         if not text.strip() or self.clock() - self._last < self.interval_s:
             return
         self._last = self.clock()
-        parts = split_text(text, self.limit, self.measure)
-        marked = split_text(text + TYPING_MARK, self.limit, self.measure)
+        parts = self.draft(text)
+        marked = self.draft(text + TYPING_MARK)
         # The mark shows the reply is still coming, unless it would need a message of its own.
         await self._show(marked if len(marked) == len(parts) else parts)
 
@@ -66,7 +78,7 @@ class LiveReply(Generic[Handle]):
 
         If an edit fails (the message was deleted, the network hiccuped), the rest goes out
         as new messages: the final text is never lost."""
-        parts = split_text(text, self.limit, self.measure)
+        parts = self.split(text)
         try:
             await self._show(parts)
         except Exception:
@@ -79,13 +91,14 @@ class LiveReply(Generic[Handle]):
             for part in parts[done:]:
                 await self._send(part)
             return
+        left_over = self.split(LEFT_OVER)[0]
         for index in range(len(parts), len(self.shown)):  # an error shorter than the partial
             handle, current = self.shown[index]
-            if current != LEFT_OVER:
-                await self._edit(handle, LEFT_OVER)
-                self.shown[index] = (handle, LEFT_OVER)
+            if current != left_over:
+                await self._edit(handle, left_over)
+                self.shown[index] = (handle, left_over)
 
-    async def _show(self, parts: list[str]) -> None:
+    async def _show(self, parts: list[Part]) -> None:
         for index, part in enumerate(parts):
             if index < len(self.shown):
                 handle, current = self.shown[index]

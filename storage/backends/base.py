@@ -35,6 +35,9 @@ class Turns(ABC):
     async def end(self, ticket: int) -> None:
         """The ticket's turn is over (an unknown ticket is ignored)."""
 
+    async def settled(self) -> None:  # noqa: B027 (most queues start nothing)
+        """Wait for what the queue started in the background (clearing dead replicas' tickets)."""
+
     async def close(self) -> None:  # noqa: B027 (most queues hold nothing open)
         """Let go of whatever the queue holds open."""
 

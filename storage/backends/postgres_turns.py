@@ -229,6 +229,11 @@ class PostgresTurns(Turns):
             self._watchers.pop(owner, None)
             self._wakeups.wake_all()
 
+    async def settled(self) -> None:
+        """Wait for the sweep of dead replicas' tickets that opening the session started."""
+        if self._sweeping is not None:
+            await asyncio.shield(self._sweeping)
+
     async def close(self) -> None:
         """Stop the watchers, end the session (and with it this process's tickets)."""
         watchers = list(self._watchers.values())

@@ -2,7 +2,9 @@
 
 It keeps a queue of updates for getUpdates (long polling with offset and timeout), records
 every call the bot makes, and can be told to fail the next calls of a method with an HTTP
-status (429 with retry_after, 500, 409 ...), as the real server does.
+status (429 with retry_after, 500, 409 ...), as the real server does. sendMessage and
+editMessageText check the text and its formatting as the real Bot API does and refuse what
+it refuses with its 400 "Bad Request: can't parse entities" (see `telegram_checks`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.fakes.telegram_checks import problem
 
 TOKEN = "123456:TEST-token-value"
 BOT_ID = 999
@@ -125,9 +129,15 @@ class FakeTelegram:
         """Queue a message update."""
         return await self.push(self.message(text, **kwargs))
 
-    def fail_next(self, method: str, status: int, **parameters: Any) -> None:
-        """Make the next call of `method` fail with `status`."""
-        body: dict[str, Any] = {"ok": False, "error_code": status, "description": f"Error {status}"}
+    def fail_next(
+        self, method: str, status: int, *, description: str | None = None, **parameters: Any
+    ) -> None:
+        """Make the next call of `method` fail with `status` (and the Bot API's `description`)."""
+        body: dict[str, Any] = {
+            "ok": False,
+            "error_code": status,
+            "description": description or f"Error {status}",
+        }
         if parameters:
             body["parameters"] = parameters
         self.failures.setdefault(method, []).append((status, body))
@@ -198,12 +208,16 @@ class FakeTelegram:
         method = request.path_params["method"]
         params = await _params(request)
         pending = self.failures.get(method)
+        checked = method in ("sendMessage", "editMessageText") and not pending
+        refused = problem(params) if checked else None
         async with self._changed:
-            self.calls.append(Call(method, params, ok=not pending))
+            self.calls.append(Call(method, params, ok=not pending and not refused))
             self._changed.notify_all()
         if pending:
             status, body = pending.pop(0)
             return JSONResponse(body, status)
+        if refused:
+            return JSONResponse({"ok": False, "error_code": 400, "description": refused}, 400)
         handler = getattr(self, f"_{method}", None)
         result = await handler(params) if handler else True
         return JSONResponse({"ok": True, "result": result})

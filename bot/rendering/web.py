@@ -1,0 +1,37 @@
+"""Markdown to HTML for the web page, through one sanitising path (markdown-it, then nh3)."""
+
+from __future__ import annotations
+
+import re
+
+import nh3
+
+from bot.rendering.parse import markdown
+
+TAGS = {
+    "p", "br", "strong", "em", "del", "s", "code", "pre", "blockquote", "ul", "ol", "li",
+    "h1", "h2", "h3", "h4", "h5", "h6", "hr", "a", "table", "thead", "tbody", "tr", "th", "td",
+}  # fmt: skip
+ATTRIBUTES = {"a": {"href"}, "code": {"class"}, "ol": {"start"}}
+LANGUAGE_CLASS = re.compile(r"language-[A-Za-z0-9_+#.-]{1,32}")
+
+
+def to_html(text: str) -> str:
+    """The reply as safe HTML: raw HTML in it stays text, links only http(s) and mailto."""
+    return nh3.clean(
+        markdown().render(text),
+        tags=TAGS,
+        attributes=ATTRIBUTES,
+        attribute_filter=_attribute,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )
+
+
+def _attribute(tag: str, name: str, value: str) -> str | None:
+    # Only the class markdown-it writes for a code block's language (no style attribute: the
+    # Content-Security-Policy would refuse it).
+    if name == "class":
+        return value if LANGUAGE_CLASS.fullmatch(value) else None
+    return value
