@@ -55,6 +55,19 @@ async def test_a_chunked_body_over_the_limit_in_one_write_gets_413(web: WebDoor)
         writer.close()
 
 
+async def test_a_declared_length_over_the_limit_never_sent_still_gets_413(web: WebDoor) -> None:
+    request = (
+        b"POST /api/register HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100000\r\n\r\n"
+    )  # the body never comes: the drain gives up and answers
+    reader, writer = await raw(web, request)
+    try:
+        status = await asyncio.wait_for(reader.readline(), WAIT_S)
+        assert status.startswith(b"HTTP/1.1 413")
+    finally:
+        writer.close()
+
+
 async def test_unfinished_headers_are_cut_off(open_app: OpenApp) -> None:
     async with door_on(open_app, web_header_timeout_s=0.5) as door:
         reader, writer = await raw(door, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
