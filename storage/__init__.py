@@ -28,9 +28,12 @@ from storage.records import (
     LinkCode,
     Stats,
     StoredMessage,
+    ThreadSettings,
     ThreadState,
+    UsageTotal,
 )
 from storage.stats import collect as collect_stats
+from storage.thread_settings import ThreadSettingsStore, UsageStore
 
 __all__ = [
     "Account",
@@ -51,7 +54,11 @@ __all__ = [
     "Stats",
     "StorageError",
     "StoredMessage",
+    "ThreadSettings",
+    "ThreadSettingsStore",
     "ThreadState",
+    "UsageStore",
+    "UsageTotal",
     "UsernameTaken",
     "collect_stats",
     "current_revision",

@@ -159,6 +159,32 @@ class MessageStore:
             )
         return int(result.rowcount or 0)
 
+    async def last_exchange(self, thread_id: int) -> list[StoredMessage]:
+        """The thread's last user message and every message after it, oldest first."""
+        last_user = (
+            select(func.max(messages.c.id))
+            .where(messages.c.thread_id == thread_id, messages.c.role == "user")
+            .scalar_subquery()
+        )
+        query = (
+            select(messages)
+            .where(messages.c.thread_id == thread_id, messages.c.id >= last_user)
+            .order_by(messages.c.id)
+        )
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_message(r) for r in rows]
+
+    async def delete_ids(self, thread_id: int, ids: list[int]) -> int:
+        """Delete these messages of one thread; returns how many went."""
+        if not ids:
+            return 0
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                delete(messages).where(messages.c.thread_id == thread_id, messages.c.id.in_(ids))
+            )
+        return int(result.rowcount or 0)
+
     async def thread_state(self, thread_id: int) -> ThreadState:
         """The thread's summary (and the last message it covers) and whether the person was
         told that older messages left the context."""

@@ -234,6 +234,27 @@ class Memory:
             self._cache.drop(thread_id)
             return await self.store.clear_thread(thread_id)
 
+    async def undo(self, thread_id: int) -> list[StoredMessage]:
+        """Remove the thread's last exchange (its last user message and what followed it);
+        returns what went. Call holding the thread's turn."""
+        exchange = await self.store.last_exchange(thread_id)
+        self._cache.drop(thread_id)
+        await self.store.delete_ids(thread_id, [m.id for m in exchange])
+        return exchange
+
+    async def last_exchange(self, thread_id: int) -> list[StoredMessage]:
+        """The thread's last user message and the replies after it, oldest first."""
+        return await self.store.last_exchange(thread_id)
+
+    async def replace_replies(
+        self, thread_id: int, old_ids: list[int], content: str, platform: str
+    ) -> None:
+        """/retry's new reply takes the old ones' place (deleted first: never two side by
+        side; a crash in between leaves the message unanswered, as a model failure does)."""
+        self._cache.drop(thread_id)
+        await self.store.delete_ids(thread_id, old_ids)
+        await self.remember(thread_id, "assistant", content, platform)
+
     async def forget(self, account_id: int) -> int:
         """Erase every message of an account."""
         async with self.exclusive(account_id):
