@@ -25,7 +25,9 @@ class Catalogue:
         *,
         clients: Sequence[Any] = (),
         owned: Sequence[ReplyProvider] = (),
+        from_file: bool = False,
     ) -> None:
+        self.from_file = from_file
         self._models = {spec.name.lower(): (spec, provider) for spec, provider in models}
         self.default = models[0][0]
         self._personas = {persona.name.lower(): persona for persona in personas}
@@ -93,9 +95,10 @@ def build_catalogue(settings: Settings, provider: ReplyProvider | None = None) -
     if settings.models_file is None:
         spec = legacy_spec(settings)
         own = make_provider(settings) if provider is None else None
-        models: list[tuple[ModelSpec, ReplyProvider]] = [(spec, provider or own)]  # type: ignore[list-item]
+        serving = provider if provider is not None else own
+        assert serving is not None
         personas = _personas(settings, {spec.name})
-        return Catalogue(models, personas, owned=[own] if own is not None else [])
+        return Catalogue([(spec, serving)], personas, owned=[own] if own is not None else [])
     specs = load_models(settings.models_file)
     personas = _personas(settings, {spec.name for spec in specs})
     clients: dict[tuple[str, str | None, str | None], Any] = {}
@@ -108,7 +111,7 @@ def build_catalogue(settings: Settings, provider: ReplyProvider | None = None) -
         built = _provider(settings, spec, clients)
         owned.append(built)
         models.append((spec, built))
-    return Catalogue(models, personas, clients=list(clients.values()), owned=owned)
+    return Catalogue(models, personas, clients=list(clients.values()), owned=owned, from_file=True)
 
 
 def _personas(settings: Settings, models: set[str]) -> list[Persona]:
