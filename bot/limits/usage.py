@@ -88,8 +88,7 @@ class UsageLimits:
         """Messages counted against RATE_LIMIT_PER_MINUTE now (None: no limit set)."""
         if self._messages is None:
             return None
-        remaining, _ = await self.limiter.remaining(self._messages, "messages", str(account_id))
-        return self._messages.amount - remaining
+        return await self.limiter.counted(self._messages, "messages", str(account_id))
 
     def day_start(self) -> datetime:
         """When today (UTC) began, as the naive UTC time the database stores."""
