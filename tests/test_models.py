@@ -16,85 +16,16 @@ from bot.conversation.replying import STOPPED
 from bot.errors import ConfigError
 from bot.messages import Platform, ReplyKind
 from bot.providers.models_file import load_models
-from tests.fakes.model_apis import FakeModel, Plan
-from tests.fakes.serve import serve
+from tests.fakes.model_apis import Plan
+from tests.support.models import ANTHROPIC_KEY_ENV, Models, model_servers
 from tests.support.people import dm, group, link_account_first
 from tests.support.settings import FakeClock, make_settings
-
-PERSONAS = """
-[[personas]]
-name = "pirate"
-description = "Talks like a pirate"
-prompt = "Answer like a pirate."
-
-[[personas]]
-name = "poet"
-description = "Rhymes, on the Claude model"
-prompt = "Answer in rhyme."
-model = "claude"
-"""
-
-
-def models_toml(openai_url: str, anthropic_url: str) -> str:
-    return f"""
-[[models]]
-name = "small"
-provider = "openai"
-model = "small-1"
-base_url = "{openai_url}/v1"
-description = "Quick"
-
-[[models]]
-name = "large"
-provider = "openai"
-model = "large-2"
-base_url = "{openai_url}/v1"
-max_tokens = 333
-
-[[models]]
-name = "claude"
-provider = "anthropic"
-model = "claude-x"
-base_url = "{anthropic_url}"
-api_key_env = "TEST_ANTHROPIC_KEY"
-
-[[models]]
-name = "secret"
-provider = "openai"
-model = "admin-9"
-base_url = "{openai_url}/v1"
-admin_only = true
-"""
-
-
-class Models:
-    """Both stand-ins and the files that describe them."""
-
-    def __init__(self, tmp_path: Path, openai: FakeModel, anthropic: FakeModel) -> None:
-        self.tmp_path = tmp_path
-        self.openai = openai
-        self.anthropic = anthropic
-        self.models_file = tmp_path / "models.toml"
-        self.personas_file = tmp_path / "personas.toml"
-        self.personas_file.write_text(PERSONAS)
-
-    def settings(self, **extra: Any) -> Any:
-        values: dict[str, Any] = {
-            "models_file": str(self.models_file),
-            "personas_file": str(self.personas_file),
-            "llm_system_prompt": "You are terse.",
-            "llm_timeout_s": 5,
-        }
-        return make_settings(self.tmp_path, **(values | extra))
 
 
 @pytest.fixture
 async def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Models]:
-    monkeypatch.setenv("TEST_ANTHROPIC_KEY", "sk-ant-test")
-    openai, anthropic = FakeModel(), FakeModel()
-    async with serve(openai.openai_app()) as o_url, serve(anthropic.anthropic_app()) as a_url:
-        found = Models(tmp_path, openai, anthropic)
-        found.models_file.write_text(models_toml(o_url, a_url))
+    monkeypatch.setenv(ANTHROPIC_KEY_ENV, "sk-ant-test")
+    async with model_servers(tmp_path) as found:
         yield found
 
 

@@ -18,6 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from adapters.web.admin import AdminOnly, admin
 from adapters.web.api import api, health
+from adapters.web.controls_api import controls_api
 from adapters.web.errors import headers_of, status_of
 from adapters.web.failsafe import Failsafe
 from adapters.web.live import live
@@ -65,6 +66,7 @@ def create_app(
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
 
     app.include_router(api)
+    app.include_router(controls_api)
     app.include_router(health)
     app.include_router(live)
     app.include_router(pages)

@@ -2,12 +2,16 @@
 
 The client sends `{"message": "..."}`; the server answers with `{"type": "chunk", "text": ...}`
 pieces (each appends to the reply so far) and one `{"type": "reply", "text": ..., "kind": ...}`
-holding the whole reply. Bad frames get `{"type": "error", "detail": ...}` and the socket stays.
+holding the whole reply. `{"type": "stop"}` stops the reply being written (answered with
+`{"type": "stopped", "stopped": true|false}`; the stopped reply ends with its own "reply" frame).
+Bad frames get `{"type": "error", "detail": ...}` and the socket stays.
 Authentication: `Authorization: Bearer <token>`, or the page's session cookie from the same origin.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from urllib.parse import urlsplit
@@ -18,6 +22,7 @@ from adapters.web.api import web_message
 from adapters.web.deps import account_from_token, get_chatlink, get_tokens, session_account
 from bot.accounts import Account, credential_version
 from bot.app import Chatlink
+from bot.conversation import PRIVATE_THREAD
 from bot.delivery import answer_for, describe
 from bot.errors import AccountDisabled
 from bot.messages import Reply
@@ -27,6 +32,7 @@ log = logging.getLogger(__name__)
 live = APIRouter()
 
 POLICY_VIOLATION = 1008
+BAD_FRAME = 'Send text frames of JSON like {"message": "hello"} or {"type": "stop"}.'
 
 
 def _same_origin(websocket: WebSocket, public_url: str) -> bool:
@@ -60,35 +66,61 @@ async def chat_socket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     chatlink = get_chatlink(websocket)
-    while True:
-        frame = await websocket.receive()
-        if frame["type"] == "websocket.disconnect":
-            return
-        # A password change, a logout elsewhere or a disabled account ends the socket too.
-        current = await chatlink.accounts.by_id(account.id)
-        if current is None or credential_version(current) != credential_version(account):
-            await websocket.close(code=POLICY_VIOLATION, reason="session ended")
-            return
-        if current.disabled:
-            # Said as POST /api/chat says it (there a 403), before the session ends.
-            await websocket.send_json(_reply_frame(Reply.refused(AccountDisabled())))
-            await websocket.close(code=POLICY_VIOLATION, reason="session ended")
-            return
-        text = _message_text(frame.get("text"))
-        if text is None:
-            await websocket.send_json(
-                {"type": "error", "detail": 'Send text frames of JSON like {"message": "hello"}.'}
+    # Answers run behind one another in tasks, so frames keep being read meanwhile: a
+    # {"type": "stop"} frame reaches the reply it stops.
+    answering: asyncio.Task[None] | None = None
+    try:
+        while True:
+            frame = await websocket.receive()
+            if frame["type"] == "websocket.disconnect":
+                return
+            # A password change, a logout elsewhere or a disabled account ends the socket too.
+            current = await chatlink.accounts.by_id(account.id)
+            if current is None or credential_version(current) != credential_version(account):
+                await websocket.close(code=POLICY_VIOLATION, reason="session ended")
+                return
+            if current.disabled:
+                # Said as POST /api/chat says it (there a 403), before the session ends.
+                await websocket.send_json(_reply_frame(Reply.refused(AccountDisabled())))
+                await websocket.close(code=POLICY_VIOLATION, reason="session ended")
+                return
+            if _is_stop(frame.get("text")):
+                stopped = await chatlink.core.controls.stop(current, PRIVATE_THREAD)
+                await websocket.send_json({"type": "stopped", "stopped": stopped})
+                continue
+            text = _message_text(frame.get("text"))
+            if text is None:
+                await websocket.send_json({"type": "error", "detail": BAD_FRAME})
+                continue
+            answering = asyncio.create_task(
+                _answer_after(answering, websocket, chatlink, current, text)
             )
-            continue
-        try:
-            await _answer(websocket, chatlink, current, text)
-        except WebSocketDisconnect:
-            return
-        except Exception as error:
-            # The socket stays: once the trouble (a database refusing writes) is over, the
-            # next message works.
-            log.error("web: a WebSocket message failed: %s", describe(error))
-            log.debug("web: the failure in full", exc_info=error)
+    finally:
+        if answering is not None:
+            with contextlib.suppress(Exception):
+                await answering
+
+
+async def _answer_after(
+    previous: asyncio.Task[None] | None,
+    websocket: WebSocket,
+    chatlink: Chatlink,
+    account: Account,
+    text: str,
+) -> None:
+    if previous is not None:
+        with contextlib.suppress(Exception):
+            await previous
+    try:
+        await _answer(websocket, chatlink, account, text)
+    except WebSocketDisconnect:
+        return
+    except Exception as error:
+        # The socket stays: once the trouble (a database refusing writes) is over, the
+        # next message works.
+        log.error("web: a WebSocket message failed: %s", describe(error))
+        log.debug("web: the failure in full", exc_info=error)
+        with contextlib.suppress(Exception):
             await websocket.send_json({"type": "error", "detail": answer_for(error)})
 
 
@@ -111,6 +143,17 @@ async def _answer(websocket: WebSocket, chatlink: Chatlink, account: Account, te
 def _reply_frame(reply: Reply) -> dict[str, str]:
     # A refusal is a reply like the others here: its text, and kind "rejected".
     return {"type": "reply", "text": reply.text, "kind": reply.kind.value}
+
+
+def _is_stop(raw: object) -> bool:
+    # {"type": "stop"}: stop the reply being written in the private thread.
+    if not isinstance(raw, str):
+        return False
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get("type") == "stop"
 
 
 def _message_text(raw: object) -> str | None:

@@ -102,7 +102,9 @@ class ThreadControls:
         """Apply the given changes together, after checking every one (all or nothing)."""
         values: dict[str, str | None] = {}
         if model is not None:
-            values["model"] = self.pick_model(account, model).name
+            # "" (or off) goes back to the catalogue's default.
+            picked = None if model.strip().lower() in ("", OFF) else self.pick_model(account, model)
+            values["model"] = None if picked is None else picked.name
         if persona is not None:
             chosen = self.pick_persona(persona)
             values["persona"] = None if chosen is None else chosen.name

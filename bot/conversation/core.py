@@ -109,6 +109,8 @@ class ChatCore:
             self.replier,
             system_prompt_max_chars=system_prompt_max_chars,
         )
+        # The thread's controls, for doors that offer them outside chat (the web API).
+        self.controls = self.commands.controls
 
     def place(self, message: IncomingMessage) -> Place:
         """The message's place in its sender's line, for a door to hold until it has shown
@@ -173,7 +175,7 @@ class ChatCore:
         # Without a door holding it, the sender's place covers only the quick part up to the
         # ticket, so a long model call does not keep the next message from queueing (across
         # replicas, the queue is what orders it).
-        own = self.order.place(message) if place is None else None
+        own = self.place(message) if place is None else None
         try:
             async with own or contextlib.nullcontext():
                 outcome = await self._dispatch(message, account, arrival)
