@@ -13,6 +13,7 @@ from telegram.ext import BaseRateLimiter
 
 from adapters.telegram_bot import TelegramDoor
 from bot.app import Chatlink, open_chatlink
+from bot.conversation.replying import STOPPED
 from bot.delivery import APOLOGY, SHUTTING_DOWN, split_text, utf16_length
 from bot.monitoring.logs import RedactingFormatter
 from storage import Account
@@ -488,3 +489,23 @@ async def test_cut_off_at_shutdown_answers_and_queued_messages_alike(
         stored = await app.core.memory.store.recent(thread, 10)
         assert [(m.role, m.content) for m in stored] == [("user", "first")]
         assert len(app.core.order) == 0  # nothing left standing in line
+
+
+async def test_stop_reaches_the_reply_that_holds_the_senders_place(
+    running: tuple[FakeTelegram, Chatlink], scripted: ScriptedModel
+) -> None:
+    fake, app = running
+    alice = await link_alice(fake, app)
+    gate = asyncio.Event()
+    slow = SlowStream(["Once ", "upon ", "a ", "time"], delay=0.01, gate=gate)
+    scripted.plans.append(slow)
+    try:
+        await fake.say("tell me a story")
+        await slow.at_gate.wait()
+        await fake.say("/stop")  # the story holds alice's place in this chat: /stop must not wait
+        assert await fake.until(lambda: "Stopping that reply." in fake.sent(1001))
+        assert await fake.until(lambda: bool(fake.edits()) and fake.edits()[-1][1] == STOPPED)
+    finally:
+        gate.set()
+    thread = await app.core.memory.thread(alice.id, "private")
+    assert [m.role for m in await app.core.memory.store.recent(thread, 5)] == ["user"]
