@@ -265,3 +265,44 @@ def test_the_first_model_is_the_default_unless_one_says_so(tmp_path: Path) -> No
         '[[models]]\nname = "b"\nprovider = "echo"\ndefault = true\n'
     )
     assert [m.name for m in load_models(path)] == ["b", "a"]
+
+
+async def test_doctor_checks_every_model(models: Models, clock: FakeClock) -> None:
+    from bot.operations import core_checks, run_checks
+
+    text = models.models_file.read_text().replace('model = "large-2"', 'model = "fake"')
+    models.models_file.write_text(text)  # the OpenAI stand-in serves one model: "fake"
+    async with open_chatlink(models.settings(), clock=clock) as app:
+        checks = core_checks(app.db, app.core.provider, app.limiter, catalogue=app.catalogue)
+        outcomes = {o.name: o for o in await run_checks(checks)}
+    assert {"model small", "model large", "model claude", "model secret"} <= set(outcomes)
+    assert "model" not in outcomes
+    assert outcomes["model large"].passed, outcomes["model large"]
+    small = outcomes["model small"]
+    assert not small.passed and "small in MODELS_FILE" in small.detail
+
+
+def test_chatlink_models_lists_the_catalogue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adapters.cli.main import main
+
+    models_file, personas_file = tmp_path / "models.toml", tmp_path / "personas.toml"
+    models_file.write_text(
+        '[[models]]\nname = "quick"\nprovider = "echo"\ndescription = "Offline"\n'
+        '[[models]]\nname = "boss"\nprovider = "echo"\nadmin_only = true\ndefault = true\n'
+    )
+    personas_file.write_text('[[personas]]\nname = "pirate"\nprompt = "Arr."\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MODELS_FILE", str(models_file))
+    monkeypatch.setenv("PERSONAS_FILE", str(personas_file))
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"models ({models_file}):"
+    assert out[1].split() == ["boss", "echo", "boss", "[default,", "admin", "only]"]
+    assert out[2].split() == ["quick", "echo", "quick:", "Offline"]
+    assert out[3] == f"personas ({personas_file}):" and out[4].split() == ["pirate"]
+    models_file.write_text('[[models]]\nname = "a"\nprovider = "magic"\n')
+    assert main(["models"]) != 0
+    [error] = capsys.readouterr().err.splitlines()
+    assert "entry 1 (a): unknown provider 'magic'" in error
