@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
@@ -509,3 +510,34 @@ async def test_stop_reaches_the_reply_that_holds_the_senders_place(
         gate.set()
     thread = await app.core.memory.thread(alice.id, "private")
     assert [m.role for m in await app.core.memory.store.recent(thread, 5)] == ["user"]
+
+
+async def test_model_and_persona_lists_have_buttons_that_answer_like_the_command(
+    running: tuple[FakeTelegram, Chatlink],
+) -> None:
+    fake, app = running
+    await link_alice(fake, app)
+    before = len(fake.sent(1001))
+    await fake.say("/model")
+    await fake.wait_sent(before + 1)
+    [listing] = [c for c in fake.calls if c.method == "sendMessage"][-1:]
+    markup = listing.params["reply_markup"]
+    markup = json.loads(markup) if isinstance(markup, str) else markup
+    [[button]] = markup["inline_keyboard"]
+    assert button == {"text": "echo", "callback_data": "/model echo"}
+    pressed = fake.message("Models: …", user_id=1001)["message"]
+    await fake.push(
+        {
+            "callback_query": {
+                "id": "cb-1",
+                "from": fake.user(1001),
+                "message": pressed,
+                "chat_instance": "1",
+                "data": "/model echo",
+            }
+        }
+    )
+    [answered] = await fake.wait_calls("answerCallbackQuery", 1)
+    assert answered.params["callback_query_id"] == "cb-1"
+    await fake.wait_sent(before + 2)
+    assert fake.sent(1001)[-1] == "Model for this chat: echo."

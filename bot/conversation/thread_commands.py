@@ -6,6 +6,7 @@ from bot.conversation.controls import ThreadControls, UnknownChoice
 from bot.conversation.memory import thread_key
 from bot.errors import AccountDisabled, NotLinked
 from bot.messages import IncomingMessage, Reply
+from bot.providers import OFF
 from storage import Account
 
 PROMPT_SHOWN_CHARS = 500
@@ -48,7 +49,10 @@ class ThreadCommands:
             + (" (current)" if spec.name == current else "")
             for spec in self.controls.models(account)
         ]
-        return [Reply("Models:\n" + "\n".join(lines) + "\n\nSwitch with /model NAME.")]
+        buttons = tuple(f"/model {spec.name}" for spec in self.controls.models(account))
+        return [
+            Reply("Models:\n" + "\n".join(lines) + "\n\nSwitch with /model NAME.", choices=buttons)
+        ]
 
     async def persona(
         self, message: IncomingMessage, args: str, account: Account | None
@@ -73,10 +77,12 @@ class ThreadCommands:
             + (f": {p.description}" if p.description else "")
             for p in personas
         ]
+        buttons = (*(f"/persona {p.name}" for p in personas), f"/persona {OFF}")
         return [
             Reply(
                 "Personas:\n" + "\n".join(lines) + "\n\nApply one with /persona NAME, "
-                "or /persona off."
+                "or /persona off.",
+                choices=buttons,
             )
         ]
 
