@@ -137,6 +137,7 @@ async def open_chatlink(
             catalogue=catalogue,
             usage=usage,
             system_prompt_max_chars=settings.system_prompt_max_chars,
+            base_prompt_tokens=estimate(settings.llm_system_prompt),
             max_message_chars=settings.max_message_chars,
             summarize_memory=settings.memory_summary,
             metrics=metrics,

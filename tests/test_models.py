@@ -306,3 +306,23 @@ def test_chatlink_models_lists_the_catalogue(
     assert main(["models"]) != 0
     [error] = capsys.readouterr().err.splitlines()
     assert "entry 1 (a): unknown provider 'magic'" in error
+
+
+async def test_history_fits_the_context_of_the_model_answering(
+    models: Models, clock: FakeClock
+) -> None:
+    tiny = models.models_file.read_text().split("[[models]]")[1]  # "small" on the same server
+    tiny = tiny.replace('name = "small"', 'name = "tiny"') + "context_tokens = 400\n"
+    models.models_file.write_text(models.models_file.read_text() + "[[models]]" + tiny)
+    async with open_chatlink(models.settings(), clock=clock) as app:
+        await link_account_first(app, "alice")
+        for index in range(4):
+            await app.core.handle(dm(f"{index} " + "word " * 60))  # about 75 tokens each
+        wide = [m for m in models.openai.requests[-1]["messages"] if m["role"] != "system"]
+        await app.core.handle(dm("/model tiny"))
+        await app.core.handle(dm("4 " + "word " * 60))
+        narrow = [m for m in models.openai.requests[-1]["messages"] if m["role"] != "system"]
+    assert len(wide) == 7  # all of it fits 8,192 tokens
+    # 400 tokens (less the reply's) hold a few turns: the oldest are left out.
+    assert len(narrow) < len(wide) + 2 and narrow[-1]["content"].startswith("4 ")
+    assert not any(m["content"].startswith("0 ") for m in narrow)

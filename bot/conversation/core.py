@@ -64,6 +64,7 @@ class ChatCore:
         thread_settings: ThreadSettingsStore | None = None,
         usage_store: UsageStore | None = None,
         system_prompt_max_chars: int = 4000,
+        base_prompt_tokens: int = 0,
         max_message_chars: int = 8000,
         summarize_memory: bool = False,
         reply_timeout_s: float = 300.0,
@@ -99,6 +100,7 @@ class ChatCore:
             metrics=self.metrics,
             summarize_memory=summarize_memory,
             reply_timeout_s=reply_timeout_s,
+            base_prompt_tokens=base_prompt_tokens,
             clock=memory.clock,
         )
         self.commands = ChatCommands(

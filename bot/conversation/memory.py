@@ -145,9 +145,10 @@ class Memory:
         """The ticket's turn is over."""
         await self.store.end_turn(ticket)
 
-    async def history(self, thread_id: int) -> Context:
+    async def history(self, thread_id: int, max_tokens: int | None = None) -> Context:
         """The recent turns of a thread, oldest first, within the count, character and token
-        bounds, after the thread's summary (if any) as a system turn."""
+        bounds (`max_tokens`, else the memory's own), after the thread's summary (if any) as
+        a system turn."""
         cached = self._cache.get(thread_id)
         if cached is not None:
             summary, recent = cached.summary, list(cached.messages)
@@ -159,7 +160,7 @@ class Memory:
         note = [Turn("system", SUMMARY_NOTE + summary)] if summary else []
         dropped = len(recent) > self.max_messages
         recent = recent[-self.max_messages :]
-        budget = self.max_tokens - estimate_turns(note)
+        budget = (self.max_tokens if max_tokens is None else max_tokens) - estimate_turns(note)
         turns = fit(bound_history(recent, self.max_chars), budget)
         first_kept = recent[len(recent) - len(turns)].id if recent else 0
         return Context(note + turns, dropped or len(turns) < len(recent), first_kept)

@@ -33,6 +33,7 @@ CONTEXT_TRIMMED = (
     "my context. /reset starts afresh.)"
 )
 QUOTE_WORDS = 8
+MIN_CONTEXT_TOKENS = 256  # history read however small a model's window
 
 
 class EmptyReply(Exception):
@@ -57,8 +58,10 @@ class Replier:
         metrics: Metrics,
         summarize_memory: bool,
         reply_timeout_s: float,
+        base_prompt_tokens: int = 0,
         clock: Clock = utcnow,
     ) -> None:
+        self.base_prompt_tokens = base_prompt_tokens
         self.memory = memory
         self.catalogue = catalogue
         self.thread_settings = thread_settings
@@ -138,11 +141,12 @@ class Replier:
         replacing: list[int] | None,
     ) -> list[Reply]:
         choices = await self.choices(account, thread_id)
-        context = await self.memory.history(thread_id)
+        system = choices.system_turns()
+        context = await self.memory.history(thread_id, self._budget(choices, system))
         history = context.turns
         if replacing:  # /retry: the history up to the last user message, as it was sent
             history = history[: len(history) - len(replacing)]
-        history = choices.system_turns() + history
+        history = system + history
         provider, name = choices.provider, choices.model.name
         usage = Usage()
         started = time.perf_counter()
@@ -191,6 +195,15 @@ class Replier:
             # Waits for this lock, so it runs after the reply is out; nobody waits for it.
             self._in_background(self._fold(account.id, name, provider, thread_id, context))
         return replies
+
+    def _budget(self, choices: Choices, system: list[Turn]) -> int | None:
+        # What the model may read: its window, less the reply and the system prompts. The
+        # LLM_* model keeps the memory's own budget, reckoned the same way at assembly.
+        if not self.catalogue.from_file:
+            return None
+        spec = choices.model
+        left = spec.context_tokens - spec.max_tokens - self.base_prompt_tokens
+        return max(MIN_CONTEXT_TOKENS, left - estimate_turns(system))
 
     async def _stoppable(
         self,
