@@ -326,3 +326,15 @@ async def test_history_fits_the_context_of_the_model_answering(
     # 400 tokens (less the reply's) hold a few turns: the oldest are left out.
     assert len(narrow) < len(wide) + 2 and narrow[-1]["content"].startswith("4 ")
     assert not any(m["content"].startswith("0 ") for m in narrow)
+
+
+async def test_controls_need_a_linked_account_and_help_lists_them(app: Chatlink) -> None:
+    stranger = "4004"
+    for command in ("/model", "/persona pirate", "/system hi", "/retry", "/undo", "/stop"):
+        [refused] = await app.core.handle(dm(command, stranger))
+        assert refused.kind is ReplyKind.REJECTED and "/link" in refused.text, command
+    [usage] = await app.core.handle(dm("/usage", stranger))
+    assert usage.kind is ReplyKind.REJECTED
+    [help_text] = await app.core.handle(dm("/help"))
+    for command in ("/model", "/persona", "/system", "/retry", "/undo", "/stop", "/usage"):
+        assert command in help_text.text, command
