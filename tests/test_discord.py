@@ -460,3 +460,18 @@ async def test_thread_controls_as_slash_commands(running: tuple[FakeDiscord, Cha
     await fake.command("usage", guild=False)
     usage = (await fake.wait_for(4))[-1]
     assert "Tokens today: 0." in usage.body["content"] and flags(usage) & EPHEMERAL
+
+
+async def test_model_and_persona_names_are_autocompleted(
+    running: tuple[FakeDiscord, Chatlink],
+) -> None:
+    fake, _ = running
+    interaction = await fake.autocomplete("persona", "name", "O")
+    assert await fake.until(lambda: bool(fake.calls_to("POST", f"{interaction}/")))
+    [callback] = fake.calls_to("POST", f"interactions/{interaction}/")
+    assert callback.body["type"] == 8  # APPLICATION_COMMAND_AUTOCOMPLETE_RESULT
+    assert callback.body["data"]["choices"] == [{"name": "off", "value": "off"}]
+    interaction = await fake.autocomplete("model", "name", "ec")
+    assert await fake.until(lambda: bool(fake.calls_to("POST", f"interactions/{interaction}/")))
+    [callback] = fake.calls_to("POST", f"interactions/{interaction}/")
+    assert callback.body["data"]["choices"] == [{"name": "echo", "value": "echo"}]
