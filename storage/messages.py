@@ -106,6 +106,14 @@ class MessageStore:
         )
         return StoredMessage(new_id, thread_id, role, content, platform, now)
 
+    def on_stop(self, callback: Callable[[int], object]) -> None:
+        """Call `callback(thread_id)` when another replica asks to stop a thread's reply."""
+        self.db.backend.turns.on_stop = callback
+
+    async def ask_to_stop(self, thread_id: int) -> bool:
+        """Ask the other replicas to stop the thread's reply; whether one may be writing it."""
+        return await self.db.backend.turns.ask_to_stop(thread_id)
+
     async def take_turn(self, thread_id: int, now: datetime) -> int:
         """A ticket for the thread's queue; tickets are served in the order taken."""
         return await self.db.backend.turns.take(thread_id, now)

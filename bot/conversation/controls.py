@@ -115,9 +115,9 @@ class ThreadControls:
         return await self.replier.choices(account, thread_id)
 
     async def stop(self, account: Account, key: str) -> bool:
-        """Close the reply being generated in the thread, if any (in this process)."""
+        """Close the reply being generated in the thread, if any (on any replica)."""
         thread_id = await self.memory.thread(account.id, key)
-        return self.replier.stop(thread_id)
+        return await self.replier.stop(thread_id)
 
     async def usage_of(self, account: Account, key: str) -> UsageView:
         """Tokens today, the budget, messages this minute and the thread's choices."""

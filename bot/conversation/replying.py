@@ -72,16 +72,23 @@ class Replier:
         self.reply_timeout_s = reply_timeout_s
         self.clock = clock
         self._background: set[asyncio.Task[None]] = set()
-        # The stream being read per thread, for /stop (in this process).
+        # The stream being read per thread, for /stop (from here or another replica).
         self._streams: dict[int, asyncio.Task[str]] = {}
+        memory.store.on_stop(self._stop_here)
 
     async def choices(self, account: Account, thread_id: int) -> Choices:
         """The model, persona and prompt in force in a thread."""
         stored = await self.thread_settings.get(thread_id)
         return resolve(self.catalogue, stored, account.is_admin)
 
-    def stop(self, thread_id: int) -> bool:
-        """Close the thread's model stream, if one is open here; nothing of it is stored."""
+    async def stop(self, thread_id: int) -> bool:
+        """Close the thread's model stream, here or on the replica writing it; nothing of it
+        is stored. Whether a reply was (or, elsewhere, may be) being written."""
+        if self._stop_here(thread_id):
+            return True
+        return await self.memory.store.ask_to_stop(thread_id)
+
+    def _stop_here(self, thread_id: int) -> bool:
         task = self._streams.get(thread_id)
         if task is None or task.done():
             return False
