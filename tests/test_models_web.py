@@ -19,6 +19,7 @@ from tests.fakes.model_apis import Plan
 from tests.support.models import ANTHROPIC_KEY_ENV, Models, model_servers
 from tests.support.people import dm
 from tests.support.settings import PASSWORD, FakeClock
+from tests.support.web import post_form, register_on_the_page
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:websockets")
 
@@ -179,3 +180,29 @@ async def test_stop_over_http_and_the_websocket(
         slow.hold.set()  # type: ignore[union-attr]
     history = (await api.get("/api/history")).json()["messages"]
     assert [m["content"] for m in history if m["role"] == "assistant"] == ["Quick."]
+
+
+async def test_the_chat_pages_settings_panel(web: WebDoor, models: Models) -> None:
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{web.port}", trust_env=False, timeout=30
+    ) as page:
+        await register_on_the_page(page)
+        chat = await page.get("/chat")
+        assert 'action="/chat/settings"' in chat.text and '<option value="large"' in chat.text
+        assert '<option value="secret"' not in chat.text  # admin-only
+        saved = await post_form(
+            page, "/chat", "/chat/settings", model="large", persona="pirate", system_prompt=""
+        )
+        assert saved.status_code == 303
+        chat = await page.get("/chat")
+        assert "Settings saved" in chat.text
+        assert '<option value="large" selected>' in chat.text
+        assert '<option value="pirate" selected>' in chat.text
+        refused = await post_form(
+            page, "/chat", "/chat/settings", model="nonsense", persona="off", system_prompt="x"
+        )
+        assert refused.status_code == 303
+        chat = await page.get("/chat")
+        assert "no model" in chat.text and '<option value="large" selected>' in chat.text
+        await post_form(page, "/chat", "/chat", message="hello")
+        assert models.openai.requests[-1]["model"] == "large-2"

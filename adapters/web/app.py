@@ -24,6 +24,7 @@ from adapters.web.failsafe import Failsafe
 from adapters.web.live import live
 from adapters.web.pages import CsrfFailed, LoginRequired, pages, redirect, render
 from adapters.web.security import ApiTokens, BodyLimit, SecurityHeaders
+from adapters.web.settings_panel import settings_panel
 from adapters.web.webhooks import webhooks
 from bot.app import Chatlink
 from bot.delivery import WebhookReceiver
@@ -70,6 +71,7 @@ def create_app(
     app.include_router(health)
     app.include_router(live)
     app.include_router(pages)
+    app.include_router(settings_panel)
     app.include_router(admin)
     app.include_router(webhooks(receivers))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

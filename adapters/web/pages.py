@@ -303,7 +303,10 @@ async def chat_page(request: Request) -> Response:
     account = await require_account(request)
     chatlink = get_chatlink(request)
     history = await chatlink.core.memory.page(account.id, PRIVATE_THREAD, HISTORY_ON_PAGE)
-    return render(request, "chat.html", account=account, history=history)
+    from adapters.web.settings_panel import panel_context  # the panel's module imports this one
+
+    panel = await panel_context(chatlink, account)
+    return render(request, "chat.html", account=account, history=history, **panel)
 
 
 @pages.post("/chat")
