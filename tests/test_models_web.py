@@ -19,7 +19,7 @@ from tests.fakes.model_apis import Plan
 from tests.support.models import ANTHROPIC_KEY_ENV, Models, model_servers
 from tests.support.people import dm
 from tests.support.settings import PASSWORD, FakeClock
-from tests.support.web import post_form, register_on_the_page
+from tests.support.web import csrf_of, post_form, register_on_the_page
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:websockets")
 
@@ -206,3 +206,31 @@ async def test_the_chat_pages_settings_panel(web: WebDoor, models: Models) -> No
         assert "no model" in chat.text and '<option value="large" selected>' in chat.text
         await post_form(page, "/chat", "/chat", message="hello")
         assert models.openai.requests[-1]["model"] == "large-2"
+
+
+async def test_the_chat_pages_stop_button(web: WebDoor, app: Chatlink, models: Models) -> None:
+    slow = Plan(text="A long story that never ends", hold=asyncio.Event(), hold_after=1)
+    models.openai.plans = [slow]
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{web.port}", trust_env=False, timeout=30
+    ) as page:
+        await register_on_the_page(page)
+        idle = await post_form(page, "/chat", "/chat/stop")
+        assert idle.status_code == 303
+        assert "Nothing is being written" in (await page.get("/chat")).text
+        try:
+            csrf = csrf_of(await page.get("/chat"))
+            talking = asyncio.create_task(
+                page.post("/chat", data={"csrf_token": csrf, "message": "story"})
+            )
+            await slow.at_hold.wait()
+            stop = await page.post("/chat/stop", data={"csrf_token": csrf})
+            assert stop.status_code == 303
+            await talking
+            # Both answers flash a notice in the one session cookie: whichever came last shows.
+            shown = (await page.get("/chat")).text
+            assert "Stopping that reply" in shown or "Stopped. Nothing" in shown
+        finally:
+            slow.hold.set()  # type: ignore[union-attr]
+        chat = await page.get("/chat")
+        assert "A long story" not in chat.text

@@ -1,5 +1,5 @@
 """The chat page's settings panel: the private thread's model, persona and system prompt,
-as a plain form (no JavaScript), posted to /chat/settings."""
+as a plain form (no JavaScript) posted to /chat/settings, and a Stop button (/chat/stop)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from bot.providers import OFF
 
 settings_panel = APIRouter(include_in_schema=False)
 SAVED = "Settings saved: they apply to your private chats on every platform."
+STOPPING = "Stopping that reply: nothing of it is kept."
+NOTHING_TO_STOP = "Nothing is being written right now."
 
 
 async def panel_context(chatlink: Chatlink, account: Account) -> dict[str, Any]:
@@ -48,3 +50,12 @@ async def save_settings(request: Request) -> Response:
     except ChatlinkError as error:
         return redirect("/chat", str(error), request)
     return redirect("/chat", SAVED, request)
+
+
+@settings_panel.post("/chat/stop")
+async def stop_reply(request: Request) -> Response:
+    """The Stop button: close the reply being written in the private thread (any door)."""
+    await checked_form(request)
+    account = await require_account(request)
+    stopped = await get_chatlink(request).core.controls.stop(account, PRIVATE_THREAD)
+    return redirect("/chat", STOPPING if stopped else NOTHING_TO_STOP, request)
