@@ -60,7 +60,7 @@ def build_checks(app: Chatlink) -> list[Check]:
 
     use_timedelta_durations()
     return [
-        *core_checks(app.db, app.core.provider, app.limiter),
+        *core_checks(app.db, app.core.provider, app.limiter, catalogue=app.catalogue),
         *telegram_checks(app),
         *discord_checks(app),
     ]

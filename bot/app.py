@@ -18,7 +18,7 @@ from bot.linking import LinkCodeCodec, LinkService
 from bot.messages import Platform
 from bot.monitoring import Metrics
 from bot.operations import AdminService
-from bot.providers import ReplyProvider, make_provider
+from bot.providers import Catalogue, ReplyProvider, build_catalogue
 from bot.secret import load_secret_key
 from bot.settings import Settings
 from storage import (
@@ -50,6 +50,11 @@ class Chatlink:
     sessions: WebSessions
     secret_key: str = field(repr=False)
 
+    @property
+    def catalogue(self) -> Catalogue:
+        """The models and personas users may pick."""
+        return self.core.catalogue
+
 
 @asynccontextmanager
 async def open_chatlink(
@@ -69,8 +74,10 @@ async def open_chatlink(
     closed provider or database.
     """
     secret_key = load_secret_key(settings)
-    owns_provider, owns_limiter = provider is None, limiter is None
-    provider = make_provider(settings) if provider is None else provider
+    owns_limiter = limiter is None
+    # One provider per model, SDK clients shared; a bad MODELS_FILE stops here, before the
+    # database is touched.
+    catalogue = build_catalogue(settings, provider)
     try:
         db = Database(settings.database_url)
     except (ValueError, OSError) as exc:
@@ -137,8 +144,10 @@ async def open_chatlink(
             account_store=account_store,
             links=links,
             memory=memory,
-            provider=provider,
+            catalogue=catalogue,
             usage=usage,
+            system_prompt_max_chars=settings.system_prompt_max_chars,
+            base_prompt_tokens=estimate(settings.llm_system_prompt),
             max_message_chars=settings.max_message_chars,
             summarize_memory=settings.memory_summary,
             metrics=metrics,
@@ -176,8 +185,7 @@ async def open_chatlink(
                 )
             await memory.settle()
     finally:
-        if owns_provider:
-            await provider.close()
+        await catalogue.close()
         if owns_limiter:
             await limiter.close()
         hasher.close()

@@ -61,6 +61,8 @@ class Reply:
     kind: ReplyKind = ReplyKind.INFO
     open_private: bool = False
     refusal: ChatlinkError | None = None
+    # Commands the person may pick next ("/model large"): doors may offer them as buttons.
+    choices: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # One channel: a refusal without its error would leave the web door guessing.

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(2, ge=0, le=10)
     llm_context_tokens: int = Field(8192, ge=256, le=10_000_000)
 
+    # Models, personas and per-thread controls (/model, /persona, /system).
+    # Unset MODELS_FILE: the LLM_* settings above make the one model.
+    models_file: Path | None = None
+    personas_file: Path | None = None
+    system_prompt_max_chars: int = Field(4000, ge=1, le=100_000)
+
     memory_summary: bool = False
     retention_days: int | None = Field(None, ge=1)
 
@@ -148,6 +154,8 @@ class Settings(BaseSettings):
         "discord_shard_count",
         "daily_token_budget",
         "retention_days",
+        "models_file",
+        "personas_file",
         mode="before",
     )
     @classmethod

@@ -28,11 +28,14 @@ from storage.records import (
     LinkCode,
     Stats,
     StoredMessage,
+    ThreadSettings,
     ThreadState,
+    UsageTotal,
     WebSession,
 )
 from storage.sessions import SessionStore
 from storage.stats import collect as collect_stats
+from storage.thread_settings import ThreadSettingsStore, UsageStore
 
 __all__ = [
     "Account",
@@ -54,7 +57,11 @@ __all__ = [
     "Stats",
     "StorageError",
     "StoredMessage",
+    "ThreadSettings",
+    "ThreadSettingsStore",
     "ThreadState",
+    "UsageStore",
+    "UsageTotal",
     "UsernameTaken",
     "WebSession",
     "collect_stats",

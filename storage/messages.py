@@ -106,6 +106,14 @@ class MessageStore:
         )
         return StoredMessage(new_id, thread_id, role, content, platform, now)
 
+    def on_stop(self, callback: Callable[[int], object]) -> None:
+        """Call `callback(thread_id)` when another replica asks to stop a thread's reply."""
+        self.db.backend.turns.on_stop = callback
+
+    async def ask_to_stop(self, thread_id: int) -> bool:
+        """Ask the other replicas to stop the thread's reply; whether one may be writing it."""
+        return await self.db.backend.turns.ask_to_stop(thread_id)
+
     async def take_turn(self, thread_id: int, now: datetime) -> int:
         """A ticket for the thread's queue; tickets are served in the order taken."""
         return await self.db.backend.turns.take(thread_id, now)
@@ -156,6 +164,32 @@ class MessageStore:
                 update(threads)
                 .where(threads.c.id == thread_id)
                 .values(context_notice_sent=False, summary=None, summary_until=None)
+            )
+        return int(result.rowcount or 0)
+
+    async def last_exchange(self, thread_id: int) -> list[StoredMessage]:
+        """The thread's last user message and every message after it, oldest first."""
+        last_user = (
+            select(func.max(messages.c.id))
+            .where(messages.c.thread_id == thread_id, messages.c.role == "user")
+            .scalar_subquery()
+        )
+        query = (
+            select(messages)
+            .where(messages.c.thread_id == thread_id, messages.c.id >= last_user)
+            .order_by(messages.c.id)
+        )
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_message(r) for r in rows]
+
+    async def delete_ids(self, thread_id: int, ids: list[int]) -> int:
+        """Delete these messages of one thread; returns how many went."""
+        if not ids:
+            return 0
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                delete(messages).where(messages.c.thread_id == thread_id, messages.c.id.in_(ids))
             )
         return int(result.rowcount or 0)
 

@@ -57,6 +57,24 @@ class ThreadState:
 
 
 @dataclass(frozen=True, slots=True)
+class ThreadSettings:
+    """A thread's own model, persona and system prompt (None: not chosen)."""
+
+    model: str | None = None
+    persona: str | None = None
+    system_prompt: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotal:
+    """Tokens spent by one account or on one model since a moment."""
+
+    name: str
+    tokens: int
+    calls: int
+
+
+@dataclass(frozen=True, slots=True)
 class StoredMessage:
     """One turn of a conversation thread."""
 

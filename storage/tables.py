@@ -136,6 +136,10 @@ class ThreadRow(Base):
     # MEMORY_SUMMARY: older turns folded into text, up to and including message `summary_until`.
     summary: Mapped[str | None] = mapped_column(Text, nullable=True)
     summary_until: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    # /model, /persona, /system: the thread's own choices (NULL: the catalogue's default).
+    model: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    persona: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    system_prompt: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class MessageRow(Base):
@@ -180,6 +184,19 @@ class TurnRow(Base):
     owner: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class UsageRow(Base):
+    """Tokens one model call cost, by account and model (`chatlink stats`, `/usage`)."""
+
+    __tablename__ = "usage_records"
+    __table_args__ = (Index(None, "at"), Index(None, "account_id", "at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(64))
+    tokens: Mapped[int] = mapped_column(BigInteger)
+
+
 metadata = Base.metadata
 accounts = cast(Table, AccountRow.__table__)
 invites = cast(Table, InviteRow.__table__)
@@ -190,3 +207,4 @@ threads = cast(Table, ThreadRow.__table__)
 messages = cast(Table, MessageRow.__table__)
 turns = cast(Table, TurnRow.__table__)
 web_sessions = cast(Table, WebSessionRow.__table__)
+usage_records = cast(Table, UsageRow.__table__)

@@ -78,11 +78,17 @@ async def test_commands_are_synced_with_their_options(
     [sync] = fake.calls_to("PUT", "/commands")
     assert sync.path == "applications/4242/commands"  # global without DISCORD_GUILD_IDS
     by_name = {c["name"]: c for c in sync.body}
-    assert sorted(by_name) == ["chat", "forget", "help", "link", "reset", "unlink", "whoami"]
+    assert sorted(by_name) == [
+        "chat", "forget", "help", "link", "model", "persona", "reset", "retry", "stop",
+        "system", "undo", "unlink", "usage", "whoami",
+    ]  # fmt: skip
     [message] = by_name["chat"]["options"]
     assert (message["name"], message["type"], message["required"]) == ("message", 3, True)
     [code] = by_name["link"]["options"]
     assert (code["name"], code.get("required", False)) == ("code", False)
+    for name in ("model", "persona"):  # names offered as the person types
+        [option] = by_name[name]["options"]
+        assert option["name"] == "name" and option["autocomplete"] is True, option
     assert not fake.content_intent  # the privileged intent is only asked for when configured
 
 
@@ -103,7 +109,7 @@ async def test_guild_sync_and_content_intent(
                 f"applications/4242/guilds/{GUILD_ID}/commands",
                 "applications/4242/commands",
             ]
-            assert len(syncs[0].body) == 7 and syncs[1].body == []  # no duplicates left global
+            assert len(syncs[0].body) == 14 and syncs[1].body == []  # no duplicates left global
             assert fake.content_intent
             await fake.command("help")  # found through data.guild_id, as Discord sends it
             [answer] = await fake.wait_for(1)
@@ -434,3 +440,38 @@ async def test_dm_messages_are_answered_and_shown_in_order(
     thread = await app.core.memory.thread(alice.id, "private")
     stored = await app.core.memory.store.recent(thread, 10)
     assert [m.content for m in stored if m.role == "user"] == ["one", "two", "three"]
+
+
+async def test_thread_controls_as_slash_commands(running: tuple[FakeDiscord, Chatlink]) -> None:
+    fake, app = running
+    alice = await app.accounts.register("alice", PASSWORD)
+    code = (await app.links.issue_for_account(alice.id)).code
+    await fake.command("link", {"code": code}, guild=False)
+    await fake.wait_for(1)
+    await fake.command("model", {"name": "nonsense"}, guild=False)
+    refused = (await fake.wait_for(2))[-1]
+    assert (
+        "no model 'nonsense'" in refused.body["content"]
+        and "Models: echo" in refused.body["content"]
+    )
+    await fake.command("model", guild=False)
+    listing = (await fake.wait_for(3))[-1]
+    assert "echo" in listing.body["content"] and "(current)" in listing.body["content"]
+    await fake.command("usage", guild=False)
+    usage = (await fake.wait_for(4))[-1]
+    assert "Tokens today: 0." in usage.body["content"] and flags(usage) & EPHEMERAL
+
+
+async def test_model_and_persona_names_are_autocompleted(
+    running: tuple[FakeDiscord, Chatlink],
+) -> None:
+    fake, _ = running
+    interaction = await fake.autocomplete("persona", "name", "O")
+    assert await fake.until(lambda: bool(fake.calls_to("POST", f"{interaction}/")))
+    [callback] = fake.calls_to("POST", f"interactions/{interaction}/")
+    assert callback.body["type"] == 8  # APPLICATION_COMMAND_AUTOCOMPLETE_RESULT
+    assert callback.body["data"]["choices"] == [{"name": "off", "value": "off"}]
+    interaction = await fake.autocomplete("model", "name", "ec")
+    assert await fake.until(lambda: bool(fake.calls_to("POST", f"interactions/{interaction}/")))
+    [callback] = fake.calls_to("POST", f"interactions/{interaction}/")
+    assert callback.body["data"]["choices"] == [{"name": "echo", "value": "echo"}]

@@ -286,3 +286,39 @@ async def test_a_killed_replicas_ticket_is_released_at_once(
         ("user", "m8"), ("user", "m9"), ("assistant", "noted"), ("user", "m10"),
         ("assistant", "noted"),
     ]  # fmt: skip
+
+
+async def test_stop_reaches_the_replica_writing_the_reply(
+    shared: dict[str, str], tmp_path: Path
+) -> None:
+    slow = Plan(text="A long story that never ends", hold=asyncio.Event(), hold_after=1)
+    fake = FakeModel(plans=[slow], default=Plan(text="Quick."))
+    async with serve(fake.openai_app()) as model_url:
+        env = shared | {
+            "LLM_PROVIDER": "openai", "LLM_BASE_URL": f"{model_url}/v1", "LLM_MODEL": "fake",
+            "LLM_API_KEY": "k", "RATE_LIMIT_PER_MINUTE": "0",
+        }  # fmt: skip
+        try:
+            async with (
+                replicas(tmp_path, env) as urls,
+                httpx.AsyncClient(trust_env=False, timeout=60) as client,
+            ):
+                auth = await token_for(client, urls[0])
+                nothing = await client.post(f"{urls[1]}/api/stop", headers=auth)
+                assert nothing.json() == {"stopped": False}
+                talking = asyncio.create_task(
+                    client.post(f"{urls[0]}/api/chat", json={"message": "story"}, headers=auth)
+                )
+                await slow.at_hold.wait()
+                stop = await client.post(f"{urls[1]}/api/stop", headers=auth)
+                assert stop.json() == {"stopped": True}
+                assert (await talking).json()["reply"].startswith("Stopped.")
+                after = await client.post(
+                    f"{urls[1]}/api/chat", json={"message": "next"}, headers=auth
+                )
+                assert after.json()["reply"] == "Quick."
+                history = await client.get(f"{urls[0]}/api/history", headers=auth)
+        finally:
+            slow.hold.set()  # type: ignore[union-attr]
+    stored = [(m["role"], m["content"]) for m in history.json()["messages"]]
+    assert stored == [("user", "story"), ("user", "next"), ("assistant", "Quick.")]

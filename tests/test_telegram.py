@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
@@ -13,6 +14,7 @@ from telegram.ext import BaseRateLimiter
 
 from adapters.telegram_bot import TelegramDoor
 from bot.app import Chatlink, open_chatlink
+from bot.conversation.replying import STOPPED
 from bot.delivery import APOLOGY, SHUTTING_DOWN, split_text, utf16_length
 from bot.monitoring.logs import RedactingFormatter
 from storage import Account
@@ -69,6 +71,7 @@ async def test_start_up_registers_commands(running: tuple[FakeTelegram, Chatlink
     [commands] = [c.params["commands"] for c in fake.calls if c.method == "setMyCommands"]
     assert [c["command"] for c in commands] == [
         "start", "help", "link", "unlink", "reset", "forget", "whoami",
+        "model", "persona", "system", "retry", "undo", "stop", "usage",
     ]  # fmt: skip
     assert app.senders.username("telegram") == BOT_USERNAME
 
@@ -487,3 +490,60 @@ async def test_cut_off_at_shutdown_answers_and_queued_messages_alike(
         stored = await app.core.memory.store.recent(thread, 10)
         assert [(m.role, m.content) for m in stored] == [("user", "first")]
         assert len(app.core.order) == 0  # nothing left standing in line
+
+
+async def test_stop_reaches_the_reply_that_holds_the_senders_place(
+    running: tuple[FakeTelegram, Chatlink], scripted: ScriptedModel
+) -> None:
+    fake, app = running
+    alice = await link_alice(fake, app)
+    gate = asyncio.Event()
+    slow = SlowStream(["Once ", "upon ", "a ", "time"], delay=0.01, gate=gate)
+    scripted.plans.append(slow)
+    try:
+        await fake.say("tell me a story")
+        await slow.at_gate.wait()
+        await fake.say("/stop")  # the story holds alice's place in this chat: /stop must not wait
+        assert await fake.until(lambda: "Stopping that reply." in fake.sent(1001))
+        # In place of the live reply if it was shown already, else as a message of its own.
+        assert await fake.until(
+            lambda: (
+                STOPPED in fake.sent(1001)
+                or (bool(fake.edits()) and fake.edits()[-1][1] == STOPPED)
+            )
+        )
+    finally:
+        gate.set()
+    thread = await app.core.memory.thread(alice.id, "private")
+    assert [m.role for m in await app.core.memory.store.recent(thread, 5)] == ["user"]
+
+
+async def test_model_and_persona_lists_have_buttons_that_answer_like_the_command(
+    running: tuple[FakeTelegram, Chatlink],
+) -> None:
+    fake, app = running
+    await link_alice(fake, app)
+    before = len(fake.sent(1001))
+    await fake.say("/model")
+    await fake.wait_sent(before + 1)
+    [listing] = [c for c in fake.calls if c.method == "sendMessage"][-1:]
+    markup = listing.params["reply_markup"]
+    markup = json.loads(markup) if isinstance(markup, str) else markup
+    [[button]] = markup["inline_keyboard"]
+    assert button == {"text": "echo", "callback_data": "/model echo"}
+    pressed = fake.message("Models: …", user_id=1001)["message"]
+    await fake.push(
+        {
+            "callback_query": {
+                "id": "cb-1",
+                "from": fake.user(1001),
+                "message": pressed,
+                "chat_instance": "1",
+                "data": "/model echo",
+            }
+        }
+    )
+    [answered] = await fake.wait_calls("answerCallbackQuery", 1)
+    assert answered.params["callback_query_id"] == "cb-1"
+    await fake.wait_sent(before + 2)
+    assert fake.sent(1001)[-1] == "Model for this chat: echo."

@@ -112,7 +112,7 @@ async def test_webhook_mode(webhooked: Webhooked) -> None:
     [set_webhook] = [c for c in fake.calls if c.method == "setWebhook"]
     assert set_webhook.params["url"] == PUBLIC_HOOK
     assert set_webhook.params["secret_token"] == SECRET
-    assert set_webhook.params["allowed_updates"] == ["message"]
+    assert set_webhook.params["allowed_updates"] == ["message", "callback_query"]
     assert "getUpdates" not in fake.methods()
     # Refused calls come first: had one been queued, its /help would be answered first.
     refused = {"update_id": 1, **fake.message("/help")}

@@ -1,4 +1,4 @@
-"""The `chatlink` command line: run, migrate, user, link-code, stats."""
+"""The `chatlink` command line: run, migrate, user, link-code, models, stats."""
 
 from __future__ import annotations
 
@@ -12,15 +12,25 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
+from adapters.cli.models import list_models
 from bot.app import Chatlink, migrate, open_chatlink
 from bot.clock import utcnow
 from bot.delivery import Door, serve
 from bot.errors import ChatlinkError, ConfigError
 from bot.monitoring import configure_logging, redact, scrub
-from bot.operations import Check, Retention, core_checks, database_stats, parse_duration, run_checks
+from bot.operations import (
+    Check,
+    Retention,
+    core_checks,
+    database_stats,
+    parse_duration,
+    run_checks,
+    usage_today,
+)
 from bot.settings import Settings
 
 log = logging.getLogger("chatlink")
+STATS_TOP_ACCOUNTS = 10  # the accounts that spent most today
 
 
 def cli_actor() -> str:
@@ -105,6 +115,10 @@ def _parser() -> argparse.ArgumentParser:
     prune.add_argument("--days", type=int, help="retention period (default: RETENTION_DAYS)")
     prune.add_argument("--dry-run", action="store_true", help="only say how many would go")
     commands.add_parser(
+        "models", help="list the models and personas users may pick",
+        description="The catalogue: MODELS_FILE and PERSONAS_FILE, or the one LLM_* model.",
+    )  # fmt: skip
+    commands.add_parser(
         "stats", help="show counts and the database size",
         description="Accounts, linked identities per platform, messages and database size.",
     )  # fmt: skip
@@ -156,6 +170,8 @@ async def _dispatch(
         await migrate(settings)
         print("database is up to date")
         return 0
+    if args.command == "models":
+        return await list_models(settings)
     if args.command == "doctor":
         for token in (settings.telegram_bot_token, settings.discord_bot_token):
             if token is not None:
@@ -165,7 +181,9 @@ async def _dispatch(
                 checks = (
                     build_checks(app)
                     if build_checks is not None
-                    else core_checks(app.db, app.core.provider, app.limiter)
+                    else core_checks(
+                        app.db, app.core.provider, app.limiter, catalogue=app.catalogue
+                    )
                 )
                 return await _doctor(checks)
         except ConfigError as exc:
@@ -315,6 +333,11 @@ async def _stats(app: Chatlink) -> int:
             "n/a (server)" if stats.database_bytes is None else _size(stats.database_bytes),
         ),
     ]
+    # Model tokens since 00:00 UTC: the budget's day.
+    by_model, by_account = await usage_today(app.db, app.core.usage.day_start())
+    rows += [(f"tokens today, model {u.name}", f"{u.tokens:,} ({u.calls} calls)") for u in by_model]
+    top = sorted(by_account, key=lambda u: -u.tokens)[:STATS_TOP_ACCOUNTS]
+    rows += [(f"tokens today, account {u.name}", f"{u.tokens:,} ({u.calls} calls)") for u in top]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")

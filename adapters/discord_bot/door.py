@@ -12,6 +12,7 @@ import discord
 import yarl
 from discord import app_commands
 
+from adapters.discord_bot.commands import add_thread_commands
 from adapters.discord_bot.translate import from_command, from_message
 from bot.app import Chatlink
 from bot.conversation import DESCRIPTIONS
@@ -179,6 +180,7 @@ class DiscordDoor:
                     name=name, description=DESCRIPTIONS[name], callback=self._simple(name)
                 )
             )
+        add_thread_commands(self.tree, self._run_command, self.chatlink.catalogue)
 
     def _simple(self, name: str):  # type: ignore[no-untyped-def]
         async def callback(interaction: discord.Interaction) -> None:

@@ -31,6 +31,7 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     BaseRateLimiter,
+    CallbackQueryHandler,
     ContextTypes,
     MessageHandler,
     filters,
@@ -43,6 +44,7 @@ from adapters.telegram_bot.formatted import (
     refused_entities,
     reply_parts,
 )
+from adapters.telegram_bot.keyboards import choices_keyboard, pressed
 from adapters.telegram_bot.translate import incoming
 from adapters.telegram_bot.webhook import TelegramWebhook
 from bot.app import Chatlink
@@ -67,6 +69,8 @@ log = logging.getLogger(__name__)
 TYPING_EVERY_S = 4.5
 TYPING_AFTER_S = 1.0  # a reply ready sooner needs no typing action: one Bot API call less
 SEND_ATTEMPTS = 3
+# Messages, and the presses of /model and /persona buttons.
+UPDATES = ["message", "callback_query"]
 EDIT_EVERY_S = 1.0
 GROUP_EDIT_EVERY_S = 3.0
 # PTB's own limit is taken before the handler and cannot be overridden, so it is set out of
@@ -106,6 +110,7 @@ class TelegramDoor:
             builder = builder.updater(None)
         self.application: Application = builder.build()  # type: ignore[type-arg]
         self.application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._on_message))
+        self.application.add_handler(CallbackQueryHandler(self._on_button))
         self.application.add_error_handler(self._on_error)
         self.username = ""
         self.bot_id = 0
@@ -137,14 +142,14 @@ class TelegramDoor:
             assert url is not None
             self.webhook.open = True
             await app.bot.set_webhook(
-                url=url, secret_token=self.webhook_secret, allowed_updates=["message"]
+                url=url, secret_token=self.webhook_secret, allowed_updates=UPDATES
             )
             log.info("telegram: webhook %s, served on WEB_PORT at %s", url, self.webhook.path)
         else:
             assert app.updater is not None
             await app.updater.start_polling(
                 timeout=self.poll_timeout,
-                allowed_updates=["message"],
+                allowed_updates=UPDATES,
                 error_callback=self._on_polling_error,
             )
         self.chatlink.senders.register("telegram", self._send_to_chat, username=self.username)
@@ -200,6 +205,26 @@ class TelegramDoor:
             slots=self._slots,
         )
 
+    async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        # A /model or /persona button: answered like the command it names, in its chat.
+        found = pressed(update, self.username)
+        if found is None:
+            if update.callback_query is not None:
+                await update.callback_query.answer()
+            return
+        query, source, message = found
+        await query.answer()  # stops the button's spinner at once
+        rendering = Rendering(
+            render=functools.partial(self._render, source, message),
+            notify=functools.partial(self._send, source),
+            live_reply=functools.partial(self._live_reply, source, message),
+            typing=functools.partial(self._keep_typing, source.chat_id),
+            about=f"update_id={update.update_id}",
+        )
+        await answer(
+            self.chatlink.core, message, rendering, self.in_flight, refuse=self.in_flight.cut
+        )
+
     def _live_reply(
         self, source: Message, message: IncomingMessage
     ) -> LiveReply[Message, Formatted]:
@@ -239,7 +264,7 @@ class TelegramDoor:
                 await asyncio.sleep(TYPING_EVERY_S)
 
     async def _render(self, source: Message, message: IncomingMessage, reply: Reply) -> None:
-        markup = self._private_chat_button() if reply.open_private else None
+        markup = self._private_chat_button() if reply.open_private else choices_keyboard(reply)
         if reply.private and not message.is_private:
             try:
                 await self._send_parts(int(message.user_id), reply_parts(reply))

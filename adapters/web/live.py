@@ -3,9 +3,11 @@
 The client sends `{"message": "..."}`; the server answers with `{"type": "chunk", "text": ...}`
 pieces (each appends to the reply so far) and one `{"type": "reply", "text": ..., "kind": ...}`
 holding the whole reply (a model reply also carries `html`, its Markdown rendered and
-sanitised). `{"type": "stop"}` while a reply streams cancels it (the model call ends, nothing
-half-written is stored) and is answered `{"type": "stopped"}`; messages sent meanwhile wait
-their turn, in order. Bad frames get `{"type": "error", "detail": ...}` and the socket stays.
+sanitised). `{"type": "stop"}` while a reply streams stops it (the model call ends, nothing
+half-written is stored, and that message's reply says so); it is answered at once with
+`{"type": "stopped", "stopped": true|false}` (whether a reply was being made). Messages sent
+meanwhile wait their turn, in order. Bad frames get `{"type": "error", "detail": ...}` and the
+socket stays.
 Authentication: `Authorization: Bearer <token>`, or the page's session cookie from the same origin.
 """
 
@@ -23,6 +25,7 @@ from adapters.web.api import web_message
 from adapters.web.deps import account_from_token, get_chatlink, get_tokens, session_account
 from bot.accounts import Account, credential_version
 from bot.app import Chatlink
+from bot.conversation import PRIVATE_THREAD
 from bot.delivery import answer_for, describe
 from bot.errors import AccountDisabled
 from bot.messages import Reply, ReplyKind
@@ -33,7 +36,9 @@ log = logging.getLogger(__name__)
 live = APIRouter()
 
 POLICY_VIOLATION = 1008
-BAD_FRAME = 'Send text frames of JSON like {"message": "hello"}, in valid UTF-8.'
+BAD_FRAME = (
+    'Send text frames of JSON like {"message": "hello"} or {"type": "stop"}, in valid UTF-8.'
+)
 
 
 def allowed_origins(websocket: WebSocket) -> set[str]:
@@ -74,15 +79,17 @@ async def chat_socket(websocket: WebSocket) -> None:
     await websocket.accept()
     chatlink = get_chatlink(websocket)
     frames: asyncio.Queue[dict[str, object]] = asyncio.Queue()
-    answering: list[asyncio.Task[list[Reply]]] = []  # the reply being made now, if any
 
     async def read() -> None:
         # Read all the time, so a stop frame arrives while a reply streams.
         while True:
             frame = dict(await websocket.receive())
             if frame["type"] != "websocket.disconnect" and _is_stop(frame.get("text")):
-                if answering and not answering[0].done():
-                    answering[0].cancel()
+                # As /stop and POST /api/stop: the core closes the model stream (on whichever
+                # replica writes it) and the reply being made answers that it stopped.
+                stopped = await chatlink.core.controls.stop(account, PRIVATE_THREAD)
+                if not await _send(websocket, {"type": "stopped", "stopped": stopped}):
+                    return
                 continue
             await frames.put(frame)
             if frame["type"] == "websocket.disconnect":
@@ -93,7 +100,7 @@ async def chat_socket(websocket: WebSocket) -> None:
     earlier = _in_flight(websocket).get(account.id)
     late = asyncio.create_task(_deliver(websocket, earlier)) if earlier else None
     try:
-        await _serve(websocket, chatlink, account, session, frames, answering)
+        await _serve(websocket, chatlink, account, session, frames)
     finally:
         for task in (reader, late):
             if task is not None:
@@ -108,7 +115,6 @@ async def _serve(
     account: Account,
     session: str | None,
     frames: asyncio.Queue[dict[str, object]],
-    answering: list[asyncio.Task[list[Reply]]],
 ) -> None:
     while True:
         frame = await frames.get()
@@ -132,17 +138,8 @@ async def _serve(
         if text is None:
             await websocket.send_json({"type": "error", "detail": BAD_FRAME})
             continue
-        task = asyncio.create_task(_answer(websocket, chatlink, current, text, answering))
         try:
-            await task
-        except asyncio.CancelledError:
-            me = asyncio.current_task()
-            if me is not None and me.cancelling():
-                raise  # this handler itself is being cancelled, not the reply stopped
-            try:
-                await websocket.send_json({"type": "stopped"})
-            except (WebSocketDisconnect, RuntimeError):
-                return
+            await _answer(websocket, chatlink, current, text)
         except WebSocketDisconnect:
             return
         except Exception as error:
@@ -154,8 +151,6 @@ async def _serve(
             log.debug("web: the failure in full", exc_info=error)
             if not await _send(websocket, {"type": "error", "detail": answer_for(error)}):
                 return
-        finally:
-            answering.clear()
 
 
 async def _answer(
@@ -163,7 +158,6 @@ async def _answer(
     chatlink: Chatlink,
     account: Account,
     text: str,
-    answering: list[asyncio.Task[list[Reply]]],
 ) -> None:
     sent = 0
     gone = False
@@ -178,7 +172,6 @@ async def _answer(
     handling = asyncio.create_task(
         chatlink.core.handle(web_message(account, text), on_progress=stream, account=account)
     )
-    answering[:] = [handling]  # what a stop frame cancels
     registry = _in_flight(websocket)
     registry[account.id] = handling
     handling.add_done_callback(
@@ -204,7 +197,7 @@ def _in_flight(websocket: WebSocket) -> dict[int, asyncio.Task[list[Reply]]]:
     return registry
 
 
-async def _send(websocket: WebSocket, frame: dict[str, str]) -> bool:
+async def _send(websocket: WebSocket, frame: dict[str, str | bool]) -> bool:
     try:
         await websocket.send_json(frame)
     except Exception:  # closed under us: the reader sees the disconnect

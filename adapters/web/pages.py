@@ -337,6 +337,9 @@ async def chat_page(request: Request) -> Response:
     account = await require_account(request)
     chatlink = get_chatlink(request)
     history = await chatlink.core.memory.page(account.id, PRIVATE_THREAD, HISTORY_ON_PAGE)
+    from adapters.web.settings_panel import panel_context  # the panel's module imports this one
+
+    panel = await panel_context(chatlink, account)
     # The model's replies as the live reply shows them: one sanitising path (bot.rendering).
     shown = [(m, Markup(to_html(m.content)) if m.role == "assistant" else None) for m in history]
     return render(
@@ -346,6 +349,7 @@ async def chat_page(request: Request) -> Response:
         history=shown,
         older=history[0].id if len(history) == HISTORY_ON_PAGE else None,
         max_chars=chatlink.settings.max_message_chars,
+        **panel,
     )
 
 

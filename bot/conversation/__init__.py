@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.conversation.commands import DESCRIPTIONS, HELP, Command, addresses_us, parse_command
+from bot.conversation.controls import ThreadControls, UnknownChoice, UsageView
 from bot.conversation.core import ChatCore
 from bot.conversation.export import export_account
 from bot.conversation.memory import PRIVATE_THREAD, Memory, thread_key
@@ -17,7 +18,10 @@ __all__ = [
     "Command",
     "Memory",
     "Place",
+    "ThreadControls",
     "TurnOrder",
+    "UnknownChoice",
+    "UsageView",
     "addresses_us",
     "estimate",
     "export_account",

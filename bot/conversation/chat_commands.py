@@ -1,4 +1,4 @@
-"""The chat commands: /start /help /link /unlink /reset /forget /whoami."""
+"""The chat commands: /start /help /link /unlink /reset /forget /whoami, and the controls."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bot.conversation.commands import HELP, START_LINK, Command
+from bot.conversation.controls import ThreadControls
 from bot.conversation.memory import Memory, thread_key
+from bot.conversation.replying import Replier
+from bot.conversation.thread_commands import ThreadCommands
 from bot.errors import AccountDisabled, NotLinked
 from bot.limits import UsageLimits
 from bot.linking import LinkService
@@ -37,11 +40,18 @@ class ChatCommands:
         links: LinkService,
         memory: Memory,
         usage: UsageLimits,
+        replier: Replier,
+        *,
+        system_prompt_max_chars: int = 4000,
     ) -> None:
         self.account_store = account_store
         self.links = links
         self.memory = memory
         self.usage = usage
+        self.controls = ThreadControls(
+            memory, replier, usage, system_prompt_max_chars=system_prompt_max_chars
+        )
+        thread = ThreadCommands(self.controls)
         self._handlers: dict[str, Handler] = {
             "start": self.start,
             "help": self.help,
@@ -50,6 +60,14 @@ class ChatCommands:
             "reset": self.reset,
             "forget": self.forget,
             "whoami": self.whoami,
+            "model": thread.model,
+            "persona": thread.persona,
+            "system": thread.system,
+            "usage": thread.usage,
+            "stop": thread.stop,
+            # Answered in the thread's turn by the core; here only when not linked.
+            "retry": self.needs_account,
+            "undo": self.needs_account,
         }
 
     async def run(
@@ -74,6 +92,13 @@ class ChatCommands:
         return [
             Reply(f"Welcome back, {account.username}! Just write to me.\n\n{HELP}", private=True)
         ]
+
+    async def needs_account(
+        self, message: IncomingMessage, args: str, account: Account | None
+    ) -> list[Reply]:
+        """What /retry and /undo answer without an active account."""
+        _active(account)
+        return []
 
     async def help(
         self, message: IncomingMessage, args: str, account: Account | None

@@ -5,7 +5,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-COMMANDS = ("start", "help", "link", "unlink", "reset", "forget", "whoami")
+COMMANDS = (
+    "start",
+    "help",
+    "link",
+    "unlink",
+    "reset",
+    "forget",
+    "whoami",
+    "model",
+    "persona",
+    "system",
+    "retry",
+    "undo",
+    "stop",
+    "usage",
+)
 
 # What each command does, in the platforms' command menus.
 DESCRIPTIONS = {
@@ -16,6 +31,13 @@ DESCRIPTIONS = {
     "reset": "Forget this conversation",
     "forget": "Erase everything you said to me",
     "whoami": "Show your account and linked chats",
+    "model": "List models, or switch: /model NAME",
+    "persona": "List personas, or apply one: /persona NAME",
+    "system": "Show or set this chat's system prompt",
+    "retry": "Write the last reply again",
+    "undo": "Remove the last exchange",
+    "stop": "Stop the reply being written",
+    "usage": "Your tokens today and your limits",
 }
 # `/start link` (the deep link a group offers) asks for a link code in the private chat.
 START_LINK = "link"
@@ -61,6 +83,13 @@ I am a chat bot with one memory across Telegram, Discord and the web.
 /reset: forget this conversation (only this chat's thread)
 /forget: erase everything you ever said to me
 /whoami: show your account and linked chats
+/model: list models; /model NAME switches this chat's model
+/persona: list personas; /persona NAME applies one, /persona off
+/system: show this chat's system prompt; /system TEXT sets it, /system off clears it
+/retry: write the last reply again
+/undo: remove the last exchange from memory
+/stop: stop the reply being written
+/usage: your tokens today, the limits, the model and persona
 /help: this list
 
 Passwords are typed only on the web page, never in a chat."""

@@ -2,42 +2,46 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Coroutine
 from dataclasses import dataclass, replace
-from typing import Any
 
 from bot.accounts import AccountCache
 from bot.conversation.chat_commands import ChatCommands
 from bot.conversation.commands import parse_command
 from bot.conversation.memory import Memory, thread_key
 from bot.conversation.ordering import Place, TurnOrder
-from bot.conversation.tokens import estimate, estimate_turns
+from bot.conversation.replying import (
+    CONTEXT_TRIMMED,
+    MODEL_FAILED,
+    SUMMARY_PROMPT,
+    EmptyReply,
+    Replier,
+)
 from bot.delivery import STORAGE_FAILED
 from bot.errors import AccountDisabled, ChatlinkError, InputRejected, RateLimited
 from bot.limits import UsageLimits
 from bot.linking import LinkService
 from bot.messages import IncomingMessage, Platform, ProgressCallback, Reply, ReplyKind
 from bot.monitoring import Metrics
-from bot.providers import ReplyProvider, Turn, Usage
-from storage import Account, AccountStore, database_failure
+from bot.providers import Catalogue, ModelSpec, ReplyProvider
+from storage import (
+    Account,
+    AccountStore,
+    ThreadSettingsStore,
+    UsageStore,
+    database_failure,
+)
 
 log = logging.getLogger(__name__)
 
+# Re-exported: where these lived before the reply moved to `replying`.
+__all__ = ["CONTEXT_TRIMMED", "MODEL_FAILED", "SUMMARY_PROMPT", "ChatCore", "EmptyReply"]
+# Commands answered in the thread's turn, after the messages before them.
+IN_TURN = ("retry", "undo")
+
 NOT_TEXT = "I can only read text messages."
 EMPTY = "Send me some text."
-MODEL_FAILED = "The model is unavailable right now. Please try again in a moment."
-SUMMARY_PROMPT = (
-    "Summarise this conversation for your own memory in a few sentences: facts about the "
-    "person, their preferences and open questions. Plain text, no preamble."
-)
-CONTEXT_TRIMMED = (
-    "(Our conversation is getting long: my oldest messages in this chat are no longer in "
-    "my context. /reset starts afresh.)"
-)
 NOT_LINKED_PRIVATE = (
     "Hi! This chat is not linked to an account yet. Send /link and I will give you a "
     "link to the web page, where you log in or register. (Never send me a password here.)"
@@ -54,8 +58,13 @@ class ChatCore:
         account_store: AccountStore,
         links: LinkService,
         memory: Memory,
-        provider: ReplyProvider,
+        provider: ReplyProvider | None = None,
         usage: UsageLimits,
+        catalogue: Catalogue | None = None,
+        thread_settings: ThreadSettingsStore | None = None,
+        usage_store: UsageStore | None = None,
+        system_prompt_max_chars: int = 4000,
+        base_prompt_tokens: int = 0,
         max_message_chars: int = 8000,
         summarize_memory: bool = False,
         reply_timeout_s: float = 300.0,
@@ -67,30 +76,62 @@ class ChatCore:
         memory.store.watch(self.accounts.clear)
         self.links = links
         self.memory = memory
-        self.provider = provider
+        if catalogue is None:
+            if provider is None:
+                raise ValueError("ChatCore needs a catalogue or a provider")
+            catalogue = Catalogue([(_spec_of(provider), provider)])
+        self.catalogue = catalogue
+        self.provider = catalogue.provider(catalogue.default.name)
         self.usage = usage
-        self.summarize_memory = summarize_memory
-        self.reply_timeout_s = reply_timeout_s
-        self._background: set[asyncio.Task[None]] = set()
+        db = memory.store.db
+        self.thread_settings = thread_settings or ThreadSettingsStore(db)
         # Per platform, the groups (Telegram chats, Discord servers) the bot speaks in;
         # a platform missing here speaks everywhere.
         self.allowed_groups = allowed_groups or {}
         self.metrics = metrics or Metrics()
         self.max_message_chars = max_message_chars
         self.order = TurnOrder()
-        self.commands = ChatCommands(account_store, links, memory, usage)
+        self.replier = Replier(
+            memory=memory,
+            catalogue=catalogue,
+            thread_settings=self.thread_settings,
+            usage=usage,
+            usage_store=usage_store or UsageStore(db),
+            metrics=self.metrics,
+            summarize_memory=summarize_memory,
+            reply_timeout_s=reply_timeout_s,
+            base_prompt_tokens=base_prompt_tokens,
+            clock=memory.clock,
+        )
+        self.commands = ChatCommands(
+            account_store,
+            links,
+            memory,
+            usage,
+            self.replier,
+            system_prompt_max_chars=system_prompt_max_chars,
+        )
+        # The thread's controls, for doors that offer them outside chat (the web API).
+        self.controls = self.commands.controls
 
     def place(self, message: IncomingMessage) -> Place:
         """The message's place in its sender's line, for a door to hold until it has shown
-        the replies (take it on arrival, before any await; see `ordering`)."""
+        the replies (take it on arrival, before any await; see `ordering`). /stop stands
+        in no line: it must reach the reply it stops, which holds the sender's place."""
+        command = parse_command(message.text or "")
+        if command is not None and command.name == "stop":
+            return self.order.aside()
         return self.order.place(message)
 
     def will_stream(self, message: IncomingMessage) -> bool:
         """Whether the answer may come from the model, streamed: doors then show typing and
         a live reply. Commands, refusals of the input and ignored messages do not."""
         text = _clean(message).text
-        if self._ignored(message) or text is None or parse_command(text) is not None:
+        if self._ignored(message) or text is None:
             return False
+        command = parse_command(text)
+        if command is not None:
+            return command.name == "retry"
         return 0 < len(text.strip()) <= self.max_message_chars
 
     async def handle(
@@ -136,7 +177,7 @@ class ChatCore:
         # Without a door holding it, the sender's place covers only the quick part up to the
         # ticket, so a long model call does not keep the next message from queueing (across
         # replicas, the queue is what orders it).
-        own = self.order.place(message) if place is None else None
+        own = self.place(message) if place is None else None
         try:
             async with own or contextlib.nullcontext():
                 outcome = await self._dispatch(message, account, arrival)
@@ -172,6 +213,8 @@ class ChatCore:
             if not command.is_for(message.bot_username):
                 return []
             account = known or await self._account_of(message)
+            if command.name in IN_TURN and account is not None and not account.disabled:
+                return await self._queue(account, message, "", arrival, action=command.name)
             return await self.commands.run(message, command, account)
         text = message.text.strip()
         if not text:
@@ -197,7 +240,13 @@ class ChatCore:
         return await self.accounts.for_identity(message.platform.value, message.user_id)
 
     async def _queue(
-        self, account: Account, message: IncomingMessage, text: str, arrival: int
+        self,
+        account: Account,
+        message: IncomingMessage,
+        text: str,
+        arrival: int,
+        *,
+        action: str = "message",
     ) -> _Turn:
         """Take a ticket: it fixes this message's turn in its thread whichever replica
         received it; over a limit, the ticket is handed back and nothing is stored."""
@@ -207,11 +256,12 @@ class ChatCore:
         await self.order.wait(arrival)
         ticket = await self.memory.take_turn(thread_id)
         try:
-            await self.usage.admit(account.id)
+            if action != "undo":  # a model call: counted like a message
+                await self.usage.admit(account.id)
         except BaseException:
             await self.memory.end_turn(ticket)
             raise
-        return _Turn(account, message, text, thread_id, ticket)
+        return _Turn(account, message, text, thread_id, ticket, action)
 
     async def _take_turn(self, turn: _Turn, on_progress: ProgressCallback | None) -> list[Reply]:
         """Wait for the turn (the account lock, and no older ticket), then answer."""
@@ -225,9 +275,7 @@ class ChatCore:
                         if current is None or current.disabled:
                             raise AccountDisabled()
                         try:
-                            return await self._answer(
-                                turn.account, turn.message, turn.thread_id, turn.text, on_progress
-                            )
+                            return await self._in_turn(turn, on_progress)
                         finally:
                             # Ended before the lock goes, so the thread's next message, first
                             # in the lock's queue, finds its turn has come.
@@ -240,130 +288,18 @@ class ChatCore:
             if not ended:
                 await self.memory.end_turn(turn.ticket)
 
-    async def _answer(
-        self,
-        account: Account,
-        message: IncomingMessage,
-        thread_id: int,
-        text: str,
-        on_progress: ProgressCallback | None,
-    ) -> list[Reply]:
-        """Store the message, then generate and store the reply, holding the account's lock."""
-        # Committed before anything slow: the message survives a model failure or a crash.
-        await self.memory.remember(thread_id, "user", text, message.platform.value)
-        context = await self.memory.history(thread_id)
-        history = context.turns
-        usage = Usage()
-        started = time.perf_counter()
-        try:
-            # Bounded as a whole: SDK retries honour the server's retry-after, however long.
-            async with asyncio.timeout(self.reply_timeout_s):
-                reply = await self._generate(history, usage, on_progress)
-        except Exception as exc:
-            self.metrics.model_errors.labels(self.provider.name).inc()
-            log.warning(
-                "reply provider %s failed after %.0f ms: account_id=%s error=%s",
-                self.provider.name,
-                (time.perf_counter() - started) * 1000,
-                account.id,
-                type(exc).__name__,
-            )
-            await self._record_usage(account.id, usage.total or estimate_turns(history))
-            return [Reply(MODEL_FAILED, kind=ReplyKind.ERROR)]
-        # Only a whole reply is stored: a failed or cut stream stores nothing.
-        await self.memory.remember(thread_id, "assistant", reply, message.platform.value)
-        tokens = usage.total or estimate_turns(history) + estimate(reply)
-        await self._record_usage(account.id, tokens)
-        self.metrics.reply_seconds.observe(time.perf_counter() - started)
-        log.info(
-            "replied: account_id=%s provider=%s ms=%.0f tokens=%d",
-            account.id,
-            self.provider.name,
-            (time.perf_counter() - started) * 1000,
-            tokens,
-        )
-        replies = [Reply(reply, kind=ReplyKind.MODEL)]
-        try:
-            if context.trimmed and await self.memory.claim_context_notice(thread_id):
-                replies.append(Reply(CONTEXT_TRIMMED))
-        except Exception:  # the reply is stored and must reach the person regardless
-            log.warning("context notice failed: account_id=%s", account.id, exc_info=True)
-        if context.trimmed and self.summarize_memory:
-            # Waits for this lock, so it runs after the reply is out; nobody waits for it.
-            self._in_background(self._fold(account.id, thread_id, context.first_kept))
-        return replies
-
-    async def _record_usage(self, account_id: int, tokens: int) -> None:
-        try:
-            await self.usage.record(account_id, tokens)
-        except Exception as exc:
-            log.warning(
-                "usage not recorded: account_id=%s error=%s", account_id, type(exc).__name__
-            )
-
-    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+    async def _in_turn(self, turn: _Turn, on_progress: ProgressCallback | None) -> list[Reply]:
+        account, message, thread_id = turn.account, turn.message, turn.thread_id
+        if turn.action == "undo":
+            return await self.replier.undo(thread_id)
+        if turn.action == "retry":
+            return await self.replier.retry(account, message, thread_id, on_progress)
+        return await self.replier.answer(account, message, thread_id, turn.text, on_progress)
 
     async def idle(self, grace_s: float | None = None) -> int:
         """Wait for background work (conversation summaries) to finish; with `grace_s`, cancel
         what is still running after that many seconds. Returns how many were cancelled."""
-        loop = asyncio.get_running_loop()
-        deadline = None if grace_s is None else loop.time() + grace_s
-        cancelled = 0
-        while self._background:
-            pending = set(self._background)
-            left = None if deadline is None else max(0.0, deadline - loop.time())
-            _, late = await asyncio.wait(pending, timeout=left)
-            if late:
-                for task in late:
-                    task.cancel()
-                cancelled += len(late)
-                # Cancelled folds still unwind (locks, sessions) before the database closes.
-                await asyncio.wait(late)
-        return cancelled
-
-    async def _fold(self, account_id: int, thread_id: int, first_kept: int) -> None:
-        """MEMORY_SUMMARY: fold turns that left the context into the thread's summary."""
-
-        async def summarize(previous: str | None, turns: list[Turn]) -> str:
-            transcript = "\n".join(f"{t.role}: {t.content}" for t in turns)
-            if previous:
-                transcript = f"Summary so far: {previous}\n\n{transcript}"
-            usage = Usage()
-            text = await self._generate(
-                [Turn("system", SUMMARY_PROMPT), Turn("user", transcript)], usage, None
-            )
-            await self._record_usage(account_id, usage.total or estimate(transcript + text))
-            return text.strip()
-
-        try:
-            async with self.memory.exclusive(account_id):
-                if await self.memory.fold(thread_id, first_kept, summarize):
-                    log.info("conversation summary updated: account_id=%s", account_id)
-        except Exception as exc:  # the reply is delivered anyway; the next turn tries again
-            log.warning(
-                "summarising failed: account_id=%s error=%s", account_id, type(exc).__name__
-            )
-
-    async def _generate(
-        self, history: list[Turn], usage: Usage, on_progress: ProgressCallback | None
-    ) -> str:
-        parts: list[str] = []
-        async for piece in self.provider.stream(history, usage):
-            parts.append(piece)
-            if on_progress is not None:
-                try:
-                    await on_progress("".join(parts))
-                except Exception:
-                    # A failed live edit must not lose the reply: it is delivered at the end.
-                    log.warning("live reply update failed; continuing without it", exc_info=True)
-                    on_progress = None
-        reply = "".join(parts)
-        if not reply.strip():
-            raise EmptyReply()
-        return reply
+        return await self.replier.idle(grace_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,10 +311,7 @@ class _Turn:
     text: str
     thread_id: int
     ticket: int
-
-
-class EmptyReply(Exception):
-    """The model answered nothing."""
+    action: str = "message"  # or an IN_TURN command
 
 
 def _clean(message: IncomingMessage) -> IncomingMessage:
@@ -390,3 +323,8 @@ def _clean(message: IncomingMessage) -> IncomingMessage:
         text=None if message.text is None else message.text.replace("\x00", ""),
         display_name=message.display_name.replace("\x00", ""),
     )
+
+
+def _spec_of(provider: ReplyProvider) -> ModelSpec:
+    # A core built around one provider (tests, tools): that provider is the one model.
+    return ModelSpec(name=provider.name, provider=provider.name, model=provider.name)

@@ -145,9 +145,10 @@ class Memory:
         """The ticket's turn is over."""
         await self.store.end_turn(ticket)
 
-    async def history(self, thread_id: int) -> Context:
+    async def history(self, thread_id: int, max_tokens: int | None = None) -> Context:
         """The recent turns of a thread, oldest first, within the count, character and token
-        bounds, after the thread's summary (if any) as a system turn."""
+        bounds (`max_tokens`, else the memory's own), after the thread's summary (if any) as
+        a system turn."""
         cached = self._cache.get(thread_id)
         if cached is not None:
             summary, recent = cached.summary, list(cached.messages)
@@ -159,7 +160,7 @@ class Memory:
         note = [Turn("system", SUMMARY_NOTE + summary)] if summary else []
         dropped = len(recent) > self.max_messages
         recent = recent[-self.max_messages :]
-        budget = self.max_tokens - estimate_turns(note)
+        budget = (self.max_tokens if max_tokens is None else max_tokens) - estimate_turns(note)
         turns = fit(bound_history(recent, self.max_chars), budget)
         first_kept = recent[len(recent) - len(turns)].id if recent else 0
         return Context(note + turns, dropped or len(turns) < len(recent), first_kept)
@@ -233,6 +234,27 @@ class Memory:
                 return 0
             self._cache.drop(thread_id)
             return await self.store.clear_thread(thread_id)
+
+    async def undo(self, thread_id: int) -> list[StoredMessage]:
+        """Remove the thread's last exchange (its last user message and what followed it);
+        returns what went. Call holding the thread's turn."""
+        exchange = await self.store.last_exchange(thread_id)
+        self._cache.drop(thread_id)
+        await self.store.delete_ids(thread_id, [m.id for m in exchange])
+        return exchange
+
+    async def last_exchange(self, thread_id: int) -> list[StoredMessage]:
+        """The thread's last user message and the replies after it, oldest first."""
+        return await self.store.last_exchange(thread_id)
+
+    async def replace_replies(
+        self, thread_id: int, old_ids: list[int], content: str, platform: str
+    ) -> None:
+        """/retry's new reply takes the old ones' place (deleted first: never two side by
+        side; a crash in between leaves the message unanswered, as a model failure does)."""
+        self._cache.drop(thread_id)
+        await self.store.delete_ids(thread_id, old_ids)
+        await self.remember(thread_id, "assistant", content, platform)
 
     async def forget(self, account_id: int) -> int:
         """Erase every message of an account."""

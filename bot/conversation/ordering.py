@@ -156,6 +156,10 @@ class TurnOrder:
         """The message's place in its sender's line (call it on arrival, before any await)."""
         return self._senders.place(sender(message))
 
+    def aside(self) -> Place:
+        """A place in a line of its own, held at once: for what must not wait (/stop)."""
+        return KeyedLocks().place(None)
+
     def arrive(self) -> int:
         """A number at the gate for a message the core starts on (call it before any await)."""
         return self._gate.join()

@@ -43,6 +43,10 @@ class SharedCounts:
             return None
         return (await self._moving.get_window_stats(item, *key)).reset_time - self.now()
 
+    async def counted(self, item: RateLimitItem, key: tuple[str, ...]) -> int:
+        stats = await self._moving.get_window_stats(item, *key)
+        return item.amount - stats.remaining
+
     async def clear(self, item: RateLimitItem, key: tuple[str, ...]) -> None:
         await self._moving.clear(item, *key)
 
@@ -105,6 +109,10 @@ class Limiter:
     async def remaining(self, item: RateLimitItem, *key: str) -> tuple[int, float]:
         """What is left in a fixed window, and the unix time it resets."""
         return await self._counts.remaining(item, key)
+
+    async def counted(self, item: RateLimitItem, *key: str) -> int:
+        """Events counted in a moving window (what `hit` counts) right now."""
+        return await self._counts.counted(item, key)
 
     @property
     def shared(self) -> bool:

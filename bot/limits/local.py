@@ -50,6 +50,13 @@ class LocalCounts:
         events.append(now)
         return None
 
+    async def counted(self, item: RateLimitItem, key: tuple[str, ...]) -> int:
+        """Events in a moving window now (counting none)."""
+        now = self._tick()
+        period = item.get_expiry()
+        events = self._moving.get(period, OrderedDict()).get(item.key_for(*key))
+        return sum(1 for at in events or () if at > now - period)
+
     async def clear(self, item: RateLimitItem, key: tuple[str, ...]) -> None:
         name, period = item.key_for(*key), item.get_expiry()
         if period in self._moving:

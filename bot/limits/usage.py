@@ -49,6 +49,7 @@ class UsageLimits:
         self.limiter = limiter
         self.daily_budget = daily_budget
         self.clock = clock
+        self.per_minute = per_minute
         self._messages = RateLimitItemPerMinute(per_minute) if per_minute > 0 else None
 
     async def admit(self, account_id: int) -> None:
@@ -82,3 +83,14 @@ class UsageLimits:
         day, _ = _utc_day(unix_time(self.clock))
         remaining, _ = await self.limiter.remaining(COUNTER, "tokens", str(account_id), day)
         return Today(COUNTER.amount - remaining, self.daily_budget)
+
+    async def this_minute(self, account_id: int) -> int | None:
+        """Messages counted against RATE_LIMIT_PER_MINUTE now (None: no limit set)."""
+        if self._messages is None:
+            return None
+        return await self.limiter.counted(self._messages, "messages", str(account_id))
+
+    def day_start(self) -> datetime:
+        """When today (UTC) began, as the naive UTC time the database stores."""
+        day, _ = _utc_day(unix_time(self.clock))
+        return datetime.fromisoformat(day)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from bot.limits import Limiter
 from bot.monitoring import scrub
-from bot.providers import ReplyProvider
+from bot.providers import Catalogue, ReplyProvider
 from storage import Database, current_revision, head_revision
 
 
@@ -31,8 +31,10 @@ class Outcome:
     detail: str
 
 
-def core_checks(db: Database, provider: ReplyProvider, limiter: Limiter) -> list[Check]:
-    """Database, migrations, model endpoint and Redis."""
+def core_checks(
+    db: Database, provider: ReplyProvider, limiter: Limiter, *, catalogue: Catalogue | None = None
+) -> list[Check]:
+    """Database, migrations, model endpoint (each model of a MODELS_FILE) and Redis."""
 
     async def database() -> str:
         path = db.sqlite_path
@@ -67,6 +69,20 @@ def core_checks(db: Database, provider: ReplyProvider, limiter: Limiter) -> list
                 "LLM_BASE_URL, LLM_API_KEY and LLM_MODEL"
             ) from None
 
+    def catalogue_model(name: str) -> Check:
+        async def check() -> str:
+            assert catalogue is not None
+            serving = catalogue.provider(name)
+            try:
+                return await serving.check()
+            except Exception as exc:
+                raise CheckFailed(
+                    f"{serving.name} endpoint failed ({type(exc).__name__}): check base_url, "
+                    f"api_key_env and model of {name} in MODELS_FILE"
+                ) from None
+
+        return Check(f"model {name}", check)
+
     async def redis() -> str:
         if not limiter.shared:
             return "not configured (limits count per process)"
@@ -77,9 +93,18 @@ def core_checks(db: Database, provider: ReplyProvider, limiter: Limiter) -> list
     return [
         Check("database", database),
         Check("migrations", migrations),
-        Check("model", model),
+        *(
+            [catalogue_model(spec.name) for spec in catalogue.models]
+            if catalogue is not None and _from_file(catalogue)
+            else [Check("model", model)]
+        ),
         Check("redis", redis),
     ]
+
+
+def _from_file(catalogue: Catalogue) -> bool:
+    """Whether the catalogue came from MODELS_FILE (several models, or one named there)."""
+    return catalogue.from_file
 
 
 async def run_checks(checks: Sequence[Check]) -> list[Outcome]:

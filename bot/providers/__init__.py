@@ -1,15 +1,27 @@
-"""Reply providers, chosen by LLM_PROVIDER."""
+"""Reply providers: the catalogue of MODELS_FILE, or the one model LLM_PROVIDER names."""
 
 from __future__ import annotations
 
 from bot.errors import ConfigError
 from bot.providers.base import ReplyProvider, Turn, Usage
+from bot.providers.catalogue import Catalogue, build_catalogue, legacy_spec
 from bot.providers.echo import EchoProvider
+from bot.providers.models_file import OFF, PROVIDERS, ModelSpec, Persona
 from bot.settings import Settings
 
-__all__ = ["EchoProvider", "ReplyProvider", "Turn", "Usage", "make_provider"]
-
-PROVIDERS = ("echo", "openai", "anthropic")
+__all__ = [
+    "OFF",
+    "Catalogue",
+    "EchoProvider",
+    "ModelSpec",
+    "Persona",
+    "ReplyProvider",
+    "Turn",
+    "Usage",
+    "build_catalogue",
+    "legacy_spec",
+    "make_provider",
+]
 
 
 def make_provider(settings: Settings) -> ReplyProvider:

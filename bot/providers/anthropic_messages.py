@@ -30,8 +30,11 @@ class AnthropicProvider:
         max_tokens: int,
         timeout_s: float,
         max_retries: int,
+        client: AsyncAnthropic | None = None,
     ) -> None:
-        self.client = AsyncAnthropic(
+        # A client passed in is shared by several models of one server, and closed by its owner.
+        self._owns_client = client is None
+        self.client = client or AsyncAnthropic(
             api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries
         )
         self.model = model
@@ -71,8 +74,9 @@ class AnthropicProvider:
         return f"anthropic, model {self.model}"
 
     async def close(self) -> None:
-        """Close the SDK's connection pool."""
-        await self.client.close()
+        """Close the SDK's connection pool (unless it is shared)."""
+        if self._owns_client:
+            await self.client.close()
 
 
 def _alternating(history: Sequence[Turn]) -> list[Turn]:

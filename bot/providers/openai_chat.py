@@ -30,8 +30,11 @@ class OpenAIChatProvider:
         max_tokens: int,
         timeout_s: float,
         max_retries: int,
+        client: AsyncOpenAI | None = None,
     ) -> None:
-        self.client = AsyncOpenAI(
+        # A client passed in is shared by several models of one server, and closed by its owner.
+        self._owns_client = client is None
+        self.client = client or AsyncOpenAI(
             api_key=api_key or NO_KEY,
             base_url=base_url,
             timeout=timeout_s,
@@ -76,5 +79,6 @@ class OpenAIChatProvider:
         return f"openai-compatible, model {self.model}"
 
     async def close(self) -> None:
-        """Close the SDK's connection pool."""
-        await self.client.close()
+        """Close the SDK's connection pool (unless it is shared)."""
+        if self._owns_client:
+            await self.client.close()

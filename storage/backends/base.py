@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +41,15 @@ class Turns(ABC):
 
     async def close(self) -> None:  # noqa: B027 (most queues hold nothing open)
         """Let go of whatever the queue holds open."""
+
+    # /stop for a reply another replica is writing: called with the thread id on every
+    # replica that hears of it (set by whoever can stop a reply here).
+    on_stop: Callable[[int], object] | None = None
+
+    async def ask_to_stop(self, thread_id: int) -> bool:
+        """Ask the other replicas to stop the thread's reply; whether any is answering in it
+        (one process alone has no other replicas: False)."""
+        return False
 
 
 class Backend(ABC):

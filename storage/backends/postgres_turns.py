@@ -43,6 +43,7 @@ from storage.tables import turns
 log = logging.getLogger(__name__)
 
 CHANNEL = "chatlink_turns"
+STOP_CHANNEL = "chatlink_stop"  # /stop for a reply another replica writes: the thread id
 TICKET_LOCKS = 7_241  # advisory-lock namespace: numbering one thread's tickets
 
 _locks = table(
@@ -176,6 +177,7 @@ class PostgresTurns(Turns):
             if not hasattr(listener, "add_listener"):
                 raise RuntimeError("turn tickets on PostgreSQL need the asyncpg driver")
             await listener.add_listener(CHANNEL, self._notified)
+            await listener.add_listener(STOP_CHANNEL, self._stop_heard)
             listener.add_termination_listener(self._lost)
         except BaseException:
             await conn.invalidate()
@@ -196,6 +198,21 @@ class PostgresTurns(Turns):
 
     def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         self._wakeups.wake(int(payload))
+
+    def _stop_heard(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        if self.on_stop is not None:
+            self.on_stop(int(payload))
+
+    async def ask_to_stop(self, thread_id: int) -> bool:
+        """NOTIFY every replica when a living session holds a ticket of the thread (its
+        reply is being written, or a message waits): the one writing it stops."""
+        busy = (
+            select(func.pg_notify(STOP_CHANNEL, cast(turns.c.thread_id, Text)))
+            .where(turns.c.thread_id == thread_id, _alive(turns.c.owner))
+            .limit(1)
+        )
+        async with self._writer.begin() as conn:
+            return (await conn.execute(busy)).first() is not None
 
     def _lost(self, _conn: object) -> None:
         # This process's tickets stopped counting and notifications stopped coming: every

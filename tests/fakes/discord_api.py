@@ -170,6 +170,22 @@ class FakeDiscord:
         await self.dispatch("INTERACTION_CREATE", payload)
         return interaction_id
 
+    async def autocomplete(self, name: str, option: str, typed: str, **kwargs: Any) -> str:
+        """Deliver the autocomplete interaction (type 4) Discord sends as `option` of
+        command `name` is typed; the bot answers with a callback of type 8."""
+        original = self.dispatch
+
+        async def as_autocomplete(event: str, data: dict[str, Any]) -> None:
+            data["type"] = 4
+            data["data"]["options"] = [{"name": option, "type": 3, "value": typed, "focused": True}]
+            await original(event, data)
+
+        self.dispatch = as_autocomplete  # type: ignore[method-assign]
+        try:
+            return await self.command(name, **kwargs)
+        finally:
+            self.dispatch = original  # type: ignore[method-assign]
+
     @property
     def commands(self) -> list[dict[str, Any]]:
         """Registered commands, the guild's before the global ones."""

@@ -70,6 +70,7 @@
   function working(on) {
     typing.hidden = !on || Boolean(pending);
     stop.hidden = !on;
+    if (on) stop.disabled = false;
   }
 
   function show(state) {
@@ -146,10 +147,8 @@
         scrollToEnd();
         answered();
       } else if (data.type === "stopped") {
-        if (pending) pending.removeAttribute("aria-busy");
-        add("notice", "Stopped. Nothing of that reply was kept.");
-        list.dataset.replies = String(Number(list.dataset.replies || 0) + 1);
-        answered();
+        // Only the acknowledgement: the stopped message's own reply frame says so and ends it.
+        stop.disabled = data.stopped === true;
       } else if (data.type === "error") {
         add("notice", data.detail);
         if (waiting.length && waiting[0].sent) {

@@ -1,0 +1,89 @@
+"""Per-thread settings (/model, /persona, /system) and the token usage ledger."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, insert, select, update
+
+from storage.database import Database
+from storage.records import ThreadSettings, UsageTotal
+from storage.tables import accounts, threads, usage_records
+
+# Keys of `ThreadSettings` a caller may change.
+FIELDS = ("model", "persona", "system_prompt")
+
+
+class ThreadSettingsStore:
+    """Reads and changes a thread's own choices; the thread row holds them."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, thread_id: int) -> ThreadSettings:
+        """The thread's settings (all None for a thread that chose nothing)."""
+        query = select(threads.c.model, threads.c.persona, threads.c.system_prompt).where(
+            threads.c.id == thread_id
+        )
+        async with self.db.read() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            return ThreadSettings()
+        return ThreadSettings(row.model, row.persona, row.system_prompt)
+
+    async def change(self, thread_id: int, **values: str | None) -> ThreadSettings:
+        """Set the named fields (None clears one); returns the settings now in force."""
+        unknown = set(values) - set(FIELDS)
+        if unknown:
+            raise ValueError(f"unknown thread settings: {sorted(unknown)}")
+        if values:
+            async with self.db.write() as conn:
+                await conn.execute(update(threads).where(threads.c.id == thread_id).values(values))
+        return await self.get(thread_id)
+
+
+class UsageStore:
+    """One row per model call: tokens by account and model."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def record(self, account_id: int, model: str, tokens: int, at: datetime) -> None:
+        """Add one call's tokens."""
+        async with self.db.write() as conn:
+            await conn.execute(
+                insert(usage_records).values(
+                    account_id=account_id, model=model[:64], tokens=tokens, at=at
+                )
+            )
+
+    async def by_model(self, since: datetime, account_id: int | None = None) -> list[UsageTotal]:
+        """Tokens and calls per model since `since` (of one account, or everybody's)."""
+        query = (
+            select(
+                usage_records.c.model,
+                func.sum(usage_records.c.tokens),
+                func.count(),
+            )
+            .where(usage_records.c.at >= since)
+            .group_by(usage_records.c.model)
+            .order_by(usage_records.c.model)
+        )
+        if account_id is not None:
+            query = query.where(usage_records.c.account_id == account_id)
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [UsageTotal(str(row[0]), int(row[1] or 0), int(row[2])) for row in rows]
+
+    async def by_account(self, since: datetime) -> list[UsageTotal]:
+        """Tokens and calls per account (by username) since `since`."""
+        query = (
+            select(accounts.c.username, func.sum(usage_records.c.tokens), func.count())
+            .join(accounts, accounts.c.id == usage_records.c.account_id)
+            .where(usage_records.c.at >= since)
+            .group_by(accounts.c.username)
+            .order_by(accounts.c.username)
+        )
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [UsageTotal(str(row[0]), int(row[1] or 0), int(row[2])) for row in rows]
