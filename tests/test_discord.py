@@ -300,7 +300,8 @@ async def test_notice_after_a_public_reply_stays_private(
 ) -> None:
     fake, app = running
     await link_alice(fake, app)
-    app.core.memory.max_messages = 2  # the third message already trims the context
+    # m0, r0, m1, r1 fit; the third message (five with it) is the first to trim the context
+    app.core.memory.max_messages = 4
     for n in range(3):
         await fake.command("chat", {"message": f"m{n}"})
         await fake.wait_for(2 + n)
