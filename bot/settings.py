@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from pathlib import Path
@@ -28,6 +29,9 @@ RETIRED = {
     "telegram_webhook_listen": "the Telegram webhook now arrives on WEB_HOST:WEB_PORT at "
     f"{TELEGRAM_WEBHOOK_PATH}; point your proxy there",
 }
+
+# Variables with a setting's prefix that other programs own: never warned about.
+NOT_OURS = {"log_level_root", "web_concurrency", "max_jobs", "data_home"}
 
 
 class Settings(BaseSettings):
@@ -106,6 +110,7 @@ class Settings(BaseSettings):
     discord_shard_ids: Annotated[list[int], NoDecode] = []
 
     _retired: list[str] = PrivateAttr(default_factory=list)
+    _unknown: list[str] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -115,7 +120,24 @@ class Settings(BaseSettings):
         given |= {key.lower() for key in os.environ}
         settings = handler(data)
         settings._retired = sorted(given & RETIRED.keys())
+        known = set(cls.model_fields)
+        prefixes = {name.split("_")[0] + "_" for name in known}
+        settings._unknown = sorted(
+            name
+            for name in given - known - RETIRED.keys()
+            if name.startswith(tuple(prefixes)) and name not in NOT_OURS
+        )
         return settings
+
+    def misspelled(self) -> list[str]:
+        """One line for each variable that looks like a setting (a known prefix) but is none,
+        with the closest real name: a misspelled setting is otherwise silently ignored."""
+        lines = []
+        for name in self._unknown:
+            close = difflib.get_close_matches(name, type(self).model_fields, n=1, cutoff=0.6)
+            hint = f": did you mean {close[0].upper()}?" if close else " (see .env.example)"
+            lines.append(f"{name.upper()} is not a chatlink setting and is ignored{hint}")
+        return lines
 
     def retired(self) -> list[str]:
         """One line for each setting still given that chatlink no longer reads."""

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import maintenance
 from storage.backends import Backend, backend_for
+from storage.connect import DatabaseUnavailable, database_url, describe_failure
+from storage.errors import database_failure
+
+T = TypeVar("T")
 
 
 class Database:
@@ -22,8 +27,11 @@ class Database:
     """
 
     def __init__(self, url: str, *, reader_pool_size: int = 4) -> None:
-        self.url = make_url(url)
-        self.backend: Backend = backend_for(self.url, reader_pool_size=reader_pool_size)
+        self.url = database_url(url)
+        try:
+            self.backend: Backend = backend_for(self.url, reader_pool_size=reader_pool_size)
+        except OSError as exc:  # the SQLite file's folder cannot be made
+            raise DatabaseUnavailable(describe_failure(exc, self.url)) from None
         self.writer = self.backend.writer
         self.reader = self.backend.reader
 
@@ -49,6 +57,29 @@ class Database:
         the server if the process dies; nothing to hold where one process is all)."""
         return self.backend.exclusive(key)
 
+    def exists(self) -> bool:
+        """Whether there is a database to open: a SQLite file on disk, or any server."""
+        path = self.backend.file
+        return path is None or path.exists()
+
+    async def open_check(self) -> None:
+        """Raise DatabaseUnavailable, with one line naming the setting and the fix, unless
+        the database answers."""
+        try:
+            await self.ping()
+        except Exception as exc:
+            raise DatabaseUnavailable(describe_failure(exc, self.url)) from None
+
+    async def guarded(self, work: Awaitable[T]) -> T:
+        """Await `work`, turning the database failing (read-only, disk full, gone) into
+        DatabaseUnavailable with its one line."""
+        try:
+            return await work
+        except Exception as exc:
+            if database_failure(exc) is None and not isinstance(exc, OSError):
+                raise
+            raise DatabaseUnavailable(describe_failure(exc, self.url)) from None
+
     async def ping(self) -> None:
         """Raise unless the database answers a trivial query."""
         async with self.read() as conn:
@@ -65,6 +96,24 @@ class Database:
             if candidate.exists():
                 total += os.path.getsize(candidate)
         return total
+
+    async def backup(self, target: Path, progress: Callable[[int, int], None]) -> int:
+        """An online, consistent copy of a SQLite database into the new file `target`;
+        `progress(done, total)` in pages; the copy's size in bytes. DatabaseUnavailable for
+        a server (use its own tools)."""
+        if self.backend.file is None:
+            raise DatabaseUnavailable(
+                "chatlink backup copies SQLite databases; for PostgreSQL use pg_dump (README)"
+            )
+        return await maintenance.backup(self.backend.file, target, progress)
+
+    async def vacuum(self) -> bool:
+        """Give the space of deleted rows back to the disk (SQLite); False where the server
+        does that by itself (PostgreSQL's autovacuum)."""
+        if self.backend.file is None:
+            return False
+        await maintenance.vacuum(self.backend.file)
+        return True
 
     async def close(self) -> None:
         """Close every connection."""

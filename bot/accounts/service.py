@@ -214,6 +214,12 @@ class AccountService:
         assert updated is not None
         return updated
 
+    async def set_password(self, account: Account, new_password: str) -> None:
+        """Set a new password without the current one (the operator's reset)."""
+        check_password(new_password)
+        await self.store.set_password_hash(account.id, await self.hasher.hash(new_password))
+        log.info("password reset: account_id=%s", account.id)
+
     async def by_username(self, username: str) -> Account | None:
         """The account named `username` (any case), if any."""
         try:
