@@ -11,7 +11,7 @@ from datetime import timedelta
 from bot.accounts import AccountService, PasswordHasher
 from bot.clock import Clock, utcnow
 from bot.conversation import ChatCore, Memory, estimate
-from bot.delivery import ChatSenders
+from bot.delivery import ChatSenders, DoorHealth
 from bot.errors import ConfigError
 from bot.limits import Limiter, UsageLimits
 from bot.linking import LinkCodeCodec, LinkService
@@ -48,6 +48,8 @@ class Chatlink:
     metrics: Metrics
     admin: AdminService
     secret_key: str = field(repr=False)
+    # Doors configured but not serving yet (still connecting): /healthz reports them.
+    doors: DoorHealth = field(default_factory=DoorHealth)
 
 
 @asynccontextmanager

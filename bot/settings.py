@@ -188,6 +188,31 @@ class Settings(BaseSettings):
                 raise ValueError("a comma-separated list of numeric ids is expected") from None
         return value
 
+    # --- operators (issue #19): token shapes checked before any call -------------------
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _telegram_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(
+            r"[0-9]+:[A-Za-z0-9_-]+", value.get_secret_value().strip()
+        ):
+            raise ValueError(
+                "TELEGRAM_BOT_TOKEN does not look like a bot token (digits, a colon, then "
+                "letters and digits): copy it whole from @BotFather"
+            )
+        return value
+
+    @field_validator("discord_bot_token")
+    @classmethod
+    def _discord_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(
+            r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+", value.get_secret_value().strip()
+        ):
+            raise ValueError(
+                "DISCORD_BOT_TOKEN does not look like a bot token (three parts joined by dots, "
+                "without 'Bot '): copy it from the developer portal's Bot page"
+            )
+        return value
+
     @field_validator("telegram_webhook_secret")
     @classmethod
     def _telegram_secret_alphabet(cls, value: SecretStr | None) -> SecretStr | None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import text
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import maintenance
@@ -17,6 +19,7 @@ from storage.connect import DatabaseUnavailable, database_url, describe_failure
 from storage.errors import database_failure
 
 T = TypeVar("T")
+WRITE_FAILURE_S = 60.0
 
 
 class Database:
@@ -34,6 +37,9 @@ class Database:
             raise DatabaseUnavailable(describe_failure(exc, self.url)) from None
         self.writer = self.backend.writer
         self.reader = self.backend.reader
+        # Why the last write failed, and when (monotonic): a read (the health probe's
+        # SELECT 1) can still succeed while every write fails (disk full, read-only).
+        self._write_failure: tuple[str, float] | None = None
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -43,8 +49,23 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction, committed when the block ends without error."""
-        async with self.writer.begin() as conn:
-            yield conn
+        try:
+            async with self.writer.begin() as conn:
+                yield conn
+        except (OperationalError, InterfaceError, OSError) as exc:
+            why = database_failure(exc) or describe_failure(exc, self.url)
+            self._write_failure = (why, time.monotonic())
+            raise
+        self._write_failure = None
+
+    @property
+    def write_failure(self) -> str | None:
+        """Why writes fail, until one succeeds; a failure older than WRITE_FAILURE_S with no
+        write since is forgotten (a quiet database may well have recovered)."""
+        if self._write_failure is None:
+            return None
+        why, at = self._write_failure
+        return why if time.monotonic() - at < WRITE_FAILURE_S else None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

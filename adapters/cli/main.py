@@ -172,7 +172,7 @@ async def _run(app: Chatlink, build_doors: DoorFactory | None) -> int:
     )
     if not doors:
         log.warning("no door is configured: serving nothing until stopped (see README)")
-    await serve(doors)
+    await serve(doors, health=app.doors)
     log.info("stopped cleanly")
     return 0
 

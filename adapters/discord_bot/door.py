@@ -62,6 +62,7 @@ class DiscordDoor:
     """Serves the bot on Discord; `chatlink run` starts it when DISCORD_BOT_TOKEN is set."""
 
     name = "discord"
+    reconnects = True  # Discord unreachable at start: tried again with backoff (see serve)
 
     def __init__(self, chatlink: Chatlink) -> None:
         settings = chatlink.settings
@@ -101,6 +102,9 @@ class DiscordDoor:
     # --- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
         """Log in, sync the slash commands, connect to the gateway and wait until ready."""
+        if self.client.is_closed():  # a try after a failed one: discord.py reopens this way
+            self.client.clear()
+            self._stopping = False
         if self._undo_point_at is None:
             settings = self.settings
             self._undo_point_at = _point_at(

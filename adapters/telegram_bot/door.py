@@ -73,6 +73,7 @@ class TelegramDoor:
     """Serves the bot on Telegram; `chatlink run` starts it when TELEGRAM_BOT_TOKEN is set."""
 
     name = "telegram"
+    reconnects = True  # the Bot API unreachable at start: tried again with backoff (see serve)
 
     def __init__(
         self,
