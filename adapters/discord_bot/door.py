@@ -137,7 +137,10 @@ class DiscordDoor:
         the rest, then disconnect."""
         self._stopping = True
         self.chatlink.senders.unregister("discord")
-        log.info("discord: refusing new messages and commands; %d in flight", len(self.in_flight))
+        if self.client.is_ready():  # a start that failed took no work to speak of
+            log.info(
+                "discord: refusing new messages and commands; %d in flight", len(self.in_flight)
+            )
         if cut := await self.in_flight.finish(self.grace_s):
             log.warning(
                 "discord: %d answer(s) cut off after SHUTDOWN_GRACE_S=%gs", cut, self.grace_s

@@ -201,6 +201,6 @@ async def healthz(chatlink: ChatlinkDep) -> HealthOut | JSONResponse:
         redis=redis,
         doors=doors,
     )
-    if health.status != "ok":
+    if health.status == "unavailable":
         return JSONResponse(health.model_dump(), status_code=503)
     return health
