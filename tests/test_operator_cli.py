@@ -186,3 +186,15 @@ def test_prune_vacuum(tmp_path: Path) -> None:
     result = chatlink(tmp_path, "prune", "--days", "30", "--vacuum")
     assert "deleted 0 message(s)" in result.stdout and "compacted" in result.stdout
     assert chatlink(tmp_path, "prune", "--days", "0", check=False).returncode == 1
+
+
+def test_doctor_says_the_bot_api_is_unreachable_first(tmp_path: Path) -> None:
+    chatlink(tmp_path, "migrate")
+    (tmp_path / ".env").write_text(
+        "TELEGRAM_BOT_TOKEN=123:abc\nTELEGRAM_API_BASE_URL=http://127.0.0.1:9/bot\n"
+    )
+    result = chatlink(tmp_path, "doctor", check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    [row] = [line for line in result.stdout.splitlines() if line.startswith("telegram")]
+    assert "FAIL  the Bot API is unreachable from this machine" in row
+    assert row.endswith("check its network, DNS and firewall and TELEGRAM_API_BASE_URL")
