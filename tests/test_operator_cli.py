@@ -198,3 +198,10 @@ def test_doctor_says_the_bot_api_is_unreachable_first(tmp_path: Path) -> None:
     [row] = [line for line in result.stdout.splitlines() if line.startswith("telegram")]
     assert "FAIL  the Bot API is unreachable from this machine" in row
     assert row.endswith("check its network, DNS and firewall and TELEGRAM_API_BASE_URL")
+
+
+def test_results_on_stdout_and_no_log_lines_around_them(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(f"SECRET_KEY={'k' * 40}\n")
+    created = chatlink(tmp_path, "invite", "create")
+    assert created.stderr == ""
+    assert created.stdout.splitlines()[0].startswith("Invite 1: 1 use(s)")

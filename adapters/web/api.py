@@ -179,7 +179,12 @@ async def metrics(request: Request, chatlink: ChatlinkDep) -> Response:
     return Response(chatlink.metrics.render(), media_type=CONTENT_TYPE)
 
 
-@health.get("/healthz", response_model=HealthOut, responses={503: {"model": HealthOut}})
+@health.get(
+    "/healthz",
+    response_model=HealthOut,
+    response_model_exclude_none=True,
+    responses={503: {"model": HealthOut}},
+)
 async def healthz(chatlink: ChatlinkDep) -> HealthOut | JSONResponse:
     """Whether the database takes writes and answers (and Redis, when REDIS_URL is set), for
     load balancers; doors still connecting to their platform make it "degraded" (still 200:
@@ -199,8 +204,8 @@ async def healthz(chatlink: ChatlinkDep) -> HealthOut | JSONResponse:
         status="unavailable" if down else "degraded" if doors else "ok",
         database=database,
         redis=redis,
-        doors=doors,
+        doors=doors or None,
     )
     if health.status == "unavailable":
-        return JSONResponse(health.model_dump(), status_code=503)
+        return JSONResponse(health.model_dump(exclude_none=True), status_code=503)
     return health

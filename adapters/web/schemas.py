@@ -89,8 +89,8 @@ class HealthOut(BaseModel):
     status: str = Field(description='"ok", "degraded" (a door still connecting) or "unavailable"')
     database: str = Field(description='"ok", "unreachable" or "failing: writes fail (why)"')
     redis: str = Field(description='"ok", "unreachable" or "not configured"')
-    doors: dict[str, str] = Field(
-        default_factory=dict, description="each door that is not serving yet, with why"
+    doors: dict[str, str] | None = Field(
+        None, description="each door that is not serving yet, with why (absent when all serve)"
     )
 
 
