@@ -9,8 +9,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.fakes import telegram_api
+from tests.fakes import discord_api, telegram_api
 from tests.fakes.chatlink_process import start_chatlink
+from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.serve import serve
 from tests.fakes.telegram_api import FakeTelegram
 from tests.test_cli import CHATLINK, _env
@@ -48,6 +49,37 @@ async def test_telegram_down_at_start_then_up(tmp_path: Path) -> None:
                     assert await run.exit_code() == 0
             assert "Traceback" not in run.log
             assert telegram_api.TOKEN not in run.log
+        finally:
+            run.kill()
+
+
+async def test_discord_down_at_start_then_up(tmp_path: Path) -> None:
+    discord = FakeDiscord()
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{held.getsockname()[1]}"
+        run = start_chatlink(
+            tmp_path,
+            {
+                "DISCORD_BOT_TOKEN": discord_api.TOKEN,
+                "DISCORD_API_BASE_URL": f"{url}/api/v10",
+                "DISCORD_GATEWAY_URL": url.replace("http://", "ws://") + "/gateway",
+            },
+        )
+        try:
+            async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
+                await run.until(lambda: "discord: cannot reach the platform" in run.log, 60)
+                await run.healthy(client)
+                health = (await client.get(f"{run.url}/healthz")).json()
+                assert health["status"] == "degraded" and "discord" in health["doors"]
+                async with serve(discord.app(), sock=held):
+                    await run.until(lambda: "discord: connected after" in run.log, 90)
+                    await discord.wait_connected()
+                    await discord.command("help", {}, guild=False)
+                    assert await discord.wait_for(1)
+                    run.process.terminate()
+                    assert await run.exit_code() == 0
+            assert "Traceback" not in run.log
         finally:
             run.kill()
 
