@@ -24,18 +24,22 @@ class DatabaseUnavailable(Exception):
     """The database cannot be opened or used; the message names the setting and the fix."""
 
 
+class UnsupportedDatabase(DatabaseUnavailable, ValueError):
+    """DATABASE_URL is no URL, or names a database chatlink does not support."""
+
+
 def database_url(url: str) -> URL:
     """Parse DATABASE_URL, giving SQLite and PostgreSQL their async driver; refuse the rest."""
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise DatabaseUnavailable(
+        raise UnsupportedDatabase(
             f"DATABASE_URL {url!r} is not a database URL: use {EXAMPLES}"
         ) from None
     dialect = ALIASES.get(parsed.get_backend_name(), parsed.get_backend_name())
     if dialect not in ASYNC_DRIVERS:
-        raise DatabaseUnavailable(
-            f"DATABASE_URL names {dialect!r}, which chatlink does not support: use {EXAMPLES}"
+        raise UnsupportedDatabase(
+            f"DATABASE_URL names an unsupported database {dialect!r}: use {EXAMPLES}"
         )
     return parsed.set(drivername=f"{dialect}+{ASYNC_DRIVERS[dialect]}")
 

@@ -28,8 +28,8 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("bogus://x", "DATABASE_URL names 'bogus'"),
-        ("mysql://u:p@localhost/db", "DATABASE_URL names 'mysql'"),
+        ("bogus://x", "DATABASE_URL names an unsupported database 'bogus'"),
+        ("mysql://u:p@localhost/db", "unsupported database 'mysql'"),
         ("not a url", "is not a database URL"),
         (UNREACHABLE_PG, "cannot reach PostgreSQL at 127.0.0.1:9: nothing answers there"),
         ("postgresql://u:p@no-such-host.invalid/db", "the host name is unknown"),
