@@ -6,20 +6,28 @@ BIN := $(VENV)/bin
 # so more than the cores can help: `make test TEST_WORKERS=4`.
 TEST_WORKERS ?= auto
 
-.PHONY: run test lint install clean
+.PHONY: run test lint install install-test clean
 
+# `make run` installs what running needs and nothing more; `make test` adds the test extra
+# (pytest, Playwright, mypy, ruff, schemathesis) on top, in the same environment.
 $(BIN)/chatlink: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test-extra: $(BIN)/chatlink
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
 install: $(BIN)/chatlink
 
+install-test: $(VENV)/.test-extra
+
 run: install
 	$(BIN)/chatlink run
 
-lint: install
+lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -11,7 +11,7 @@ from datetime import timedelta
 from bot.accounts import AccountService, PasswordHasher, WebSessions
 from bot.clock import Clock, utcnow
 from bot.conversation import ChatCore, Memory, estimate
-from bot.delivery import ChatSenders
+from bot.delivery import ChatSenders, DoorHealth
 from bot.errors import ConfigError
 from bot.limits import Limiter, UsageLimits
 from bot.linking import LinkCodeCodec, LinkService
@@ -24,6 +24,7 @@ from bot.settings import Settings
 from storage import (
     AccountStore,
     Database,
+    DatabaseUnavailable,
     InviteStore,
     LinkCodeStore,
     MessageStore,
@@ -49,6 +50,8 @@ class Chatlink:
     admin: AdminService
     sessions: WebSessions
     secret_key: str = field(repr=False)
+    # Doors configured but not serving yet (still connecting): /healthz reports them.
+    doors: DoorHealth = field(default_factory=DoorHealth)
 
     @property
     def catalogue(self) -> Catalogue:
@@ -61,6 +64,8 @@ async def open_chatlink(
     settings: Settings,
     *,
     migrate: bool = True,
+    create: bool = True,
+    missing_ok: bool = False,
     clock: Clock = utcnow,
     provider: ReplyProvider | None = None,
     limiter: Limiter | None = None,
@@ -71,22 +76,28 @@ async def open_chatlink(
     or `limiter` passed in is used instead of the one the settings describe and stays the
     caller's to close; what is built here is closed here. On the way out, summaries still
     being made get SHUTDOWN_GRACE_S to finish and are then cancelled, so none runs into a
-    closed provider or database.
+    closed provider or database. With `create` false a SQLite file that is not there yet is
+    refused (ConfigError) instead of made, or, with `missing_ok`, left alone and unopened
+    (`chatlink doctor` reports it).
     """
-    secret_key = load_secret_key(settings)
-    owns_limiter = limiter is None
     # One provider per model, SDK clients shared; a bad MODELS_FILE stops here, before the
     # database is touched.
     catalogue = build_catalogue(settings, provider)
     try:
-        db = Database(settings.database_url)
-    except (ValueError, OSError) as exc:
-        raise ConfigError(f"DATABASE_URL: {exc}") from None
+        db = await open_database(settings, create=create, migrate=migrate, missing_ok=missing_ok)
+    except BaseException:
+        await catalogue.close()
+        raise
+    try:
+        secret_key = load_secret_key(settings)
+    except OSError as exc:
+        await db.close()
+        await catalogue.close()
+        raise ConfigError(f"cannot write the signing key into DATA_DIR: {exc.strerror}") from None
+    owns_limiter = limiter is None
     limiter = Limiter.from_url(settings.redis_url, clock=clock) if limiter is None else limiter
     hasher = PasswordHasher(max_queue=settings.login_queue_max)
     try:
-        if migrate:
-            await upgrade(db)
         account_store = AccountStore(db)
         invites = InviteStore(db)
         senders = ChatSenders()
@@ -192,13 +203,43 @@ async def open_chatlink(
         await db.close()
 
 
-async def migrate(settings: Settings) -> None:
-    """Bring the database DATABASE_URL names to the newest schema (`chatlink migrate`)."""
+async def open_database(
+    settings: Settings, *, create: bool, migrate: bool, missing_ok: bool = False
+) -> Database:
+    """The database DATABASE_URL names, answering and (if asked) migrated; every way that
+    fails is a ConfigError of one line naming the setting and the fix."""
     try:
         db = Database(settings.database_url)
-    except (ValueError, OSError) as exc:
-        raise ConfigError(f"DATABASE_URL: {exc}") from None
+    except (ValueError, DatabaseUnavailable) as exc:
+        text = f"DATABASE_URL: {exc}" if isinstance(exc, ValueError) else str(exc)
+        raise ConfigError(text) from None
     try:
-        await upgrade(db)
+        if not create and not db.exists():
+            if missing_ok:
+                return db
+            raise ConfigError(
+                f"no database found at {db.sqlite_path}: run this in the folder that holds "
+                "data/ (or set DATA_DIR or DATABASE_URL to it); `chatlink migrate` makes a "
+                "new one"
+            )
+        await db.open_check()
+        if migrate:
+            await db.guarded(upgrade(db))
+    except BaseException as exc:
+        await db.close()
+        if isinstance(exc, DatabaseUnavailable):
+            raise ConfigError(str(exc)) from None
+        raise
+    return db
+
+
+async def migrate(settings: Settings) -> list[str]:
+    """Bring the database DATABASE_URL names to the newest schema (`chatlink migrate`); the
+    revisions applied, oldest first."""
+    db = await open_database(settings, create=True, migrate=False)
+    try:
+        return await db.guarded(upgrade(db))
+    except DatabaseUnavailable as exc:
+        raise ConfigError(str(exc)) from None
     finally:
         await db.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
@@ -29,6 +30,9 @@ RETIRED = {
     "telegram_webhook_listen": "the Telegram webhook now arrives on WEB_HOST:WEB_PORT at "
     f"{TELEGRAM_WEBHOOK_PATH}; point your proxy there",
 }
+
+# Variables with a setting's prefix that other programs own: never warned about.
+NOT_OURS = {"log_level_root", "web_concurrency", "max_jobs", "data_home"}
 
 
 class Settings(BaseSettings):
@@ -126,6 +130,7 @@ class Settings(BaseSettings):
     discord_shard_ids: Annotated[list[int], NoDecode] = []
 
     _retired: list[str] = PrivateAttr(default_factory=list)
+    _unknown: list[str] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -135,7 +140,24 @@ class Settings(BaseSettings):
         given |= {key.lower() for key in os.environ}
         settings = handler(data)
         settings._retired = sorted(given & RETIRED.keys())
+        known = set(cls.model_fields)
+        prefixes = {name.split("_")[0] + "_" for name in known}
+        settings._unknown = sorted(
+            name
+            for name in given - known - RETIRED.keys()
+            if name.startswith(tuple(prefixes)) and name not in NOT_OURS
+        )
         return settings
+
+    def misspelled(self) -> list[str]:
+        """One line for each variable that looks like a setting (a known prefix) but is none,
+        with the closest real name: a misspelled setting is otherwise silently ignored."""
+        lines = []
+        for name in self._unknown:
+            close = difflib.get_close_matches(name, type(self).model_fields, n=1, cutoff=0.6)
+            hint = f": did you mean {close[0].upper()}?" if close else " (see .env.example)"
+            lines.append(f"{name.upper()} is not a chatlink setting and is ignored{hint}")
+        return lines
 
     def retired(self) -> list[str]:
         """One line for each setting still given that chatlink no longer reads."""
@@ -216,6 +238,31 @@ class Settings(BaseSettings):
         hosts.append(urlsplit(self.telegram_webhook_url or "").hostname or "")
         # An IPv6 address is compared as it appears in Host: in brackets.
         return [f"[{host}]" if ":" in host else host for host in dict.fromkeys(hosts) if host]
+
+    # --- operators (issue #19): token shapes checked before any call -------------------
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _telegram_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(
+            r"[0-9]+:[A-Za-z0-9_-]+", value.get_secret_value().strip()
+        ):
+            raise ValueError(
+                "TELEGRAM_BOT_TOKEN does not look like a bot token (digits, a colon, then "
+                "letters and digits): copy it whole from @BotFather"
+            )
+        return value
+
+    @field_validator("discord_bot_token")
+    @classmethod
+    def _discord_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(
+            r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+", value.get_secret_value().strip()
+        ):
+            raise ValueError(
+                "DISCORD_BOT_TOKEN does not look like a bot token (three parts joined by dots, "
+                "without 'Bot '): copy it from the developer portal's Bot page"
+            )
+        return value
 
     @field_validator("telegram_webhook_secret")
     @classmethod

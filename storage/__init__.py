@@ -5,6 +5,7 @@ between SQLite and PostgreSQL lives in one backend object (storage.backends).
 """
 
 from storage.accounts import AccountStore
+from storage.connect import DatabaseUnavailable
 from storage.database import Database
 from storage.errors import (
     CodeNotAvailable,
@@ -44,6 +45,7 @@ __all__ = [
     "AuditEntry",
     "CodeNotAvailable",
     "Database",
+    "DatabaseUnavailable",
     "Identity",
     "IdentityTaken",
     "Invite",

@@ -156,6 +156,12 @@ class AccountStore:
             result = await conn.execute(delete(accounts).where(accounts.c.id == account_id))
         return bool(result.rowcount)
 
+    async def admin_count(self) -> int:
+        """How many enabled accounts are admins."""
+        async with self.db.read() as conn:
+            query = select(func.count()).where(accounts.c.is_admin, ~accounts.c.disabled)
+            return int((await conn.execute(query)).scalar_one())
+
     async def set_admin(self, account_id: int, is_admin: bool) -> None:
         """Make an account an admin, or not."""
         async with self._change() as conn:

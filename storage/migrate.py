@@ -23,19 +23,27 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-async def upgrade(db: Database, revision: str = "head") -> None:
-    """Apply every pending migration inside one write transaction.
+async def upgrade(db: Database, revision: str = "head") -> list[str]:
+    """Apply every pending migration inside one write transaction; return those applied,
+    oldest first, each as "revision: message".
 
     Safe from several replicas at once: the backend's migration lock lets one migrate while
     the others wait and then find nothing left to do.
     """
 
-    def _run(sync_conn: Connection) -> None:
+    def _run(sync_conn: Connection) -> list[str]:
+        before = MigrationContext.configure(sync_conn).get_current_revision()
         command.upgrade(alembic_config(sync_conn), revision)
+        after = MigrationContext.configure(sync_conn).get_current_revision()
+        if after == before:
+            return []
+        scripts = ScriptDirectory.from_config(alembic_config())
+        applied = scripts.iterate_revisions(after, before)  # newest first
+        return [f"{script.revision}: {script.doc}" for script in reversed(list(applied))]
 
     async with db.write() as conn:
         await db.backend.lock_migrations(conn)
-        await conn.run_sync(_run)
+        return await conn.run_sync(_run)
 
 
 async def current_revision(db: Database) -> str | None:

@@ -432,7 +432,11 @@ async def test_database_refusing_writes_mid_run(
                 assert response.status_code == 503 and response.json() == {"detail": STORAGE_FAILED}
             # Reading still works, and the door stays up.
             assert await history(http, alice) == [("user", "hello"), ("assistant", ANY_ECHO)]
-            assert (await http.get("/healthz")).status_code == 200
+            # ... while /healthz says the database is failing (issue #19: it said ok).
+            health = await http.get("/healthz")
+            assert health.status_code == 503, health.text
+            assert health.json()["database"].startswith("failing: writes fail")
+            assert cause in health.json()["database"]
             # One clear line per failure, naming the cause; no traceback, no message text.
             errors = errors_logged(caplog)
             assert len(errors) == failures, [r.getMessage() for r in errors]
@@ -447,6 +451,7 @@ async def test_database_refusing_writes_mid_run(
         # Writable again: the next messages work and are stored; the lost one is not there.
         response = await http.post("/api/chat", json={"message": "again"}, headers=alice)
         assert response.status_code == 200, response.text
+        assert (await http.get("/healthz")).json()["database"] == "ok"  # one write worked
         reply = response.json()["reply"]
         assert '(I remember 2 earlier messages here.)\n(Before this you said: "hello")' in reply
         await socket.send(json.dumps({"message": lost}))

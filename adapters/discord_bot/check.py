@@ -21,8 +21,14 @@ def checks(app: Chatlink) -> list[Check]:
             async with httpx.AsyncClient(timeout=10) as client:
                 response = await client.get(url, headers={"Authorization": f"Bot {token}"})
         except httpx.HTTPError as exc:
+            also = (
+                " and DISCORD_API_BASE_URL"
+                if "discord_api_base_url" in settings.model_fields_set
+                else ""
+            )
             raise CheckFailed(
-                f"cannot reach Discord ({type(exc).__name__}): check DISCORD_API_BASE_URL"
+                f"Discord is unreachable from this machine ({type(exc).__name__}): check its "
+                f"network, DNS and firewall{also}"
             ) from None
         if response.status_code == 401:
             raise CheckFailed(

@@ -64,6 +64,7 @@ class DiscordDoor:
     """Serves the bot on Discord; `chatlink run` starts it when DISCORD_BOT_TOKEN is set."""
 
     name = "discord"
+    reconnects = True  # Discord unreachable at start: tried again with backoff (see serve)
 
     def __init__(self, chatlink: Chatlink) -> None:
         settings = chatlink.settings
@@ -76,6 +77,16 @@ class DiscordDoor:
         # A text bot needs no voice: discord.py warns once per process that the voice
         # libraries are missing (clearing these flags itself); clear them before it can.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+        self._build_client()
+        self._task: asyncio.Task[None] | None = None
+        self.grace_s = settings.shutdown_grace_s
+        self.in_flight = InFlight()
+        self._stopping = False
+
+    def _build_client(self) -> None:
+        """A new discord.py client with its command tree and handlers: a closed one (after
+        a start that could not reach Discord) is not reliably reusable."""
+        settings = self.settings
         intents = discord.Intents.default()
         intents.message_content = settings.discord_message_content
         if settings.discord_shard_ids:  # this replica's share of DISCORD_SHARD_COUNT shards
@@ -95,14 +106,13 @@ class DiscordDoor:
         self._add_commands()
         self.client.event(self.on_message)
         self.tree.error(self._on_command_error)
-        self._task: asyncio.Task[None] | None = None
-        self.grace_s = settings.shutdown_grace_s
-        self.in_flight = InFlight()
-        self._stopping = False
 
     # --- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
         """Log in, sync the slash commands, connect to the gateway and wait until ready."""
+        if self.client.is_closed():  # a try after one that could not reach Discord
+            self._build_client()
+            self._stopping = False
         if self._undo_point_at is None:
             settings = self.settings
             self._undo_point_at = _point_at(
@@ -135,7 +145,10 @@ class DiscordDoor:
         the rest, then disconnect."""
         self._stopping = True
         self.chatlink.senders.unregister("discord")
-        log.info("discord: refusing new messages and commands; %d in flight", len(self.in_flight))
+        if self.client.is_ready():  # a start that failed took no work to speak of
+            log.info(
+                "discord: refusing new messages and commands; %d in flight", len(self.in_flight)
+            )
         if cut := await self.in_flight.finish(self.grace_s):
             log.warning(
                 "discord: %d answer(s) cut off after SHUTDOWN_GRACE_S=%gs", cut, self.grace_s

@@ -26,8 +26,15 @@ def checks(app: Chatlink) -> list[Check]:
                 "the token was refused: copy it again from @BotFather into TELEGRAM_BOT_TOKEN"
             ) from None
         except NetworkError as exc:
+            # The setting is named only when the operator set it: most never do.
+            also = (
+                " and TELEGRAM_API_BASE_URL"
+                if "telegram_api_base_url" in settings.model_fields_set
+                else ""
+            )
             raise CheckFailed(
-                f"cannot reach the Bot API ({exc.message}): check TELEGRAM_API_BASE_URL"
+                f"the Bot API is unreachable from this machine ({exc.message}): check its "
+                f"network, DNS and firewall{also}"
             ) from None
 
     return [Check("telegram", get_me)]

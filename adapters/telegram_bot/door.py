@@ -82,6 +82,7 @@ class TelegramDoor:
     """Serves the bot on Telegram; `chatlink run` starts it when TELEGRAM_BOT_TOKEN is set."""
 
     name = "telegram"
+    reconnects = True  # the Bot API unreachable at start: tried again with backoff (see serve)
 
     def __init__(
         self,
@@ -164,7 +165,8 @@ class TelegramDoor:
             self.webhook.open = False  # no new updates: Telegram is answered 503 and retries
         if app.updater is not None and app.updater.running:
             await app.updater.stop()  # no new updates: polling ends
-        log.info("telegram: taking no new updates; %d in flight", len(self.in_flight))
+        if self.username:  # it served: a start that failed took no updates to speak of
+            log.info("telegram: taking no new updates; %d in flight", len(self.in_flight))
         if cut := await self.in_flight.finish(self.grace_s):
             log.warning(
                 "telegram: %d update(s) cut off after SHUTDOWN_GRACE_S=%gs", cut, self.grace_s

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -31,13 +33,16 @@ async def require_admin(request: Request) -> Account:
 
 
 async def _page(
-    request: Request, account: Account, new_invite: dict[str, object] | None = None
+    request: Request,
+    account: Account,
+    new_invite: dict[str, object] | None = None,
+    new_password: dict[str, str] | None = None,
 ) -> Response:
     chatlink = get_chatlink(request)
     response = render(
         request, "admin.html", account=account, rows=await chatlink.admin.overview(),
         invites=await chatlink.admin.all_invites(), audit=await chatlink.admin.audit_log(),
-        new_invite=new_invite,
+        new_invite=new_invite, new_password=new_password,
     )  # fmt: skip
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -56,8 +61,22 @@ async def _act(request: Request, action: str, **args: str) -> Response:
     actor = account.username
     try:
         if action == "disable" or action == "enable":
-            await service.set_disabled(actor, args["username"], action == "disable")
+            await service.set_disabled(actor, args["username"], action == "disable", by=account)
             notice = f"{args['username']}: {action}d."
+        elif action == "promote" or action == "demote":
+            _, changed = await service.set_admin(
+                actor, args["username"], action == "promote", by=account
+            )
+            state = "an admin" if action == "promote" else "no admin"
+            notice = f"{args['username']}: {'now' if changed else 'already'} {state}."
+        elif action == "reset-password":
+            # A temporary password shown once on this response: it travels no e-mail and
+            # no chat, and the new hash ends every session and token the account had.
+            password = secrets.token_urlsafe(12)
+            target = await service.reset_password(actor, args["username"], password)
+            return await _page(
+                request, account, new_password={"username": target.username, "password": password}
+            )
         elif action == "unlink":
             await service.unlink(actor, args["username"], args["platform"])
             notice = f"{args['username']}: {args['platform']} chat unlinked."
@@ -88,6 +107,21 @@ async def disable(request: Request, username: str) -> Response:
 @admin.post("/accounts/{username}/enable")
 async def enable(request: Request, username: str) -> Response:
     return await _act(request, "enable", username=username)
+
+
+@admin.post("/accounts/{username}/promote")
+async def promote(request: Request, username: str) -> Response:
+    return await _act(request, "promote", username=username)
+
+
+@admin.post("/accounts/{username}/demote")
+async def demote(request: Request, username: str) -> Response:
+    return await _act(request, "demote", username=username)
+
+
+@admin.post("/accounts/{username}/reset-password")
+async def reset_password(request: Request, username: str) -> Response:
+    return await _act(request, "reset-password", username=username)
 
 
 @admin.post("/accounts/{username}/unlink/{platform}")

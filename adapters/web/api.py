@@ -186,22 +186,33 @@ async def metrics(request: Request, chatlink: ChatlinkDep) -> Response:
     return Response(chatlink.metrics.render(), media_type=CONTENT_TYPE)
 
 
-@health.get("/healthz", response_model=HealthOut, responses={503: {"model": HealthOut}})
+@health.get(
+    "/healthz",
+    response_model=HealthOut,
+    response_model_exclude_none=True,
+    responses={503: {"model": HealthOut}},
+)
 async def healthz(chatlink: ChatlinkDep) -> HealthOut | JSONResponse:
-    """Whether the database (and Redis, when REDIS_URL is set) answer; for load balancers."""
+    """Whether the database takes writes and answers (and Redis, when REDIS_URL is set), for
+    load balancers; doors still connecting to their platform make it "degraded" (still 200:
+    this replica serves the others)."""
     try:
         await chatlink.db.ping()
-        database = "ok"
+        failure = chatlink.db.write_failure
+        database = "ok" if failure is None else f"failing: writes fail ({failure})"
     except Exception:
         database = "unreachable"
     redis = "not configured"
     if chatlink.limiter.shared:
         redis = "ok" if await chatlink.limiter.ping() else "unreachable"
+    doors = chatlink.doors.degraded()
+    down = database != "ok" or redis == "unreachable"
     health = HealthOut(
-        status="ok" if "unreachable" not in (database, redis) else "unavailable",
+        status="unavailable" if down else "degraded" if doors else "ok",
         database=database,
         redis=redis,
+        doors=doors or None,
     )
-    if health.status != "ok":
-        return JSONResponse(health.model_dump(), status_code=503)
+    if health.status == "unavailable":
+        return JSONResponse(health.model_dump(exclude_none=True), status_code=503)
     return health

@@ -86,9 +86,12 @@ class LinkedOut(BaseModel):
 
 
 class HealthOut(BaseModel):
-    status: str
-    database: str
+    status: str = Field(description='"ok", "degraded" (a door still connecting) or "unavailable"')
+    database: str = Field(description='"ok", "unreachable" or "failing: writes fail (why)"')
     redis: str = Field(description='"ok", "unreachable" or "not configured"')
+    doors: dict[str, str] | None = Field(
+        None, description="each door that is not serving yet, with why (absent when all serve)"
+    )
 
 
 class Problem(BaseModel):

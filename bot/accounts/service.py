@@ -285,6 +285,12 @@ class AccountService:
         await self.store.delete(account.id)
         log.info("account deleted by its owner: account_id=%s", account.id)
 
+    async def set_password(self, account: Account, new_password: str) -> None:
+        """Set a new password without the current one (the operator's reset)."""
+        check_password(new_password)
+        await self.store.set_password_hash(account.id, await self.hasher.hash(new_password))
+        log.info("password reset: account_id=%s", account.id)
+
     async def by_username(self, username: str) -> Account | None:
         """The account named `username` (any case), if any."""
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from bot.delivery.failures import answer_for, database_failed, describe
 from bot.delivery.flow import Rendering, answer
 from bot.delivery.live_reply import LiveReply
+from bot.delivery.reconnect import DoorHealth
 from bot.delivery.runtime import SHUTTING_DOWN, Door, InFlight, serve
 from bot.delivery.senders import ChatSenders
 from bot.delivery.splitting import split_text, utf16_length
@@ -21,6 +22,7 @@ __all__ = [
     "STORAGE_FAILED",
     "ChatSenders",
     "Door",
+    "DoorHealth",
     "InFlight",
     "LiveReply",
     "Pushed",

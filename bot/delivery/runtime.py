@@ -9,6 +9,7 @@ import signal
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from bot.delivery.reconnect import DoorHealth, keep_starting
 from bot.errors import ChatlinkError
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,10 @@ class DoorFailed(ChatlinkError):
 class Door(Protocol):
     """One way in (Telegram, Discord, web): started and stopped by `chatlink run`.
 
-    `stop` must also undo a `start` that failed halfway."""
+    `stop` must also undo a `start` that failed halfway. A door whose class sets
+    `reconnects = True` (a platform reached over the network) is started again and again
+    with backoff when `start` fails with anything but a ChatlinkError (a refused token, a bad
+    setting), while the other doors serve."""
 
     name: str
 
@@ -75,14 +79,34 @@ class InFlight:
         return len(cut)
 
 
-async def serve(doors: Sequence[Door], stop: asyncio.Event | None = None) -> None:
+async def serve(
+    doors: Sequence[Door], stop: asyncio.Event | None = None, health: DoorHealth | None = None
+) -> None:
     """Start every door, wait for a stop signal (or `stop`), then stop them all at once, so
-    that none takes new work while another finishes its own."""
+    that none takes new work while another finishes its own. A reconnecting door that cannot
+    start keeps trying in the background (`health` says so); one that is refused for good
+    stops the process with its error."""
     stop = stop or asyncio.Event()
+    health = health or DoorHealth()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     started: list[Door] = []
+    retrying: list[asyncio.Task[None]] = []
+    refused: list[BaseException] = []
+
+    async def retry(door: Door, first_error: BaseException) -> None:
+        failure = await keep_starting(
+            door.name, door.start, door.stop, health, first_error,
+            is_fatal=lambda exc: isinstance(exc, ChatlinkError),
+        )  # fmt: skip
+        if failure is None:
+            started.append(door)
+            log.info("%s: started", door.name)
+            return
+        refused.append(failure)
+        stop.set()
+
     try:
         for door in doors:
             try:
@@ -92,17 +116,29 @@ async def serve(doors: Sequence[Door], stop: asyncio.Event | None = None) -> Non
                     await door.stop()
                 if isinstance(exc, ChatlinkError):
                     raise
+                if getattr(door, "reconnects", False):
+                    retrying.append(asyncio.create_task(retry(door, exc)))
+                    continue
                 log.exception("%s: could not start", door.name)
                 raise DoorFailed(f"The {door.name} door could not start: {exc}") from exc
             started.append(door)
             log.info("%s: started", door.name)
-        log.info("chatlink running with %d door(s); Ctrl-C or SIGTERM stops it", len(started))
+        log.info(
+            "chatlink running with %d door(s)%s; Ctrl-C or SIGTERM stops it",
+            len(started),
+            f", {len(retrying)} still connecting" if retrying else "",
+        )
         await stop.wait()
         log.info("stopping")
     finally:
+        for task in retrying:
+            task.cancel()
+        await asyncio.gather(*retrying, return_exceptions=True)
         await asyncio.gather(*(_stop(door) for door in reversed(started)))
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+    if refused:
+        raise refused[0]
 
 
 async def _stop(door: Door) -> None:

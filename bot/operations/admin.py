@@ -123,8 +123,26 @@ class AdminService:
         await self._audit(actor, "link-codes.revoke", f"{count} codes")
         return count
 
-    async def set_disabled(self, actor: str, username: str, disabled: bool) -> Account:
-        """Disable (or enable) an account: its chats get a short answer, nothing is stored."""
+    async def _guard_admins(self, actor: Account | None, account: Account, what: str) -> None:
+        """An admin on the web page may not lock themselves out, nor leave no admin."""
+        if actor is not None and actor.id == account.id:
+            raise InputRejected(f"You cannot {what} your own account; ask another admin.")
+        if (
+            account.is_admin
+            and not account.disabled
+            and await self.account_store.admin_count() <= 1
+        ):
+            raise InputRejected(
+                f"{account.username} is the last admin: promote another account first."
+            )
+
+    async def set_disabled(
+        self, actor: str, username: str, disabled: bool, *, by: Account | None = None
+    ) -> Account:
+        """Disable (or enable) an account: its chats get a short answer, nothing is stored.
+        `by` is the admin acting on the web page, held to the last-admin and self guards."""
+        if disabled and by is not None:
+            await self._guard_admins(by, await self._named(username), "disable")
         account = await self.accounts.set_disabled(username, disabled)
         # The stored name, never the raw one from the URL (it may hold newlines).
         await self._audit(
@@ -138,13 +156,36 @@ class AdminService:
         await self._audit(actor, "account.unlock", account.username)
         return account
 
-    async def set_admin(self, actor: str, username: str, is_admin: bool) -> Account:
-        """Promote an account to admin, or demote it."""
+    async def set_admin(
+        self, actor: str, username: str, is_admin: bool, *, by: Account | None = None
+    ) -> tuple[Account, bool]:
+        """Promote an account to admin, or demote it; whether anything changed (nothing is
+        audited when it did not). `by` as for set_disabled."""
         account = await self._named(username)
+        if account.is_admin == is_admin:
+            return account, False
+        if not is_admin and by is not None:
+            await self._guard_admins(by, account, "demote")
         await self.account_store.set_admin(account.id, is_admin)
         await self._audit(
             actor, "account.promote" if is_admin else "account.demote", account.username
         )
+        return account, True
+
+    async def reset_password(self, actor: str, username: str, password: str) -> Account:
+        """Set a new password without the old one; every session and token of the account
+        ends, since they carry the password's version."""
+        account = await self._named(username)
+        await self.accounts.set_password(account, password)
+        await self._audit(actor, "account.passwd", account.username)
+        return account
+
+    async def delete_account(self, actor: str, username: str) -> Account:
+        """Delete an account and everything it holds (identities, threads, messages)."""
+        account = await self._named(username)
+        await self.account_store.delete(account.id)
+        await self._audit(actor, "account.delete", account.username)
+        log.info("account deleted: account_id=%s", account.id)
         return account
 
     async def unlink(self, actor: str, username: str, platform: str) -> None:

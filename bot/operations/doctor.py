@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from bot.limits import Limiter
 from bot.monitoring import scrub
 from bot.providers import Catalogue, ReplyProvider
-from storage import Database, current_revision, head_revision
+from storage import Database, DatabaseUnavailable, current_revision, head_revision
 
 
 class CheckFailed(Exception):
@@ -40,15 +40,17 @@ def core_checks(
         path = db.sqlite_path
         if path is not None and not os.access(path.parent, os.W_OK):
             raise CheckFailed(f"{path.parent} is not writable: fix its owner or set DATABASE_URL")
+        if not db.exists():
+            return f"none yet at {path}: `chatlink migrate` or `chatlink run` makes it"
         try:
-            await db.ping()
-        except Exception as exc:
-            raise CheckFailed(
-                f"cannot reach the database ({type(exc).__name__}): check DATABASE_URL"
-            ) from None
+            await db.open_check()
+        except DatabaseUnavailable as exc:
+            raise CheckFailed(str(exc)) from None
         return "sqlite " + str(path) if path is not None else db.url.render_as_string()
 
     async def migrations() -> str:
+        if not db.exists():
+            raise CheckFailed("no schema yet: run chatlink migrate")
         try:
             current = await current_revision(db)
         except Exception:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from bot.clock import Clock, utcnow
@@ -40,12 +41,15 @@ class Retention:
         """How many messages a prune would delete now."""
         return await self.store.count_older_than(self.clock() - timedelta(days=self.days))
 
-    async def prune(self) -> int:
-        """Delete every message older than the retention period; returns how many."""
+    async def prune(self, progress: Callable[[int], None] | None = None) -> int:
+        """Delete every message older than the retention period; returns how many.
+        `progress` hears the running total after each batch."""
         cutoff = self.clock() - timedelta(days=self.days)
         total = 0
         while deleted := await self.store.prune_batch(cutoff, BATCH):
             total += deleted
+            if progress is not None:
+                progress(total)
             await asyncio.sleep(PAUSE_S)
         if total:
             log.info("retention: deleted %d messages older than %d days", total, self.days)

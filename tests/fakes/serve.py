@@ -36,11 +36,13 @@ def refusing_port() -> Iterator[int]:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: ASGIApp) -> AsyncIterator[str]:
-    """Yield the base URL (http://127.0.0.1:PORT) while `app` is served."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+async def serve(app: ASGIApp, sock: socket.socket | None = None) -> AsyncIterator[str]:
+    """Yield the base URL (http://127.0.0.1:PORT) while `app` is served, on `sock` (bound,
+    not yet listening: a service that comes up late on a known port) or a free port."""
+    if sock is None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     config = uvicorn.Config(app, log_config=None, lifespan="off", access_log=False)
     server = _QuietServer(config)
