@@ -6,7 +6,8 @@ import re
 from html.parser import HTMLParser
 
 from bot.app import Chatlink
-from bot.rendering import DEMO_MARKDOWN, split_discord, to_discord, to_html
+from bot.providers import DEMO_MARKDOWN
+from bot.rendering import split_discord, to_discord, to_html
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.scripted_model import ScriptedModel
 from tests.fakes.slow_model import SlowStream
@@ -111,3 +112,18 @@ async def test_the_discord_door_sends_balanced_chunks(
     assert all(utf16(c) <= 2000 and len(fences(c)) % 2 == 0 for c in sent)
     assert "| a | b |" not in sent[-1] and "a │ b" in sent[-1]
     assert all(c.body.get("allowed_mentions") == {"parse": []} for c in fake.sent()[1:])
+
+
+async def test_the_echo_provider_demonstrates_every_construct() -> None:
+    # Offline, `demo markdown` gets a reply that exercises every renderer (and no echo).
+    from bot.providers import EchoProvider, Turn, Usage
+
+    parts = [
+        p async for p in EchoProvider().stream([Turn("user", "Demo Markdown please")], Usage())
+    ]
+    reply = "".join(parts)
+    assert reply == DEMO_MARKDOWN
+    html = to_html(reply)
+    assert all(tag in html for tag in ("<table>", "<pre>", "<strong>", "<blockquote>", "<ol>"))
+    ordinary = "".join([p async for p in EchoProvider().stream([Turn("user", "hi")], Usage())])
+    assert ordinary.startswith("Echo: hi")

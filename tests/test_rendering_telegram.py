@@ -10,7 +10,8 @@ from typing import Any
 from adapters.telegram_bot import TelegramDoor
 from bot.app import open_chatlink
 from bot.delivery import LiveReply
-from bot.rendering import DEMO_MARKDOWN, Formatted, telegram_messages, to_telegram
+from bot.providers import DEMO_MARKDOWN
+from bot.rendering import Formatted, telegram_messages, to_telegram
 from tests.fakes.scripted_model import ScriptedModel
 from tests.fakes.slow_model import SlowStream
 from tests.fakes.telegram_api import FakeTelegram

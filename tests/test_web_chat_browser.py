@@ -15,7 +15,7 @@ import pytest
 
 from adapters.web import WebDoor
 from bot.app import Chatlink
-from bot.rendering import DEMO_MARKDOWN
+from bot.providers import DEMO_MARKDOWN
 from tests.fakes.scripted_model import ScriptedModel
 from tests.fakes.slow_model import SlowStream
 from tests.support.settings import PASSWORD

@@ -5,11 +5,13 @@ from __future__ import annotations
 from bot.errors import ConfigError
 from bot.providers.base import ReplyProvider, Turn, Usage
 from bot.providers.catalogue import Catalogue, build_catalogue, legacy_spec
+from bot.providers.demo import DEMO_MARKDOWN
 from bot.providers.echo import EchoProvider
 from bot.providers.models_file import OFF, PROVIDERS, ModelSpec, Persona
 from bot.settings import Settings
 
 __all__ = [
+    "DEMO_MARKDOWN",
     "OFF",
     "Catalogue",
     "EchoProvider",

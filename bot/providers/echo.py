@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 
 from bot.providers.base import Turn, Usage
+from bot.providers.demo import DEMO_MARKDOWN
 
 QUOTE_CHARS = 200
+DEMO_COMMAND = "demo markdown"  # a message starting so gets every construct the doors render
 
 
 def _quote(text: str) -> str:
@@ -17,6 +19,8 @@ def _quote(text: str) -> str:
 def echo_reply(history: Sequence[Turn]) -> str:
     """The echo provider's whole answer to `history`."""
     *earlier, current = [t for t in history if t.role != "system"]
+    if current.content.strip().lower().startswith(DEMO_COMMAND):
+        return DEMO_MARKDOWN
     lines = [f"Echo: {current.content}"]
     if not earlier:
         lines.append("(This is the start of our conversation; I remember nothing before it.)")

@@ -3,14 +3,12 @@ Markdown with balanced fences, sanitised HTML for the web."""
 
 from __future__ import annotations
 
-from bot.rendering.demo import DEMO_MARKDOWN
 from bot.rendering.discord import split_discord, to_discord
 from bot.rendering.telegram import Marked, Span, plain, to_telegram, to_telegram_draft
 from bot.rendering.telegram_split import Entity, Formatted, split_marked, telegram_messages
 from bot.rendering.web import to_html
 
 __all__ = [
-    "DEMO_MARKDOWN",
     "Entity",
     "Formatted",
     "Marked",

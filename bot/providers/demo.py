@@ -1,4 +1,5 @@
-"""A reply using every construct the renderers know, for tests and demos without a model."""
+"""A reply using every Markdown construct the doors render: what the offline echo provider
+answers to `demo markdown`, so rendering can be tried and tested without a model."""
 
 from __future__ import annotations
 
