@@ -101,7 +101,8 @@ async def backup(app: Chatlink, path: Path) -> int:
     """`chatlink backup PATH`."""
     if app.db.sqlite_path is None:
         raise ConfigError(
-            "chatlink backup copies SQLite databases; for PostgreSQL use pg_dump (see README)"
+            "chatlink backup copies SQLite databases; for PostgreSQL use pg_dump "
+            "(docs/operating.md, Backups)"
         )
     progress = Progress("copying pages", 0)
     try:
