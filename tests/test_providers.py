@@ -356,3 +356,18 @@ async def test_a_model_failure_logs_status_and_reason_never_key_or_prompt(
     assert f"account_id={alice.id} model=fake-model {expected}" in line
     assert "error=" in line and "Error" in line.rsplit("error=", 1)[1]
     assert "sk-test-key" not in line and "secret plans" not in line and "busy" not in line
+
+
+async def test_an_unreachable_model_logs_the_connection_error_and_its_cause(
+    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with serve(FakeModel().openai_app()) as url:
+        pass  # the server has gone: its port refuses connections
+    settings = model_settings(tmp_path, "openai", url, llm_max_retries=0)
+    async with open_chatlink(settings, clock=clock) as app:
+        await link_account_first(app, "alice")
+        caplog.set_level(logging.INFO, logger="bot.conversation")
+        [reply] = await app.core.handle(dm("anyone there?"))
+    assert reply.kind is ReplyKind.ERROR
+    [line] = [r.getMessage() for r in caplog.records if "failed after" in r.getMessage()]
+    assert line.endswith(" model=fake-model error=APIConnectionError cause=ConnectError")
