@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import pytest
@@ -80,6 +81,21 @@ async def test_login_failures_are_generic(app: Chatlink) -> None:
     with pytest.raises(LoginFailed) as no_such_user:
         await app.accounts.authenticate("nobody", PASSWORD)
     assert str(wrong_password.value) == str(no_such_user.value) == "Wrong username or password."
+
+
+async def test_a_failed_login_logs_the_account_id_never_the_password(
+    app: Chatlink, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice = await app.accounts.register("alice", PASSWORD)
+    caplog.set_level(logging.INFO, logger="bot.accounts")
+    with pytest.raises(LoginFailed):
+        await app.accounts.authenticate("alice", "wrong password")
+    with pytest.raises(LoginFailed):
+        await app.accounts.authenticate("nobody", "other password")
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("login failed")]
+    assert lines == [f"login failed: account_id={alice.id}", "login failed: no such account"]
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "password" not in logged and "nobody" not in logged
 
 
 async def test_login_lockout_per_username(app: Chatlink) -> None:

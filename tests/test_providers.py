@@ -325,3 +325,49 @@ async def test_shutdown_cancels_a_summary_that_outlasts_the_grace(
     # Cut off cleanly: said once, and nothing about a closed provider or database.
     assert warnings == ["conversation summaries: 1 cut off after SHUTDOWN_GRACE_S=0.3s"]
     assert await _summary_stored(settings, clock) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [
+        (429, "rate_limit_exceeded", "status=429 reason=rate_limit_exceeded"),
+        (500, None, "status=500 reason="),
+    ],
+)
+async def test_a_model_failure_logs_status_and_reason_never_key_or_prompt(
+    model: tuple[str, FakeModel, str],
+    tmp_path: Path,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    code: str | None,
+    expected: str,
+) -> None:
+    provider, fake, url = model
+    fake.default = Plan(status=status, error_code=code)
+    settings = model_settings(tmp_path, provider, url, llm_max_retries=0)
+    async with open_chatlink(settings, clock=clock) as app:
+        alice = await link_account_first(app, "alice")
+        caplog.set_level(logging.INFO, logger="bot.conversation")
+        [reply] = await app.core.handle(dm("my secret plans for tuesday"))
+    assert reply.kind is ReplyKind.ERROR
+    [line] = [r.getMessage() for r in caplog.records if "failed after" in r.getMessage()]
+    assert line.startswith(f"reply provider {provider} failed after ")
+    assert f"account_id={alice.id} model=fake-model {expected}" in line
+    assert "error=" in line and "Error" in line.rsplit("error=", 1)[1]
+    assert "sk-test-key" not in line and "secret plans" not in line and "busy" not in line
+
+
+async def test_an_unreachable_model_logs_the_connection_error_and_its_cause(
+    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with serve(FakeModel().openai_app()) as url:
+        pass  # the server has gone: its port refuses connections
+    settings = model_settings(tmp_path, "openai", url, llm_max_retries=0)
+    async with open_chatlink(settings, clock=clock) as app:
+        await link_account_first(app, "alice")
+        caplog.set_level(logging.INFO, logger="bot.conversation")
+        [reply] = await app.core.handle(dm("anyone there?"))
+    assert reply.kind is ReplyKind.ERROR
+    [line] = [r.getMessage() for r in caplog.records if "failed after" in r.getMessage()]
+    assert line.endswith(" model=fake-model error=APIConnectionError cause=ConnectError")

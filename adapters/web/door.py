@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.web.app import create_app
 from adapters.web.connections import HeaderDeadline
+from adapters.web.live import SERVICE_RESTART
 from bot.app import Chatlink
 from bot.delivery import SHUTTING_DOWN, InFlight, WebhookReceiver
 from bot.errors import ConfigError
@@ -45,6 +46,27 @@ class RedactCodes(logging.Filter):
         return True
 
 
+# uvicorn's lines per WebSocket ("[accepted]", then websockets' "connection open" and
+# "connection closed"): adapters.web.live logs one line instead, with how the socket ended.
+# A refused handshake keeps uvicorn's one '"WebSocket /api/ws" 403' line, not websockets'
+# "connection rejected" after it.
+_WEBSOCKET_LINES = frozenset(
+    {
+        '%s - "WebSocket %s" [accepted]',
+        "connection open",
+        "connection closed",
+        "connection rejected (%d %s)",
+    }
+)
+
+
+class QuietWebSockets(logging.Filter):
+    """Drops uvicorn's per-WebSocket lines, which our own close line replaces."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg not in _WEBSOCKET_LINES
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handlers: `chatlink run` owns SIGINT and SIGTERM."""
 
@@ -53,7 +75,6 @@ class _Server(uvicorn.Server):
         yield
 
 
-SERVICE_RESTART = 1012  # WebSocket close code: the server is restarting, come back later
 RETRY_AFTER_S = 5
 _REFUSAL = json.dumps({"detail": SHUTTING_DOWN}).encode()
 _REFUSAL_HEADERS = [
@@ -212,6 +233,9 @@ class WebDoor:
         access = logging.getLogger("uvicorn.access")
         if not any(isinstance(f, RedactCodes) for f in access.filters):
             access.addFilter(RedactCodes())
+        server_log = logging.getLogger("uvicorn.error")
+        if not any(isinstance(f, QuietWebSockets) for f in server_log.filters):
+            server_log.addFilter(QuietWebSockets())
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

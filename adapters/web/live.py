@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 live = APIRouter()
 
 POLICY_VIOLATION = 1008
+SERVICE_RESTART = 1012  # close code: the server is restarting, come back later (door.Draining)
+CLIENT_LEFT = "client_left_mid_reply"  # an everyday event (a reload, a closed tab): INFO
 BAD_FRAME = (
     'Send text frames of JSON like {"message": "hello"} or {"type": "stop"}, in valid UTF-8.'
 )
@@ -77,6 +80,9 @@ async def chat_socket(websocket: WebSocket) -> None:
         await websocket.close(code=POLICY_VIOLATION, reason="not authenticated")
         return
     await websocket.accept()
+    opened = time.monotonic()
+    # The one log line of this socket (uvicorn's own are quietened, adapters.web.door).
+    outcome = "cut_off"  # unless _serve returns: cancelled at the end of a shutdown's grace
     chatlink = get_chatlink(websocket)
     frames: asyncio.Queue[dict[str, object]] = asyncio.Queue()
 
@@ -100,13 +106,21 @@ async def chat_socket(websocket: WebSocket) -> None:
     earlier = _in_flight(websocket).get(account.id)
     late = asyncio.create_task(_deliver(websocket, earlier)) if earlier else None
     try:
-        await _serve(websocket, chatlink, account, session, frames)
+        outcome = await _serve(websocket, chatlink, account, session, frames)
     finally:
         for task in (reader, late):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+        client = websocket.client.host if websocket.client else "-"
+        log.info(
+            "web: WebSocket closed: account_id=%s client=%s seconds=%.1f outcome=%s",
+            account.id,
+            client,
+            time.monotonic() - opened,
+            outcome,
+        )
 
 
 async def _serve(
@@ -115,11 +129,13 @@ async def _serve(
     account: Account,
     session: str | None,
     frames: asyncio.Queue[dict[str, object]],
-) -> None:
+) -> str:
+    """Serve the socket's messages until it ends; how it ended, for the log line."""
     while True:
         frame = await frames.get()
         if frame["type"] == "websocket.disconnect":
-            return
+            code = frame.get("code")
+            return "server_restarting" if code == SERVICE_RESTART else f"client_closed code={code}"
         # A password change, a logout elsewhere or a disabled account ends the socket too.
         current = await chatlink.accounts.by_id(account.id)
         if (
@@ -128,12 +144,12 @@ async def _serve(
             or (session is not None and await chatlink.sessions.account_of(session) is None)
         ):
             await websocket.close(code=POLICY_VIOLATION, reason="session ended")
-            return
+            return "session_ended"
         if current.disabled:
             # Said as POST /api/chat says it (there a 403), before the session ends.
             await websocket.send_json(_reply_frame(Reply.refused(AccountDisabled())))
             await websocket.close(code=POLICY_VIOLATION, reason="session ended")
-            return
+            return "account_disabled"
         text = _message_text(frame.get("text"))
         if text is None:
             await websocket.send_json({"type": "error", "detail": BAD_FRAME})
@@ -141,16 +157,16 @@ async def _serve(
         try:
             await _answer(websocket, chatlink, current, text)
         except WebSocketDisconnect:
-            return
+            return CLIENT_LEFT
         except Exception as error:
             if websocket.client_state.name != "CONNECTED":
-                return  # the page went away; its reply (if any) was stored all the same
+                return CLIENT_LEFT  # the page went away; its reply was stored all the same
             # The socket stays: once the trouble (a database refusing writes) is over, the
             # next message works.
             log.error("web: a WebSocket message failed: %s", describe(error))
             log.debug("web: the failure in full", exc_info=error)
             if not await _send(websocket, {"type": "error", "detail": answer_for(error)}):
-                return
+                return CLIENT_LEFT
 
 
 async def _answer(

@@ -210,7 +210,11 @@ class AccountService:
             # Said whether or not the password was right: the answer reveals nothing of it.
             raise AccountDisabled()
         if not ok or account is None:
-            log.info("login failed")
+            # The account id, when there is one, for an operator answering "I can't log in".
+            if account is None:
+                log.info("login failed: no such account")
+            else:
+                log.info("login failed: account_id=%s", account.id)
             await self.limiter.spend(self._any_address, 1, "login-any", *key[:2])
             raise LoginFailed()
         await self.limiter.clear(self._any_address, "login-any", *key[:2])

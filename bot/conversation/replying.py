@@ -15,7 +15,7 @@ from bot.conversation.tokens import estimate, estimate_turns
 from bot.limits import UsageLimits
 from bot.messages import IncomingMessage, ProgressCallback, Reply, ReplyKind
 from bot.monitoring import Metrics
-from bot.providers import Catalogue, ReplyProvider, Turn, Usage
+from bot.providers import Catalogue, ReplyProvider, Turn, Usage, describe_failure
 from storage import Account, ThreadSettingsStore, UsageStore
 
 log = logging.getLogger(__name__)
@@ -167,12 +167,12 @@ class Replier:
         except Exception as exc:
             self.metrics.model_errors.labels(provider.name).inc()
             log.warning(
-                "reply provider %s failed after %.0f ms: account_id=%s model=%s error=%s",
+                "reply provider %s failed after %.0f ms: account_id=%s model=%s %s",
                 provider.name,
                 (time.perf_counter() - started) * 1000,
                 account.id,
                 name,
-                type(exc).__name__,
+                describe_failure(exc),
             )
             await self._record(account.id, name, usage.total or estimate_turns(history))
             return [Reply(MODEL_FAILED, kind=ReplyKind.ERROR)]

@@ -7,6 +7,7 @@ from bot.providers.base import ReplyProvider, Turn, Usage
 from bot.providers.catalogue import Catalogue, build_catalogue, legacy_spec
 from bot.providers.demo import DEMO_MARKDOWN
 from bot.providers.echo import EchoProvider
+from bot.providers.failures import describe_failure
 from bot.providers.models_file import OFF, PROVIDERS, ModelSpec, Persona
 from bot.settings import Settings
 
@@ -21,6 +22,7 @@ __all__ = [
     "Turn",
     "Usage",
     "build_catalogue",
+    "describe_failure",
     "legacy_spec",
     "make_provider",
 ]

@@ -30,6 +30,7 @@ class Plan:
     chunk_chars: int = 4
     no_end: bool = False  # the stream stops cleanly, without its closing events
     retry_after_s: float | None = None  # for errors: a Retry-After in seconds, as real servers
+    error_code: str | None = None  # for errors: the OpenAI `code` / Anthropic error `type`
     hold: asyncio.Event | None = None  # after `hold_after` chunks, wait until this is set
     hold_after: int = 0
     held: int = 0  # streams waiting at the hold right now (several requests may share a plan)
@@ -80,6 +81,8 @@ class FakeModel:
         body, plan = await self._take(request)
         if plan.status != 200:
             error = {"error": {"message": f"status {plan.status}", "type": "server_error"}}
+            if plan.error_code is not None:
+                error["error"]["code"] = plan.error_code
             return JSONResponse(error, plan.status, headers=_retry_headers(plan))
         if not body.get("stream"):
             return JSONResponse(_openai_completion(plan.text))
@@ -103,7 +106,8 @@ class FakeModel:
     async def _anthropic(self, request: Request) -> Response:
         _, plan = await self._take(request)
         if plan.status != 200:
-            error = {"type": "error", "error": {"type": "api_error", "message": "busy"}}
+            kind = plan.error_code or "api_error"
+            error = {"type": "error", "error": {"type": kind, "message": "busy"}}
             return JSONResponse(error, plan.status, headers=_retry_headers(plan))
         return StreamingResponse(self._anthropic_events(plan), media_type="text/event-stream")
 
