@@ -30,7 +30,7 @@ from adapters.web.security import ApiTokens, client_address, csrf_matches
 from bot.accounts import Account
 from bot.conversation import PRIVATE_THREAD
 from bot.messages import IncomingMessage, Platform, ReplyKind
-from bot.monitoring import CONTENT_TYPE
+from bot.monitoring import CONTENT_TYPE, scrub
 
 api = APIRouter(prefix="/api", tags=["api"])
 health = APIRouter(tags=["health"])
@@ -205,7 +205,8 @@ async def healthz(chatlink: ChatlinkDep) -> HealthOut | JSONResponse:
     redis = "not configured"
     if chatlink.limiter.shared:
         redis = "ok" if await chatlink.limiter.ping() else "unreachable"
-    doors = chatlink.doors.degraded()
+    # A platform's error text could quote a URL holding the token: scrubbed like the logs.
+    doors = {door: scrub(why) for door, why in chatlink.doors.degraded().items()}
     down = database != "ok" or redis == "unreachable"
     health = HealthOut(
         status="unavailable" if down else "degraded" if doors else "ok",
