@@ -38,16 +38,6 @@ async def app(models: Models, clock: FakeClock) -> AsyncIterator[Chatlink]:
 
 
 @pytest.fixture
-async def web(app: Chatlink) -> AsyncIterator[WebDoor]:
-    door = WebDoor(app)
-    await door.start()
-    try:
-        yield door
-    finally:
-        await door.stop()
-
-
-@pytest.fixture
 async def api(web: WebDoor) -> AsyncIterator[httpx.AsyncClient]:
     """A client logged in as alice (bearer token)."""
     async with httpx.AsyncClient(
