@@ -19,6 +19,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from adapters.web.admin import AdminOnly, admin
 from adapters.web.api import api, health
+from adapters.web.chat_page import chat
 from adapters.web.controls_api import controls_api
 from adapters.web.deps import session_account
 from adapters.web.errors import headers_of, status_of
@@ -32,7 +33,6 @@ from adapters.web.security import (
     HeaderLimit,
     SecurityHeaders,
 )
-from adapters.web.settings_panel import settings_panel
 from adapters.web.webhooks import webhooks
 from bot.accounts import Account
 from bot.app import Chatlink
@@ -79,7 +79,7 @@ def create_app(
     app.include_router(health)
     app.include_router(live)
     app.include_router(pages)
-    app.include_router(settings_panel)
+    app.include_router(chat)
     app.include_router(admin)
     app.include_router(webhooks(receivers))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -7,24 +7,18 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from markupsafe import Markup
 from starlette.datastructures import FormData
 
-from adapters.web.api import web_message
 from adapters.web.deps import get_chatlink, log_in, log_out, session_account
 from adapters.web.errors import status_of
 from adapters.web.security import client_address, csrf_matches, new_csrf_token
 from bot.accounts import Account
-from bot.conversation import PRIVATE_THREAD, export_account
+from bot.conversation import export_account
 from bot.errors import ChatlinkError, InputRejected, LoginFailed, RateLimited
-from bot.messages import ReplyKind
-from bot.rendering import to_html
 
 pages = APIRouter(include_in_schema=False)
-
-HISTORY_ON_PAGE = 50
 
 
 class CsrfFailed(Exception):
@@ -330,63 +324,3 @@ async def delete_history(request: Request) -> Response:
     account = await require_account(request)
     removed = await get_chatlink(request).core.memory.forget(account.id)
     return redirect("/account", f"Deleted {removed} messages.", request)
-
-
-@pages.get("/chat")
-async def chat_page(request: Request) -> Response:
-    account = await require_account(request)
-    chatlink = get_chatlink(request)
-    history = await chatlink.core.memory.page(account.id, PRIVATE_THREAD, HISTORY_ON_PAGE)
-    from adapters.web.settings_panel import panel_context  # the panel's module imports this one
-
-    panel = await panel_context(chatlink, account)
-    # The model's replies as the live reply shows them: one sanitising path (bot.rendering).
-    shown = [(m, Markup(to_html(m.content)) if m.role == "assistant" else None) for m in history]
-    return render(
-        request,
-        "chat.html",
-        account=account,
-        history=shown,
-        older=history[0].id if len(history) == HISTORY_ON_PAGE else None,
-        max_chars=chatlink.settings.max_message_chars,
-        **panel,
-    )
-
-
-@pages.get("/chat/history")
-async def chat_history(request: Request, before: int) -> Response:
-    """Older messages for the chat page's "Load older", as GET /api/history pages them, with
-    the model's replies rendered by the same path as the page."""
-    account = await require_account(request)
-    if not 1 <= before <= 2**62:
-        return JSONResponse({"detail": "before must be a message id."}, 422)
-    page = await get_chatlink(request).core.memory.page(
-        account.id, PRIVATE_THREAD, HISTORY_ON_PAGE, before
-    )
-    return JSONResponse(
-        {
-            "messages": [
-                {
-                    "role": m.role,
-                    "content": m.content,
-                    "html": to_html(m.content) if m.role == "assistant" else None,
-                }
-                for m in page
-            ],
-            "next_before": page[0].id if len(page) == HISTORY_ON_PAGE else None,
-        },
-        headers={"Cache-Control": "no-store"},
-    )
-
-
-@pages.post("/chat")
-async def chat_post(request: Request) -> Response:
-    """The no-JavaScript way to chat: post the form, get the page back with the reply."""
-    form = await checked_form(request)
-    account = await require_account(request)
-    replies = await get_chatlink(request).core.handle(
-        web_message(account, field(form, "message")), account=account
-    )
-    # Model replies are in the history shown; anything else (refusals, command answers) is not.
-    notice = "\n".join(r.text for r in replies if r.kind is not ReplyKind.MODEL) or None
-    return redirect("/chat", notice, request)
