@@ -43,6 +43,9 @@ async def chatlink_run(
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, data_dir=folder, secret_key="b" * 48, web_enabled=False,
         rate_limit_per_minute=0, link_code_requests_per_hour=1_000_000,
+        # The set-up registers every account at once (outside the timing): past LOGIN_QUEUE_MAX
+        # the hasher would turn them away as a busy server does.
+        login_queue_max=max(8, conversations),
     )  # fmt: skip
     async with open_chatlink(settings) as app:
         accounts = await asyncio.gather(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 
 from storage.database import Database
+from storage.group_commit import GroupCommit, inserting
 from storage.records import ThreadSettings, UsageTotal
 from storage.tables import accounts, threads, usage_records
 
@@ -47,15 +48,15 @@ class UsageStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # One row per reply: group-committed like the messages, or each reply would wait for
+        # a commit of its own on the one writer.
+        self._records = GroupCommit(db, inserting(db, usage_records))
 
     async def record(self, account_id: int, model: str, tokens: int, at: datetime) -> None:
-        """Add one call's tokens."""
-        async with self.db.write() as conn:
-            await conn.execute(
-                insert(usage_records).values(
-                    account_id=account_id, model=model[:64], tokens=tokens, at=at
-                )
-            )
+        """Add one call's tokens (committed on return)."""
+        await self._records.write(
+            {"account_id": account_id, "model": model[:64], "tokens": tokens, "at": at}
+        )
 
     async def by_model(self, since: datetime, account_id: int | None = None) -> list[UsageTotal]:
         """Tokens and calls per model since `since` (of one account, or everybody's)."""
