@@ -3,10 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bot.errors import ChatlinkError
+
+
+class AttachmentKind(StrEnum):
+    """What a door says a file is; the core checks the bytes before believing it."""
+
+    IMAGE = "image"
+    AUDIO = "audio"  # a voice note or an audio file
+    DOCUMENT = "document"  # anything else: text, source code, PDF ...
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """One file that came with a message, already downloaded within MAX_ATTACHMENT_MB.
+
+    `name` and `claimed_type` are what the platform or the browser said (never trusted:
+    the core reads the bytes); `duration_s` is the platform's length of a voice note.
+    """
+
+    kind: AttachmentKind
+    name: str
+    claimed_type: str
+    data: bytes = field(repr=False)
+    duration_s: float | None = None
 
 
 class Platform(StrEnum):
@@ -21,7 +44,8 @@ class Platform(StrEnum):
 class IncomingMessage:
     """One message from a person, as an adapter translated it.
 
-    `text` is None for a non-text message (sticker, photo, voice). `addressed` says the
+    `text` is None for a message with no text (a sticker, or a photo without a caption);
+    files that came with it are in `attachments`. `addressed` says the
     bot was spoken to (mention, reply to the bot, or a command); private chats always are.
     `bot_username` lets `/cmd@name` addressed to another bot be told apart. On the web
     door the sender is already logged in, and `user_id` is the account id.
@@ -36,6 +60,7 @@ class IncomingMessage:
     addressed: bool = True
     bot_username: str | None = None
     group_id: str | None = None  # the Telegram group or Discord server it came from, if any
+    attachments: tuple[Attachment, ...] = ()  # images, voice notes, documents, in order
 
 
 class ReplyKind(StrEnum):

@@ -65,12 +65,32 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(60.0, gt=0, le=3600)
     llm_max_retries: int = Field(2, ge=0, le=10)
     llm_context_tokens: int = Field(8192, ge=256, le=10_000_000)
+    llm_vision: bool = False  # the one model reads images (MODELS_FILE: `vision = true`)
+    llm_tools: bool = False  # the one model calls tools (MODELS_FILE: `tools = true`)
 
     # Models, personas and per-thread controls (/model, /persona, /system).
     # Unset MODELS_FILE: the LLM_* settings above make the one model.
     models_file: Path | None = None
     personas_file: Path | None = None
     system_prompt_max_chars: int = Field(4000, ge=1, le=100_000)
+
+    # Images, voice notes and documents that come with a message.
+    max_attachment_mb: float = Field(10.0, gt=0, le=1024)
+    image_max_side: int = Field(2048, ge=64, le=16_384)
+    history_max_images: int = Field(4, ge=0, le=100)
+    max_document_chars: int = Field(50_000, ge=100, le=10_000_000)
+    max_voice_seconds: int = Field(300, ge=1, le=24 * 3600)
+    stt_provider: Literal["none", "openai"] = "none"
+    stt_base_url: str | None = None
+    stt_model: str = "whisper-1"
+    stt_api_key: SecretStr | None = None
+    stt_timeout_s: float = Field(60.0, gt=0, le=3600)
+
+    # Tools for the model through MCP servers.
+    mcp_servers_file: Path | None = None
+    tool_max_steps: int = Field(5, ge=1, le=50)
+    tool_timeout_s: float = Field(30.0, gt=0, le=3600)
+    tool_result_max_chars: int = Field(20_000, ge=100, le=10_000_000)
 
     memory_summary: bool = False
     retention_days: int | None = Field(None, ge=1)
@@ -120,6 +140,7 @@ class Settings(BaseSettings):
     telegram_concurrent_updates: int = Field(256, ge=1, le=4096)
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
+    telegram_file_base_url: str = "https://api.telegram.org/file/bot"
     discord_bot_token: SecretStr | None = None
     discord_allowed_guilds: Annotated[list[int], NoDecode] = []
     discord_api_base_url: str = "https://discord.com/api/v10"
@@ -128,6 +149,10 @@ class Settings(BaseSettings):
     discord_message_content: bool = False
     discord_shard_count: int | None = Field(None, ge=1)
     discord_shard_ids: Annotated[list[int], NoDecode] = []
+    discord_cdn_hosts: Annotated[list[str], NoDecode] = [
+        "cdn.discordapp.com",
+        "media.discordapp.net",
+    ]
 
     _retired: list[str] = PrivateAttr(default_factory=list)
     _unknown: list[str] = PrivateAttr(default_factory=list)
@@ -210,7 +235,7 @@ class Settings(BaseSettings):
                 raise ValueError("a comma-separated list of numeric ids is expected") from None
         return value
 
-    @field_validator("allowed_hosts", "forwarded_allow_ips", mode="before")
+    @field_validator("allowed_hosts", "forwarded_allow_ips", "discord_cdn_hosts", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
