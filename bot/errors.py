@@ -181,8 +181,8 @@ class VoiceTooLong(InputRejected):
 
     def __init__(self, limit_s: float, duration_s: float) -> None:
         super().__init__(
-            f"That recording is too long ({_duration(round(duration_s))}): "
-            f"I take up to {_duration(round(limit_s))}."
+            f"That recording is too long ({_clock(-(-duration_s // 1))}): "  # rounded up
+            f"I take up to {_clock(limit_s)}."
         )
 
 
@@ -202,6 +202,13 @@ class DownloadTimedOut(DownloadFailed):
     """The download took longer than DOWNLOAD_TIMEOUT_S."""
 
     text = "Downloading that file took too long, so I stopped. Please send it again later."
+
+
+def _clock(seconds: float) -> str:
+    # A length as a player shows it ("5:01", "1:02:03"): "5 minutes" would hide the second over.
+    minutes, second = divmod(int(seconds), 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{hours}:{minute:02}:{second:02}" if hours else f"{minute}:{second:02}"
 
 
 def _megabytes(size: int) -> str:

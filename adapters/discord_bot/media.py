@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import discord
 
-from bot.media import RemoteFile, url_source
+from bot.media import RemoteFile, Source
 from bot.messages import AttachmentKind
 
 
@@ -28,7 +28,7 @@ def offered_files(message: discord.Message) -> list[RemoteFile]:
             attachment.filename,
             attachment.content_type or "application/octet-stream",
             attachment.size,
-            url_source(attachment.url, attachment.size),
+            Source(attachment.url, attachment.size),
             duration_s=attachment.duration,
         )
         for attachment in message.attachments

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import datetime as dtm
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 from telegram import Bot, Message, PhotoSize
 from telegram.error import BadRequest, TelegramError
 
 from bot.errors import DownloadFailed, FileTooLarge
-from bot.media import RemoteFile, Source
+from bot.media import Locate, RemoteFile, Source
 from bot.messages import AttachmentKind
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def offered_files(message: Message, bot: Bot, max_bytes: int) -> list[RemoteFile
     return files
 
 
-def _locator(bot: Bot, file_id: str) -> Callable[[], Awaitable[Source]]:
+def _locator(bot: Bot, file_id: str) -> Locate:
     async def locate() -> Source:
         """getFile: the download URL (under TELEGRAM_FILE_BASE_URL) and the size again."""
         try:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from bot.media.fetching import Downloader, RemoteFile, Source, max_attachment_bytes, url_source
+from bot.media.fetching import Downloader, Locate, RemoteFile, Source, max_attachment_bytes
 
-__all__ = ["Downloader", "RemoteFile", "Source", "max_attachment_bytes", "url_source"]
+__all__ = ["Downloader", "Locate", "RemoteFile", "Source", "max_attachment_bytes"]

@@ -44,34 +44,29 @@ class Source:
     size: int | None = None
 
 
+Locate = Callable[[], Awaitable[Source]]
+
+
 @dataclass(frozen=True, slots=True)
 class RemoteFile:
     """A file a platform offered with a message, not downloaded yet.
 
     `size` and `duration_s` are what the platform states (checked before downloading, never
-    trusted while downloading); `locate` gives its address (Telegram asks getFile for it).
+    trusted while downloading); `source` is its address where the message carries it
+    (Discord), else the call that asks for it (Telegram's getFile).
     """
 
     kind: AttachmentKind
     name: str
     claimed_type: str
     size: int | None
-    locate: Callable[[], Awaitable[Source]]
+    source: Source | Locate
     duration_s: float | None = None
 
 
 def max_attachment_bytes(settings: Settings) -> int:
     """MAX_ATTACHMENT_MB in bytes (an MB of 1024 * 1024 bytes)."""
     return int(settings.max_attachment_mb * 1024 * 1024)
-
-
-def url_source(url: str, size: int | None = None) -> Callable[[], Awaitable[Source]]:
-    """A `locate` for a file whose address the message carries already (Discord)."""
-
-    async def locate() -> Source:
-        return Source(url, size)
-
-    return locate
 
 
 class Downloader:
@@ -108,8 +103,11 @@ class Downloader:
         )
 
     def check(self, files: Sequence[RemoteFile]) -> None:
-        """Refuse, before any download, a file stated too large or a recording too long."""
+        """Refuse, before any download, a file stated too large, a recording too long or an
+        address outside the allowed hosts."""
         for file in files:
+            if isinstance(file.source, Source):
+                self._refuse_foreign(httpx.URL(file.source.url))
             if file.size is not None and file.size > self.max_bytes:
                 raise FileTooLarge(self.max_bytes, file.size)
             if (
@@ -140,7 +138,7 @@ class Downloader:
     async def _fetch_one(self, file: RemoteFile) -> bytes:
         try:
             async with asyncio.timeout(self.timeout_s):
-                source = await file.locate()
+                source = file.source if isinstance(file.source, Source) else await file.source()
                 if source.size is not None and source.size > self.max_bytes:
                     raise FileTooLarge(self.max_bytes, source.size)
                 return await self.download(source.url)
