@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from telegram import PhotoSize
 
 from adapters.telegram_bot import TelegramDoor
+from adapters.telegram_bot.media import largest_photo
 from bot.app import Chatlink, open_chatlink
 from bot.messages import Attachment, AttachmentKind, IncomingMessage
 from storage import Account
@@ -188,3 +190,14 @@ async def test_group_photos_are_fetched_only_when_addressed(running: Running) ->
     assert not fake.fetched(chatter[0]) and fake.fetched(asked[0])
     [message] = running.seen
     assert message.text == "what is it?" and len(message.attachments) == 1
+
+
+def test_largest_photo_within_the_limit() -> None:
+    def size(width: int, stated: int | None) -> PhotoSize:
+        return PhotoSize(f"id{width}", f"u{width}", width, width, stated)
+
+    sizes = [size(90, 1_000), size(320, 20_000), size(800, 90_000), size(1280, 300_000)]
+    assert largest_photo(sizes, 100_000) == sizes[2]
+    assert largest_photo(sizes, 999) is None  # every size is over: refused by its size
+    unstated = [size(90, 1_000), size(800, None)]  # no file_size: the download's cap decides
+    assert largest_photo(unstated, 5_000) == unstated[1]
