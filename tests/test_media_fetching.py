@@ -3,6 +3,7 @@ download, the cap, the timeout, redirects and the allowed hosts."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -84,8 +85,12 @@ async def sites() -> AsyncIterator[tuple[Site, Site]]:
             two.shelf.release()
 
 
-def downloader(allowed: list[str] | None = None, timeout_s: float = 5.0) -> Downloader:
-    return Downloader(max_bytes=CAP, max_voice_s=60, timeout_s=timeout_s, allowed_hosts=allowed)
+def downloader(
+    allowed: list[str] | None = None, timeout_s: float = 5.0, at_once: int = 8
+) -> Downloader:
+    return Downloader(
+        max_bytes=CAP, max_voice_s=60, timeout_s=timeout_s, allowed_hosts=allowed, at_once=at_once
+    )
 
 
 def remote(
@@ -123,6 +128,9 @@ def test_refusals_before_downloading() -> None:
         "http://[::1]:9001/a",
         "file:///etc/passwd",
         "ftp://cdn.example/a",
+        "https:///a",
+        "https://cdn.example:99999/a",
+        "not a url at all",
     ):
         with pytest.raises(FileSourceRefused):
             fetch.check([remote(url)])
@@ -203,3 +211,23 @@ async def test_a_located_file_is_checked_again_by_the_size_its_source_states(
     with pytest.raises(FileTooLarge):
         await fetch.fetch([file])
     assert asked == ["getFile"] and one.asked == []
+
+
+async def test_downloads_at_once_are_bounded(sites: tuple[Site, Site]) -> None:
+    one, _ = sites
+    for name in ("a", "b", "c"):
+        one.shelf.put(name, b"x" * 1000, hang=True)
+    fetch = downloader(timeout_s=30, at_once=2)
+    tasks = [
+        asyncio.create_task(fetch.fetch([remote(f"{one.base}/files/{name}")]))
+        for name in ("a", "b", "c")
+    ]
+    await one.shelf.wait_fetched(2)
+    await asyncio.sleep(0.2)  # room for a third request, were the bound not kept
+    assert sorted(one.shelf.fetched) == ["a", "b"]
+    one.shelf.release()  # the hanging ones end (short): the third one starts then
+    for task in tasks:
+        [got] = await task
+        assert got.data == b"x" * 1000
+    assert sorted(one.shelf.fetched) == ["a", "b", "c"]
+    await fetch.aclose()

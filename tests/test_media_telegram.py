@@ -201,3 +201,14 @@ def test_largest_photo_within_the_limit() -> None:
     assert largest_photo(sizes, 999) is None  # every size is over: refused by its size
     unstated = [size(90, 1_000), size(800, None)]  # no file_size: the download's cap decides
     assert largest_photo(unstated, 5_000) == unstated[1]
+
+
+async def test_an_animation_is_not_read_as_a_document(running: Running) -> None:
+    fake = running.fake
+    gif = fake.add_file(b"\x00\x00\x00\x18ftypmp42", folder="animations")
+    animation = gif | {"width": 320, "height": 240, "duration": 3}
+    # Telegram sends a GIF's `document` too, for older clients.
+    document = gif | {"file_name": "cat.gif.mp4", "mime_type": "video/mp4"}
+    answer = await running.answer(text=None, animation=animation, document=document)
+    assert answer == "I can only read text messages."
+    assert not fake.fetched(gif) and running.seen[0].attachments == ()

@@ -7,7 +7,7 @@ import datetime as dtm
 import logging
 from collections.abc import Sequence
 
-from telegram import Bot, Message, PhotoSize
+from telegram import Bot, Document, Message, PhotoSize
 from telegram.error import BadRequest, TelegramError
 
 from bot.errors import DownloadFailed, FileTooLarge
@@ -19,7 +19,12 @@ log = logging.getLogger(__name__)
 
 def carries_files(message: Message) -> bool:
     """Whether the message has a file the bot reads: a photo, document, voice note or audio."""
-    return bool(message.photo or message.document or message.voice or message.audio)
+    return bool(message.photo or _document(message) or message.voice or message.audio)
+
+
+def _document(message: Message) -> Document | None:
+    # An animation (a GIF sent as a video) comes with `document` set too: not one to read.
+    return None if message.animation is not None else message.document
 
 
 def largest_photo(sizes: Sequence[PhotoSize], max_bytes: int) -> PhotoSize | None:
@@ -47,8 +52,7 @@ def offered_files(message: Message, bot: Bot, max_bytes: int) -> list[RemoteFile
                 _locator(bot, chosen.file_id),
             )
         )
-    if message.document is not None:
-        document = message.document
+    if (document := _document(message)) is not None:
         claimed = document.mime_type or "application/octet-stream"
         kind = AttachmentKind.IMAGE if claimed.startswith("image/") else AttachmentKind.DOCUMENT
         files.append(

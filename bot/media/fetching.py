@@ -30,6 +30,8 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 3
+# Files downloading at once, per door: each holds up to MAX_ATTACHMENT_MB in memory.
+AT_ONCE = 8
 CHUNK = 64 * 1024
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Asked for as stored; were a server to compress anyway, the cap counts the bytes unpacked.
@@ -79,15 +81,18 @@ class Downloader:
         max_voice_s: float,
         timeout_s: float,
         allowed_hosts: Collection[str] | None = None,
+        at_once: int = AT_ONCE,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         """`allowed_hosts` ("host" or "host:port" entries): the only places files may come
-        from; None trusts the addresses the door's own platform API gave (Telegram's)."""
+        from; None trusts the addresses the door's own platform API gave (Telegram's).
+        `at_once` bounds the downloads running together (the others wait their turn)."""
         self.max_bytes = max_bytes
         self.max_voice_s = max_voice_s
         self.timeout_s = timeout_s
         self.allowed = None if allowed_hosts is None else [_entry(h) for h in allowed_hosts]
         self._transport = transport
+        self._at_once = asyncio.Semaphore(at_once)
         self._client: httpx.AsyncClient | None = None
 
     @classmethod
@@ -107,7 +112,7 @@ class Downloader:
         address outside the allowed hosts."""
         for file in files:
             if isinstance(file.source, Source):
-                self._refuse_foreign(httpx.URL(file.source.url))
+                self._refuse_foreign(file.source.url)
             if file.size is not None and file.size > self.max_bytes:
                 raise FileTooLarge(self.max_bytes, file.size)
             if (
@@ -137,7 +142,7 @@ class Downloader:
 
     async def _fetch_one(self, file: RemoteFile) -> bytes:
         try:
-            async with asyncio.timeout(self.timeout_s):
+            async with self._at_once, asyncio.timeout(self.timeout_s):
                 source = file.source if isinstance(file.source, Source) else await file.source()
                 if source.size is not None and source.size > self.max_bytes:
                     raise FileTooLarge(self.max_bytes, source.size)
@@ -148,8 +153,7 @@ class Downloader:
 
     async def download(self, url: str) -> bytes:
         """The body at `url`, at most `max_bytes` of it; redirects only to the same host."""
-        target = httpx.URL(url)
-        self._refuse_foreign(target)
+        target = self._refuse_foreign(url)
         client = self._open()
         for _ in range(MAX_REDIRECTS + 1):
             try:
@@ -186,15 +190,21 @@ class Downloader:
                 raise FileTooLarge(self.max_bytes)
         return bytes(body)
 
-    def _refuse_foreign(self, url: httpx.URL) -> None:
-        if url.scheme not in _DEFAULT_PORTS:
+    def _refuse_foreign(self, address: str) -> httpx.URL:
+        """The parsed address, unless it is not http(s) or outside the allowed hosts."""
+        try:
+            url = httpx.URL(address)
+        except httpx.InvalidURL:
+            raise FileSourceRefused() from None
+        if url.scheme not in _DEFAULT_PORTS or not url.host or not 0 < (url.port or 1) < 65536:
             raise FileSourceRefused()
         if self.allowed is None:
-            return
+            return url
         host, port = url.host.lower(), url.port or _DEFAULT_PORTS[url.scheme]
         if not any(host == h and (p is None or p == port) for h, p in self.allowed):
             log.warning("media: a file on a host outside the allowed ones was not fetched")
             raise FileSourceRefused()
+        return url
 
     def _open(self) -> httpx.AsyncClient:
         if self._client is None or self._client.is_closed:

@@ -42,6 +42,7 @@ class FileShelf:
     fetched: list[str] = field(default_factory=list)
     sent: dict[str, int] = field(default_factory=dict)
     released: asyncio.Event = field(default_factory=asyncio.Event)
+    _asked: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     def put(
         self,
@@ -61,8 +62,16 @@ class FileShelf:
         """Let hanging downloads end (call before the server stops)."""
         self.released.set()
 
+    async def wait_fetched(self, count: int, within: float = 15) -> list[str]:
+        """Wait until `count` requests came in, and return their paths."""
+        async with self._asked:
+            await asyncio.wait_for(self._asked.wait_for(lambda: len(self.fetched) >= count), within)
+        return self.fetched
+
     async def respond(self, path: str, request: Request) -> Response:
-        self.fetched.append(path)
+        async with self._asked:
+            self.fetched.append(path)
+            self._asked.notify_all()
         served = self.files.get(path)
         if served is None:
             return PlainTextResponse("Not Found", 404)
