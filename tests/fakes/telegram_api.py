@@ -269,7 +269,8 @@ class FakeTelegram:
         handler = getattr(self, f"_{method}", None)
         result = await handler(params) if handler else True
         if isinstance(result, Response):
-            return result  # the method's own refusal
+            self.calls[-1].ok = False
+            return result  # the method's own refusal (getFile of an unknown file_id)
         return JSONResponse({"ok": True, "result": result})
 
     async def _getMe(self, params: dict[str, Any]) -> dict[str, Any]:
