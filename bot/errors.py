@@ -11,7 +11,7 @@ ChatlinkError                 base: `str(error)` is safe to show a person
  ├── RegistrationClosed       REGISTRATION=closed: only the operator adds accounts
  ├── InviteInvalid            REGISTRATION=invite: no invite, or a used-up, expired one
  ├── NotLinked                the chat identity has no account
- └── LinkError                a link code cannot be used
+ ├── LinkError                a link code cannot be used
       ├── CodeInvalid         not a code of ours, or tampered with
       ├── CodeExpired         past its expiry
       ├── CodeUsed            redeemed before
@@ -19,6 +19,12 @@ ChatlinkError                 base: `str(error)` is safe to show a person
       ├── AlreadyLinked       this identity is linked (to this or another account)
       ├── PlatformTaken       the account already has an identity on that platform
       └── TooManyCodes        too many codes pending at once; says when to try again
+ (media: downloads)
+ ├── FileTooLarge             over MAX_ATTACHMENT_MB, stated or counted (an InputRejected)
+ ├── VoiceTooLong             over MAX_VOICE_SECONDS, as the platform states (an InputRejected)
+ ├── FileSourceRefused        a URL outside the hosts files come from (an InputRejected)
+ └── DownloadFailed           the platform did not hand the file over
+      └── DownloadTimedOut    not within DOWNLOAD_TIMEOUT_S
 """
 
 from __future__ import annotations
@@ -153,3 +159,58 @@ def _duration(seconds: int) -> str:
     if minutes < 90:
         return f"{minutes} minutes"
     return f"{round(minutes / 60)} hours"
+
+
+# media: downloads
+
+
+class FileTooLarge(InputRejected):
+    """A file over MAX_ATTACHMENT_MB: refused from its stated size, or cut off at the cap."""
+
+    def __init__(self, limit_bytes: int, size_bytes: int | None = None) -> None:
+        limit = _megabytes(limit_bytes)
+        if size_bytes is None:
+            super().__init__(f"That file is too large: I take files up to {limit}.")
+        else:
+            size = _megabytes(size_bytes)
+            super().__init__(f"That file is too large ({size}): I take files up to {limit}.")
+
+
+class VoiceTooLong(InputRejected):
+    """A voice note or audio file over MAX_VOICE_SECONDS, by the platform's duration."""
+
+    def __init__(self, limit_s: float, duration_s: float) -> None:
+        super().__init__(
+            f"That recording is too long ({_clock(-(-duration_s // 1))}): "  # rounded up
+            f"I take up to {_clock(limit_s)}."
+        )
+
+
+class FileSourceRefused(InputRejected):
+    """A file whose address is outside the hosts files are fetched from (DISCORD_CDN_HOSTS)."""
+
+    text = "I can't download that file: it is not stored where this chat's files are."
+
+
+class DownloadFailed(ChatlinkError):
+    """The platform did not hand the file over (gone, refused, the connection broke)."""
+
+    text = "I could not download that file. Please send it again."
+
+
+class DownloadTimedOut(DownloadFailed):
+    """The download took longer than DOWNLOAD_TIMEOUT_S."""
+
+    text = "Downloading that file took too long, so I stopped. Please send it again later."
+
+
+def _clock(seconds: float) -> str:
+    # A length as a player shows it ("5:01", "1:02:03"): "5 minutes" would hide the second over.
+    minutes, second = divmod(int(seconds), 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{hours}:{minute:02}:{second:02}" if hours else f"{minute}:{second:02}"
+
+
+def _megabytes(size: int) -> str:
+    # MB as MAX_ATTACHMENT_MB counts them (1024 * 1024 bytes), to one decimal: "10 MB", "12.5 MB".
+    return f"{size / (1024 * 1024):.1f}".removesuffix(".0") + " MB"

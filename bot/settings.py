@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     history_max_images: int = Field(4, ge=0, le=100)
     max_document_chars: int = Field(50_000, ge=100, le=10_000_000)
     max_voice_seconds: int = Field(300, ge=1, le=24 * 3600)
+    download_timeout_s: float = Field(60.0, gt=0, le=3600)
     stt_provider: Literal["none", "openai"] = "none"
     stt_base_url: str | None = None
     stt_model: str = "whisper-1"

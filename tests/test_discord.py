@@ -276,10 +276,11 @@ async def test_failures_apologise_and_rate_limits_are_waited_out(
 
 async def test_non_text_dm(running: tuple[FakeDiscord, Chatlink]) -> None:
     fake, _ = running
+    # A file outside DISCORD_CDN_HOSTS: never fetched, and said so.
     image = {"id": "1", "filename": "cat.png", "size": 10, "url": "http://x/cat.png",
              "proxy_url": "http://x/cat.png"}  # fmt: skip
     await fake.message("", attachments=[image])
-    assert "only read text" in (await fake.wait_for(1))[-1].body["content"]
+    assert "can't download that file" in (await fake.wait_for(1))[-1].body["content"]
 
 
 async def test_chat_failure_apologises_privately(running: tuple[FakeDiscord, Chatlink]) -> None:

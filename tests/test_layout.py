@@ -25,6 +25,7 @@ ROOMS: dict[str, set[str]] = {
     "providers": {"errors", "settings"},
     "limits": {"errors", "clock"},
     "delivery": {"errors", "messages"},
+    "media": {"errors", "messages", "settings"},  # downloads: what the doors fetch, bounded
     "rendering": {"delivery"},  # Markdown to what each door shows, split as delivery splits
     "accounts": {"clock", "errors", "limits", "monitoring"},
     "linking": {"accounts", "clock", "delivery", "errors", "limits", "monitoring"},

@@ -13,33 +13,29 @@ import yarl
 from discord import app_commands
 
 from adapters.discord_bot.commands import add_thread_commands
+from adapters.discord_bot.followups import EDIT_EVERY_S, NO_PINGS, Followups, parts, reply_parts
+from adapters.discord_bot.media import offered_files
 from adapters.discord_bot.translate import from_command, from_message
 from bot.app import Chatlink
 from bot.conversation import DESCRIPTIONS
 from bot.delivery import (
     APOLOGY,
     CANNOT_DM,
-    NOT_HERE,
     SENT_PRIVATELY,
     SHUTTING_DOWN,
     InFlight,
     LiveReply,
     Rendering,
     answer,
-    split_text,
-    utf16_length,
 )
 from bot.errors import ConfigError
-from bot.messages import IncomingMessage, Reply, ReplyKind
+from bot.media import Downloader
+from bot.messages import IncomingMessage, Reply
 from bot.monitoring import redact
-from bot.rendering import split_discord
 
 log = logging.getLogger(__name__)
 
-MESSAGE_LIMIT = 2000
 READY_TIMEOUT_S = 60
-EDIT_EVERY_S = 1.5  # Discord allows about five edits per five seconds in a channel
-NO_PINGS = discord.AllowedMentions.none()
 
 
 def _point_at(api_url: str, gateway_url: str) -> Callable[[], None]:
@@ -82,6 +78,10 @@ class DiscordDoor:
         self.grace_s = settings.shutdown_grace_s
         self.in_flight = InFlight()
         self._stopping = False
+        # Attachments: only from DISCORD_CDN_HOSTS, within MAX_ATTACHMENT_MB.
+        self.downloads = Downloader.from_settings(
+            settings, allowed_hosts=settings.discord_cdn_hosts
+        )
 
     def _build_client(self) -> None:
         """A new discord.py client with its command tree and handlers: a closed one (after
@@ -161,6 +161,7 @@ class DiscordDoor:
         if self._undo_point_at is not None:
             self._undo_point_at()
             self._undo_point_at = None
+        await self.downloads.aclose()
 
     async def _sync_commands(self) -> None:
         if self.settings.discord_guild_ids:
@@ -210,7 +211,7 @@ class DiscordDoor:
             await interaction.response.send_message(SHUTTING_DOWN, ephemeral=True)
             return
         public = name == "chat"
-        followups = _Followups(interaction, public)
+        followups = Followups(interaction, public)
         # The core takes the person's place before its first await: start it before the
         # defer (a network round trip), so two commands of one person keep their order. The
         # place is not held through the followups: each answer is shown under its own
@@ -242,7 +243,7 @@ class DiscordDoor:
         log.error("discord: command failed: interaction_id=%s", interaction.id, exc_info=error)
         with contextlib.suppress(discord.HTTPException):
             if interaction.response.is_done():
-                await _Followups(interaction, public=True).apologise()
+                await Followups(interaction, public=True).apologise()
             else:
                 await interaction.response.send_message(APOLOGY, ephemeral=True)
 
@@ -262,8 +263,16 @@ class DiscordDoor:
             typing=functools.partial(self._keep_typing, message.channel),
             about=f"message_id={message.id}",
         )
+        files = offered_files(message)
         # New work is refused with a short answer once the door is stopping.
-        await answer(self.chatlink.core, incoming, rendering, self.in_flight, refuse=self._stopping)
+        await answer(
+            self.chatlink.core,
+            incoming,
+            rendering,
+            self.in_flight,
+            refuse=self._stopping,
+            fetch=functools.partial(self.downloads.fetch, files) if files else None,
+        )
 
     def _live_reply(
         self, source: discord.Message, incoming: IncomingMessage
@@ -277,7 +286,7 @@ class DiscordDoor:
             await sent.edit(content=part, allowed_mentions=NO_PINGS)
 
         live: LiveReply[discord.Message, str] = LiveReply(
-            send, edit, split=_parts, interval_s=EDIT_EVERY_S
+            send, edit, split=parts, interval_s=EDIT_EVERY_S
         )
         return live
 
@@ -289,17 +298,17 @@ class DiscordDoor:
     async def _render(
         self, source: discord.Message, incoming: IncomingMessage, reply: Reply
     ) -> None:
-        parts = _reply_parts(reply)
+        texts = reply_parts(reply)
         if reply.private and not incoming.is_private:
             try:
-                for part in parts:
+                for part in texts:
                     await source.author.send(part, allowed_mentions=NO_PINGS)
             except discord.Forbidden:
                 await self._reply(source, CANNOT_DM)
                 return
             await self._reply(source, SENT_PRIVATELY)
             return
-        for index, part in enumerate(parts):
+        for index, part in enumerate(texts):
             if index == 0 and not incoming.is_private:
                 await self._reply(source, part)
             else:
@@ -322,77 +331,5 @@ class DiscordDoor:
             )
             assert isinstance(found, discord.abc.Messageable)
             channel = found
-        for part in _reply_parts(Reply(text)):
+        for part in reply_parts(Reply(text)):
             await channel.send(part, allowed_mentions=NO_PINGS)
-
-
-class _Followups:
-    """Answers a deferred interaction: model replies where the command was (public for /chat),
-    everything else only to the person."""
-
-    def __init__(self, interaction: discord.Interaction, public: bool) -> None:
-        self.interaction = interaction
-        self.public = public
-        self.original_open = True  # the deferred "thinking" message awaits its content
-        self.acknowledged = asyncio.Event()  # followups exist only once the defer is done
-        self.live: LiveReply[discord.WebhookMessage, str] = LiveReply(
-            self._send_public, self._edit, split=_parts, interval_s=EDIT_EVERY_S
-        )
-
-    async def stream(self, text: str) -> None:
-        """Show a public model reply as it grows (followup edits at a bounded pace)."""
-        await self.acknowledged.wait()
-        await self.live.update(text)
-
-    async def _send_public(self, part: str) -> discord.WebhookMessage:
-        self.original_open = False
-        return await self.interaction.followup.send(part, wait=True, allowed_mentions=NO_PINGS)
-
-    async def _edit(self, message: discord.WebhookMessage, part: str) -> None:
-        await message.edit(content=part, allowed_mentions=NO_PINGS)
-
-    async def send_all(self, replies: list[Reply]) -> None:
-        if not replies:  # a server the bot is not enabled in: an interaction needs an answer
-            await self.send(NOT_HERE, public=False)
-            return
-        for index, reply in enumerate(replies):
-            if index == 0 and self.live.started:
-                # What streamed in public becomes the whole reply (or the apology for it).
-                await self.live.finish(reply.text)
-                continue
-            await self.send(reply, public=self.public and reply.kind is ReplyKind.MODEL)
-
-    async def send(self, reply: Reply | str, *, public: bool) -> None:
-        if self.original_open and self.public and not public:
-            # The first followup would take over the public "thinking" message: remove it,
-            # so that this private text is not shown to the channel.
-            await self.interaction.delete_original_response()
-            self.original_open = False
-        for part in _reply_parts(reply if isinstance(reply, Reply) else Reply(reply)):
-            await self.interaction.followup.send(
-                part, ephemeral=not public, allowed_mentions=NO_PINGS
-            )
-            self.original_open = False
-
-    async def apologise(self) -> None:
-        await self.send(APOLOGY, public=False)
-
-    async def cut_off(self) -> None:
-        """Say that we are stopping, in place of what streamed so far (none of it is stored)."""
-        if self.live.started:
-            await self.live.finish(SHUTTING_DOWN)
-        else:
-            await self.send(SHUTTING_DOWN, public=False)
-
-
-def _parts(markdown: str) -> list[str]:
-    # Discord draws Markdown itself; what it lacks (tables) and what a split breaks (fences)
-    # are mended here.
-    return split_discord(markdown, MESSAGE_LIMIT)
-
-
-def _reply_parts(reply: Reply) -> list[str]:
-    """A reply as Discord messages: the model's Markdown mended, notices split as written."""
-    if reply.kind is ReplyKind.MODEL:
-        return _parts(reply.text)
-    return split_text(reply.text, MESSAGE_LIMIT, utf16_length)

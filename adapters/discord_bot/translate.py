@@ -44,9 +44,9 @@ def from_message(message: discord.Message, bot_id: int) -> IncomingMessage | Non
         return None
     text: str | None = _mention_pattern(bot_id).sub("", message.content).strip()
     if not text and (message.attachments or message.stickers):
-        text = None  # an image or sticker with no words
-    if not text and not private:
-        # Nothing to read: a picture, or a reply whose text Discord withholds without the
+        text = None  # an image, a file, a voice message or a sticker with no words
+    if not text and not private and not message.attachments:
+        # Nothing to read: a sticker, or a reply whose text Discord withholds without the
         # message-content intent. Not worth a public "send me text".
         return None
     return IncomingMessage(

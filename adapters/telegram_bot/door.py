@@ -45,6 +45,7 @@ from adapters.telegram_bot.formatted import (
     reply_parts,
 )
 from adapters.telegram_bot.keyboards import choices_keyboard, pressed
+from adapters.telegram_bot.media import offered_files
 from adapters.telegram_bot.translate import incoming
 from adapters.telegram_bot.webhook import TelegramWebhook
 from bot.app import Chatlink
@@ -59,6 +60,7 @@ from bot.delivery import (
     answer,
 )
 from bot.errors import ConfigError
+from bot.media import Downloader
 from bot.messages import IncomingMessage, Reply
 from bot.monitoring import redact
 from bot.rendering import Formatted
@@ -103,6 +105,7 @@ class TelegramDoor:
             ApplicationBuilder()
             .token(self.token)
             .base_url(settings.telegram_api_base_url)
+            .base_file_url(settings.telegram_file_base_url)
             .rate_limiter(rate_limiter or AIORateLimiter(max_retries=3))
             .concurrent_updates(UNBOUNDED)
         )
@@ -113,6 +116,8 @@ class TelegramDoor:
         self.application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._on_message))
         self.application.add_handler(CallbackQueryHandler(self._on_button))
         self.application.add_error_handler(self._on_error)
+        # Photos, documents and voice notes: from the file URLs getFile gives, within limits.
+        self.downloads = Downloader.from_settings(settings)
         self.username = ""
         self.bot_id = 0
         self._conflict_reported = False
@@ -177,6 +182,7 @@ class TelegramDoor:
             await app.shutdown()
         else:
             await app.bot.shutdown()  # a refused start still opened the HTTP pool
+        await self.downloads.aclose()
 
     @property
     def webhook_secret(self) -> str:
@@ -191,6 +197,7 @@ class TelegramDoor:
         if message is None or update.message is None:
             return
         source = update.message
+        files = offered_files(source, self.application.bot, self.downloads.max_bytes)
         rendering = Rendering(
             render=functools.partial(self._render, source, message),
             notify=functools.partial(self._send, source, quote=not message.is_private),
@@ -205,6 +212,7 @@ class TelegramDoor:
             self.in_flight,
             refuse=self.in_flight.cut,  # fetched before the stop, reached only after the grace
             slots=self._slots,
+            fetch=functools.partial(self.downloads.fetch, files) if files else None,
         )
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

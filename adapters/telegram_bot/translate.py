@@ -5,6 +5,7 @@ from __future__ import annotations
 from telegram import Message, MessageEntity, Update
 from telegram.constants import ChatType
 
+from adapters.telegram_bot.media import carries_files
 from bot.conversation import addresses_us, parse_command
 from bot.messages import IncomingMessage, Platform
 
@@ -22,6 +23,12 @@ def _mentions(message: Message, bot_username: str) -> bool:
     for entity in message.entities:
         if entity.type == MessageEntity.MENTION and message.parse_entity(entity).lower() == wanted:
             return True
+    for entity in message.caption_entities:  # "@bot what is this?" under a photo
+        if (
+            entity.type == MessageEntity.MENTION
+            and message.parse_caption_entity(entity).lower() == wanted
+        ):
+            return True
     return False
 
 
@@ -36,14 +43,15 @@ def _without_mention(text: str, bot_username: str) -> str:
 
 def incoming(update: Update, bot_username: str, bot_id: int) -> IncomingMessage | None:
     """The core's view of a new message, or None for what the bot must not see or store:
-    channel posts, edits, service messages, and group chatter not addressed to the bot."""
+    channel posts, edits, service messages, and group chatter not addressed to the bot. The
+    caption of a photo or file is its text; the files themselves are `media.offered_files`."""
     message = update.message
     if message is None or message.from_user is None or message.from_user.is_bot:
         return None
     private = message.chat.type == ChatType.PRIVATE
     if message.chat.type not in (ChatType.PRIVATE, ChatType.GROUP, ChatType.SUPERGROUP):
         return None
-    text = message.text
+    text = message.text if message.text is not None else message.caption
     if private:
         addressed = True
     else:
@@ -61,7 +69,7 @@ def incoming(update: Update, bot_username: str, bot_id: int) -> IncomingMessage 
             return None
         if text is not None and parse_command(text) is None:
             text = _without_mention(text, bot_username)
-    if text is None and not private:
+    if text is None and not private and not carries_files(message):
         return None  # a sticker replying to the bot in a group: not worth an answer
     return IncomingMessage(
         platform=Platform.TELEGRAM,

@@ -2,7 +2,9 @@
 
 The door translates the message and says how to show things (`Rendering`); `answer` decides
 when: in the sender's order, with typing and a live reply while the model streams, and with a
-short notice when shutdown cuts it off.
+short notice when shutdown cuts it off. Files that came with the message are downloaded in
+the sender's turn (`fetch`), before the core sees it: a refused download is answered here and
+the core never sees the message, so nothing of it is stored.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
 from bot.delivery.live_reply import LiveReply
 from bot.delivery.runtime import SHUTTING_DOWN, InFlight
 from bot.delivery.texts import APOLOGY
-from bot.messages import IncomingMessage, ProgressCallback, Reply, ReplyKind
+from bot.errors import ChatlinkError
+from bot.messages import Attachment, IncomingMessage, ProgressCallback, Reply, ReplyKind
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,10 @@ class Rendering:
     about: str = "a message"  # what to name in the log if answering fails (its id)
 
 
+# Downloads the files a message came with (see bot.media), raising a ChatlinkError to refuse.
+Fetch = Callable[[], Awaitable[tuple[Attachment, ...]]]
+
+
 async def answer(
     core: Core[P],
     message: IncomingMessage,
@@ -66,9 +73,11 @@ async def answer(
     *,
     refuse: bool = False,
     slots: asyncio.Semaphore | None = None,
+    fetch: Fetch | None = None,
 ) -> None:
     """Answer one chat message and show the replies; `refuse` turns it away with a notice
-    (the door is stopping), `slots` bounds the messages answered at once."""
+    (the door is stopping), `slots` bounds the messages answered at once, `fetch` downloads
+    the message's files into its `attachments`."""
     in_flight.track()
     if refuse:
         await _notify(rendering.notify, SHUTTING_DOWN)
@@ -86,9 +95,13 @@ async def answer(
                 typing = asyncio.create_task(rendering.typing())
                 live = rendering.live_reply()
             try:
-                replies = await core.handle(
-                    message, live.update if live is not None else None, place=place
-                )
+                ready = await _with_files(message, fetch)
+                if isinstance(ready, Reply):
+                    replies = [ready]
+                else:
+                    replies = await core.handle(
+                        ready, live.update if live is not None else None, place=place
+                    )
             except Exception:
                 log.exception("%s: handling %s failed", message.platform.value, rendering.about)
                 replies = [Reply(APOLOGY, kind=ReplyKind.ERROR)]
@@ -107,6 +120,16 @@ async def answer(
             say = live.finish if live is not None and live.started else rendering.notify
             await _notify(say, SHUTTING_DOWN)
         raise
+
+
+async def _with_files(message: IncomingMessage, fetch: Fetch | None) -> IncomingMessage | Reply:
+    """The message with its files downloaded, or the refusal of them."""
+    if fetch is None:
+        return message
+    try:
+        return replace(message, attachments=await fetch())
+    except ChatlinkError as error:  # too large, too long, not downloadable: nothing stored
+        return Reply.refused(error, private=message.is_private)
 
 
 async def _notify(say: Callable[[str], Awaitable[object]], text: str) -> None:

@@ -99,8 +99,10 @@ class FakeDiscord:
         mentions_bot: bool = False,
         author_bot: bool = False,
         attachments: list[dict[str, Any]] | None = None,
+        flags: int = 0,
     ) -> None:
-        """Deliver a MESSAGE_CREATE: a DM, or a message in the test guild's channel."""
+        """Deliver a MESSAGE_CREATE: a DM, or a message in the test guild's channel (files:
+        see discord_cdn; `flags` 8192 is IS_VOICE_MESSAGE)."""
         author = user(author_id, name, bot=author_bot)
         data: dict[str, Any] = {
             "id": str(next(self._ids)), "author": author, "content": content,
@@ -108,6 +110,7 @@ class FakeDiscord:
             "mention_everyone": False, "mentions": [BOT_USER] if mentions_bot else [],
             "mention_roles": [],
             "attachments": attachments or [], "embeds": [], "pinned": False, "type": 0,
+            "flags": flags,
         }  # fmt: skip
         if guild:
             data.update(channel_id=str(CHANNEL_ID), guild_id=str(GUILD_ID))
@@ -119,7 +122,8 @@ class FakeDiscord:
                 "flags": 0,
             }
             if not self.content_intent and not mentions_bot:
-                data["content"] = ""  # no message-content intent: Discord sends it blank
+                # No message-content intent: Discord sends content and files blank.
+                data.update(content="", attachments=[])
         else:
             data["channel_id"] = str(self.dm_channel_id(author_id))
         await self.dispatch("MESSAGE_CREATE", data)

@@ -5,6 +5,9 @@ every call the bot makes, and can be told to fail the next calls of a method wit
 status (429 with retry_after, 500, 409 ...), as the real server does. sendMessage and
 editMessageText check the text and its formatting as the real Bot API does and refuse what
 it refuses with its 400 "Bad Request: can't parse entities" (see `telegram_checks`).
+getFile answers as Telegram does (file_path and file_size; 400 "Bad Request: invalid file_id"
+for an id it never gave, "file is too big" over the Bot API's 20 MB), and the files are served
+under /file/bot<token>/<file_path>, each request recorded (`files.fetched`; see served_files).
 """
 
 from __future__ import annotations
@@ -19,14 +22,16 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.served_files import FileShelf
 from tests.fakes.telegram_checks import problem
 
 TOKEN = "123456:TEST-token-value"
 BOT_ID = 999
 BOT_USERNAME = "chatlink_bot"
+GET_FILE_LIMIT = 20 * 1024 * 1024  # the cloud Bot API hands out files up to 20 MB
 
 
 def me() -> dict[str, Any]:
@@ -69,12 +74,55 @@ class FakeTelegram:
     _next_update_id: int = 1
     _next_message_id: int = 1000
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    files: FileShelf = field(default_factory=FileShelf)
+    _file_ids: dict[str, str] = field(default_factory=dict)  # file_id -> file_path
 
     def app(self) -> Starlette:
-        """The ASGI app serving /bot<token>/<method>."""
+        """The ASGI app serving /bot<token>/<method> and /file/bot<token>/<file_path>."""
         return Starlette(
-            routes=[Route("/bot{token}/{method}", self._handle, methods=["GET", "POST"])]
+            routes=[
+                Route("/bot{token}/{method}", self._handle, methods=["GET", "POST"]),
+                Route("/file/bot{token}/{path:path}", self._file, methods=["GET"]),
+            ]
         )
+
+    # --- files -----------------------------------------------------------------------
+    def add_file(
+        self,
+        data: bytes,
+        *,
+        stated: int | None = None,
+        hang: bool = False,
+        padding: int = 0,
+        folder: str = "doc",
+    ) -> dict[str, Any]:
+        """Keep a file to serve (see served_files for `stated`, `hang`, `padding`); returns the
+        fields a message's Document, Voice or PhotoSize carries for it (file_id,
+        file_unique_id, file_size as stated)."""
+        number = len(self._file_ids)
+        file_id, path = f"AgAC-file-{number}", f"{folder}/file_{number}"
+        self._file_ids[file_id] = path
+        served = self.files.put(path, data, stated=stated, hang=hang, padding=padding)
+        fields: dict[str, Any] = {"file_id": file_id, "file_unique_id": f"u{number}"}
+        if served.stated is not None:
+            fields["file_size"] = served.stated
+        return fields
+
+    def photo(self, *sizes: tuple[bytes, int, int, int | None]) -> list[dict[str, Any]]:
+        """A message's `photo`: one PhotoSize per (bytes, width, height, stated size)."""
+        return [
+            {**self.add_file(data, stated=stated, folder="photos"), "width": w, "height": h}
+            for data, w, h, stated in sizes
+        ]
+
+    def fetched(self, fields: dict[str, Any]) -> bool:
+        """Whether the file of these fields was downloaded (requested at its file URL)."""
+        return self._file_ids[fields["file_id"]] in self.files.fetched
+
+    async def _file(self, request: Request) -> Response:
+        if request.path_params["token"] != self.token:
+            return PlainTextResponse("Not Found", 404)  # as Telegram answers a wrong token here
+        return await self.files.respond(request.path_params["path"], request)
 
     # --- driving the bot -------------------------------------------------------------
     def user(self, user_id: int, first_name: str = "Alice") -> dict[str, Any]:
@@ -200,7 +248,7 @@ class FakeTelegram:
         return [c.method for c in self.calls]
 
     # --- the server --------------------------------------------------------------------
-    async def _handle(self, request: Request) -> JSONResponse:
+    async def _handle(self, request: Request) -> Response:
         if request.path_params["token"] != self.token:
             return JSONResponse(
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, 401
@@ -220,10 +268,28 @@ class FakeTelegram:
             return JSONResponse({"ok": False, "error_code": 400, "description": refused}, 400)
         handler = getattr(self, f"_{method}", None)
         result = await handler(params) if handler else True
+        if isinstance(result, Response):
+            self.calls[-1].ok = False
+            return result  # the method's own refusal (getFile of an unknown file_id)
         return JSONResponse({"ok": True, "result": result})
 
     async def _getMe(self, params: dict[str, Any]) -> dict[str, Any]:
         return me()
+
+    async def _getFile(self, params: dict[str, Any]) -> dict[str, Any] | JSONResponse:
+        path = self._file_ids.get(str(params.get("file_id")))
+        if path is None:
+            return _bad_request("Bad Request: invalid file_id")
+        served = self.files.files[path]
+        if served.stated is not None and served.stated > GET_FILE_LIMIT:
+            return _bad_request("Bad Request: file is too big")
+        result: dict[str, Any] = {
+            "file_id": params["file_id"], "file_unique_id": "u" + path.rsplit("_", 1)[-1],
+            "file_path": path,
+        }  # fmt: skip
+        if served.stated is not None:
+            result["file_size"] = served.stated
+        return result
 
     async def _getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
@@ -257,6 +323,10 @@ class FakeTelegram:
             and c.ok
             and (chat_id is None or int(c.params["chat_id"]) == chat_id)
         ]
+
+
+def _bad_request(description: str) -> JSONResponse:
+    return JSONResponse({"ok": False, "error_code": 400, "description": description}, 400)
 
 
 async def _params(request: Request) -> dict[str, Any]:
