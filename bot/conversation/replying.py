@@ -162,7 +162,7 @@ class Replier:
             async with asyncio.timeout(self.reply_timeout_s):
                 reply = await self._stoppable(thread_id, provider, history, usage, on_progress)
         except Stopped:
-            await self._record(account.id, name, usage.total or estimate_turns(history))
+            await self._record(account.id, name, usage.total or estimate_turns(history), usage)
             return [Reply(STOPPED)]
         except Exception as exc:
             self.metrics.model_errors.labels(provider.name).inc()
@@ -174,7 +174,7 @@ class Replier:
                 name,
                 describe_failure(exc),
             )
-            await self._record(account.id, name, usage.total or estimate_turns(history))
+            await self._record(account.id, name, usage.total or estimate_turns(history), usage)
             return [Reply(MODEL_FAILED, kind=ReplyKind.ERROR)]
         # Only a whole reply is stored: a failed, cut or stopped stream stores nothing.
         if replacing is None:
@@ -182,7 +182,7 @@ class Replier:
         else:
             await self.memory.replace_replies(thread_id, replacing, reply, message.platform.value)
         tokens = usage.total or estimate_turns(history) + estimate(reply)
-        await self._record(account.id, name, tokens)
+        await self._record(account.id, name, tokens, usage)
         self.metrics.reply_seconds.observe(time.perf_counter() - started)
         log.info(
             "replied: account_id=%s provider=%s model=%s ms=%.0f tokens=%d",
@@ -198,7 +198,7 @@ class Replier:
                 replies.append(Reply(CONTEXT_TRIMMED))
         except Exception:  # the reply is stored and must reach the person regardless
             log.warning("context notice failed: account_id=%s", account.id, exc_info=True)
-        if context.trimmed and self.summarize_memory:
+        if context.fold_before and self.summarize_memory:
             # Waits for this lock, so it runs after the reply is out; nobody waits for it.
             self._in_background(self._fold(account.id, name, provider, thread_id, context))
         return replies
@@ -235,10 +235,23 @@ class Replier:
             if self._streams.get(thread_id) is task:
                 del self._streams[thread_id]
 
-    async def _record(self, account_id: int, model: str, tokens: int) -> None:
+    async def _record(
+        self, account_id: int, model: str, tokens: int, usage: Usage | None = None
+    ) -> None:
+        # Cached input tokens count in full against DAILY_TOKEN_BUDGET: the model still reads
+        # them, and discounts differ by provider (none on local servers). They are kept apart
+        # in the records, for /usage.
+        cache = usage or Usage()
         try:
             await self.usage.record(account_id, tokens)
-            await self.usage_store.record(account_id, model, tokens, self.clock())
+            await self.usage_store.record(
+                account_id,
+                model,
+                tokens,
+                self.clock(),
+                cache_read=cache.cache_read_tokens,
+                cache_write=cache.cache_write_tokens,
+            )
         except Exception as exc:
             log.warning(
                 "usage not recorded: account_id=%s error=%s", account_id, type(exc).__name__
@@ -280,12 +293,12 @@ class Replier:
             text = await generate(
                 provider, [Turn("system", SUMMARY_PROMPT), Turn("user", transcript)], usage, None
             )
-            await self._record(account_id, model, usage.total or estimate(transcript + text))
+            await self._record(account_id, model, usage.total or estimate(transcript + text), usage)
             return text.strip()
 
         try:
             async with self.memory.exclusive(account_id):
-                if await self.memory.fold(thread_id, context.first_kept, summarize):
+                if await self.memory.fold(thread_id, context.fold_before, summarize):
                     log.info("conversation summary updated: account_id=%s", account_id)
         except Exception as exc:  # the reply is delivered anyway; the next turn tries again
             log.warning(
