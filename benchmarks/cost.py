@@ -48,42 +48,12 @@ from tests.fakes.serve import serve
 from tests.support.people import dm, link_account_first
 
 WORDS = [
-    "tea",
-    "garden",
-    "river",
-    "morning",
-    "plan",
-    "budget",
-    "train",
-    "ticket",
-    "recipe",
-    "basil",
-    "tomato",
-    "cheese",
-    "letter",
-    "project",
-    "deadline",
-    "meeting",
-    "holiday",
-    "weather",
-    "mountain",
-    "bicycle",
-    "repair",
-    "chapter",
-    "novel",
-    "music",
-    "piano",
-    "lesson",
-    "friend",
-    "birthday",
-    "present",
-    "market",
-    "price",
-    "window",
-    "kitchen",
-    "paint",
-    "colour",
-]
+    "tea", "garden", "river", "morning", "plan", "budget", "train", "ticket",
+    "recipe", "basil", "tomato", "cheese", "letter", "project", "deadline", "meeting",
+    "holiday", "weather", "mountain", "bicycle", "repair", "chapter", "novel", "music",
+    "piano", "lesson", "friend", "birthday", "present", "market", "price", "window",
+    "kitchen", "paint", "colour",
+]  # fmt: skip
 OLD_SUMMARY_BATCH = 6  # messages that had to leave the old window before a summary
 
 
@@ -200,6 +170,14 @@ async def converse(
     return run
 
 
+def cost(provider: str, totals: dict[str, int]) -> float:
+    """Input tokens priced relative to uncached ones (see the note under the table)."""
+    read, written = totals["read"], totals["written"]
+    if provider == "openai":
+        return totals["input"] - read + 0.5 * read
+    return totals["input"] - read - written + 0.1 * read + 1.25 * written
+
+
 def share(read: int, total: int) -> str:
     return f"{100 * read / total:3.0f}%" if total else "  - "
 
@@ -239,7 +217,7 @@ async def main() -> None:
     print(f"turns {args.from_turn}-{args.turns}, every request (summaries too):")
     print(
         f"{'':22} {'input':>8} {'cached':>7} {'written':>8} {'uncached':>9}"
-        f" {'old input':>10} {'old cached':>11} {'uncached new/old':>17}"
+        f" {'old input':>10} {'old cached':>11} {'uncached new/old':>17} {'cost new/old':>13}"
     )
     for (provider, summaries), name in zip(configs, names, strict=True):
         totals = {}
@@ -254,7 +232,12 @@ async def main() -> None:
             f" {share(t['written'], t['input']):>8} {t['input'] - t['read']:9}"
             f" {o['input']:10} {share(o['read'], o['input']):>11}"
             f" {(t['input'] - t['read']) / max(1, o['input'] - o['read']):17.2f}"
+            f" {cost(provider, t) / max(1.0, cost(provider, o)):13.2f}"
         )
+    print(
+        "cost: input priced as the providers do, relative to uncached input: OpenAI cached 0.5"
+        " (gpt-4o; newer models 0.25-0.1), Anthropic read 0.1 and written 1.25 (5-minute cache)"
+    )
 
 
 if __name__ == "__main__":

@@ -22,18 +22,9 @@ from tests.support.settings import FakeClock
 from tests.test_providers import model_settings, text_of, turns_sent
 
 WORDS = [
-    "tea",
-    "river",
-    "garden",
-    "train",
-    "letter",
-    "piano",
-    "market",
-    "window",
-    "colour",
-    "budget",
-    "recipe",
-]
+    "tea", "river", "garden", "train", "letter", "piano", "market", "window",
+    "colour", "budget", "recipe",
+]  # fmt: skip
 
 
 def words(rng: random.Random, chars: int) -> str:
