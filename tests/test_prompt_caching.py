@@ -7,13 +7,17 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from anthropic import AsyncAnthropic, BadRequestError
 
 from bot.app import open_chatlink
 from bot.conversation.tokens import estimate
+from bot.conversation.window import Bounds, Window, place
+from storage import StoredMessage
 from tests.fakes.model_apis import FakeModel, Plan
 from tests.fakes.prompt_cache import PromptCache
 from tests.fakes.serve import serve
@@ -178,3 +182,42 @@ async def test_cached_tokens_reach_the_records_and_usage(
     assert f"({read:,} cached)" in usage.text
     # Cached tokens count in full against the day's tokens (and DAILY_TOKEN_BUDGET).
     assert total.tokens == spent and f"Model tokens today: {spent:,}." in whoami.text
+
+
+def _stored(*contents: str) -> list[StoredMessage]:
+    at = datetime(2026, 1, 1)
+    roles = ("user", "assistant")
+    return [StoredMessage(10 + i, 1, roles[i % 2], c, "web", at) for i, c in enumerate(contents)]
+
+
+def test_the_window_fills_then_drops_a_block_from_a_user_message() -> None:
+    bounds = Bounds(messages=6, chars=10_000, tokens=10_000)
+    five = _stored("u0", "a0", "u1", "a1", "u2")
+    assert place(five, 0, bounds) == Window(0, False, 0 + 2)  # full after one more: fold ahead
+    seven = _stored("u0", "a0", "u1", "a1", "u2", "a2", "u3")
+    # Over the bound: back to at most 3 (half), starting at a user message: u2 a2 u3.
+    assert place(seven, 0, bounds) == Window(4, True, None)
+    # The stored start holds while the rest fits; nothing moves.
+    assert place(seven, seven[4].id, bounds) == Window(4, False, None)
+
+
+def test_a_newest_message_too_long_for_the_window_still_goes_alone() -> None:
+    messages = _stored("short", "reply", "x" * 500)
+    assert place(messages, 0, Bounds(messages=20, chars=400, tokens=10_000)) == Window(
+        2, True, None
+    )
+
+
+async def test_the_anthropic_stand_in_refuses_a_fifth_cache_mark() -> None:
+    fake = FakeModel()
+    async with serve(fake.anthropic_app()) as url:
+        client = AsyncAnthropic(api_key="sk-test", base_url=url, max_retries=0)
+        block: Any = {"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}
+        with pytest.raises(BadRequestError, match="maximum of 4 blocks"):
+            await client.messages.create(
+                model="m",
+                max_tokens=5,
+                system=[block] * 2,
+                messages=[{"role": "user", "content": [block] * 3}],
+            )
+        await client.close()

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fakes.prompt_cache import PromptCache, count_tokens
+from tests.fakes.prompt_cache import PromptCache, count_tokens, marks_refused
 
 
 @dataclass
@@ -124,6 +124,10 @@ class FakeModel:
             kind = plan.error_code or "api_error"
             error = {"type": "error", "error": {"type": kind, "message": "busy"}}
             return JSONResponse(error, plan.status, headers=_retry_headers(plan))
+        refused = marks_refused(body)
+        if refused is not None:
+            error = {"type": "invalid_request_error", "message": refused}
+            return JSONResponse({"type": "error", "error": error}, 400)
         usage = None if self.cache is None else self.cache.anthropic_usage(body)
         if usage is not None:
             self.usages.append(usage)

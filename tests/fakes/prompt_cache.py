@@ -26,6 +26,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CHARS_PER_TOKEN = 4
+MAX_MARKS = 4  # the Messages API refuses more blocks with cache_control in one request
+
+
+def marks_refused(body: dict[str, Any]) -> str | None:
+    """What the Messages API says of a request's cache marks, if it refuses them."""
+    blocks = [b for b in body.get("system") or [] if isinstance(b, dict)]
+    for message in body.get("messages", []):
+        content = message.get("content")
+        blocks += [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
+    marks = [b["cache_control"] for b in blocks if "cache_control" in b]
+    if len(marks) > MAX_MARKS:
+        found = len(marks)
+        return f"A maximum of {MAX_MARKS} blocks with cache_control may be provided. Found {found}."
+    if any(not isinstance(m, dict) or m.get("type") != "ephemeral" for m in marks):
+        return "cache_control.type: Input should be 'ephemeral'"
+    return None
 
 
 def count_tokens(text: str) -> int:
