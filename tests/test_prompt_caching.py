@@ -221,3 +221,29 @@ async def test_the_anthropic_stand_in_refuses_a_fifth_cache_mark() -> None:
                 messages=[{"role": "user", "content": [block] * 3}],
             )
         await client.close()
+
+
+async def test_a_backlog_is_folded_from_a_transcript(
+    model: tuple[str, FakeModel, str], tmp_path: Path, clock: FakeClock
+) -> None:
+    """MEMORY_SUMMARY turned on for a thread whose window already moved: what left it is
+    not in the conversation sent, so it is summarised from a transcript."""
+    provider, fake, url = model
+    fake.default = Plan(text="ok")
+    async with open_chatlink(model_settings(tmp_path, provider, url), clock=clock) as app:
+        alice = await link_account_first(app, "alice")
+        for n in range(12):
+            await app.core.handle(dm(f"[{n}] hello"))
+    assert not [r for r in fake.requests if "Summarise" in json.dumps(r)]
+    fake.when = [("Summarise", Plan(text="Alice says hello a lot."))]
+    settings = model_settings(tmp_path, provider, url, memory_summary=True)
+    async with open_chatlink(settings, clock=clock) as app:
+        await app.core.handle(dm("[12] hello"))
+        await app.core.idle()
+        thread = await app.core.memory.thread(alice.id, "private")
+        state = await app.core.memory.store.thread_state(thread)
+    [summary] = [r for r in fake.requests if "Summarise" in json.dumps(r)]
+    transcript = turns_sent(provider, summary)[-1][1]
+    assert transcript.startswith("user: [0] hello\nassistant: ok")
+    assert state.summary == "Alice says hello a lot." and state.summary_until > 0
+    assert state.window_from == state.summary_until + 1  # the window starts right after it

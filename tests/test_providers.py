@@ -220,10 +220,10 @@ async def test_memory_summary_folds_older_turns(
 ) -> None:
     """Folded a block at a time, one turn ahead, so that the summary and the window's start
     change in the same turn. (Before the window moved in blocks, one exchange left it each
-    turn and a summary waited for 6 messages; now a block of half the window is folded as
-    soon as another exchange would not fit: with 8 messages, 4 at a time.)"""
-    from bot.conversation.core import SUMMARY_PROMPT
+    turn and a summary of a transcript waited for 6 messages; now a block of half the window
+    is folded as soon as another exchange would not fit: with 8 messages, 4 at a time.)"""
     from bot.conversation.memory import SUMMARY_NOTE
+    from bot.conversation.replying import SUMMARY_TURN
 
     provider, fake, url = model
     settings = model_settings(tmp_path, provider, url, memory_summary=True, history_max_messages=8)
@@ -235,12 +235,15 @@ async def test_memory_summary_folds_older_turns(
             await app.core.idle()  # summaries are made after the reply is out
         summary_requests = [r for r in fake.requests if "Summarise" in json.dumps(r)]
         assert len(summary_requests) == 3  # after messages 3, 5 and 7
-        transcripts = [turns_sent(provider, r)[-1][1] for r in summary_requests]
-        assert SUMMARY_PROMPT in turns_sent(provider, summary_requests[0])[0][1]
-        assert transcripts[0].startswith("user: message 0") and "message 1" in transcripts[0]
-        assert transcripts[0].count("user: ") == 2 and transcripts[0].count("assistant: ") == 2
-        assert "Summary so far: Alice likes tea." in transcripts[1]
         replies = [r for r in fake.requests if r not in summary_requests]
+        # Asked at the end of the conversation as just sent (and its reply), so that the
+        # request begins with the reply request's prefix, which the prompt cache holds.
+        first = turns_sent(provider, summary_requests[0])
+        assert first[:-2] == turns_sent(provider, replies[3])
+        assert first[-2] == ("assistant", "Alice likes tea.")
+        assert first[-1] == ("user", SUMMARY_TURN.content)
+        assert [c for r, c in first if r == "user"][:2] == ["message 0", "message 1"]
+        assert SUMMARY_NOTE + "Alice likes tea." in turns_sent(provider, summary_requests[1])[0][1]
         after_fold = turns_sent(provider, replies[4])  # message 4, after the first fold
         assert after_fold[1] == ("user", "message 2")  # starts where the summary stops
         last = turns_sent(provider, replies[-1])

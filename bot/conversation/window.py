@@ -16,8 +16,9 @@ bot/providers/prompt_cache.py), so the window moves in blocks instead:
    message that is alone too long, which always stays, as before).
 3. With MEMORY_SUMMARY, the oldest block is folded into the summary one turn ahead: once
    another exchange as long as the last one would not fit, the messages before the start
-   that step 2 would choose are summarised after the reply, and on the next turn the window
-   starts after the new summary. So the summary and the window's start change together, in
+   that step 2 would choose are summarised after the reply (the summary asked for at the end
+   of the conversation just sent, which the prompt cache holds), and on the next turn the
+   window starts after the new summary. So the summary and the window's start change together, in
    one turn per block. (Should the summary not be ready, step 2 applies regardless.)
 
 Averaged over a cycle the window holds between half and all of its bounds (about three
