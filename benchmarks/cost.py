@@ -11,9 +11,10 @@ prompt tokens and serve cached ones the way the APIs do: OpenAI's automatic pref
 (1,024 tokens and more, 128-token steps), Anthropic's up to the `cache_control` marks.
 
 - new: the window moving in blocks (bot/conversation/window.py), Anthropic breakpoints
-  (bot/providers/prompt_cache.py).
+  (bot/providers/prompt_cache.py), each summary asked for at the end of the conversation sent.
 - old: the layout before them, rebuilt here: the window slid by one exchange a turn, a summary
-  every 6 messages that left it, no `cache_control` (the system prompt one string).
+  of a transcript every 6 messages that left it, no `cache_control` (the system prompt one
+  string).
 
 The person's messages (150-700 characters) and the replies (300-1,500) are the same in every
 run (a seeded generator); each summary is a new text. Per turn: the reply request's input
