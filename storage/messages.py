@@ -30,6 +30,17 @@ async def _mark_notices(conn: AsyncConnection, rows: list[Row]) -> list[int]:
     return [0] * len(rows)
 
 
+async def _move_windows(conn: AsyncConnection, rows: list[Row]) -> list[int]:
+    for row in rows:  # a handful at a time, once every few turns per thread
+        await conn.execute(
+            update(threads)
+            .where(threads.c.id == row["id"])
+            .where(threads.c.window_from.is_(None) | (threads.c.window_from < row["from_id"]))
+            .values(window_from=row["from_id"])
+        )
+    return [0] * len(rows)
+
+
 class MessageStore:
     """Queries on threads and messages."""
 
@@ -39,6 +50,7 @@ class MessageStore:
         self._new_messages = GroupCommit(db, inserting(db, messages), self._changed_elsewhere)
         self._new_threads = GroupCommit(db, inserting(db, threads), self._changed_elsewhere)
         self._notices = GroupCommit(db, _mark_notices, self._changed_elsewhere)
+        self._windows = GroupCommit(db, _move_windows, self._changed_elsewhere)
 
     @property
     def caches_may_stand_for_database(self) -> bool:
@@ -163,7 +175,9 @@ class MessageStore:
             await conn.execute(
                 update(threads)
                 .where(threads.c.id == thread_id)
-                .values(context_notice_sent=False, summary=None, summary_until=None)
+                .values(
+                    context_notice_sent=False, summary=None, summary_until=None, window_from=None
+                )
             )
         return int(result.rowcount or 0)
 
@@ -197,13 +211,26 @@ class MessageStore:
         """The thread's summary (and the last message it covers) and whether the person was
         told that older messages left the context."""
         query = select(
-            threads.c.summary, threads.c.summary_until, threads.c.context_notice_sent
+            threads.c.summary,
+            threads.c.summary_until,
+            threads.c.context_notice_sent,
+            threads.c.window_from,
         ).where(threads.c.id == thread_id)
         async with self.db.read() as conn:
             row = (await conn.execute(query)).first()
         if row is None:
             return ThreadState(None, 0, False)
-        return ThreadState(row.summary, int(row.summary_until or 0), bool(row.context_notice_sent))
+        return ThreadState(
+            row.summary,
+            int(row.summary_until or 0),
+            bool(row.context_notice_sent),
+            int(row.window_from or 0),
+        )
+
+    async def set_window(self, thread_id: int, from_id: int) -> None:
+        """Where the thread's context window starts now (it only moves forward);
+        group-committed."""
+        await self._windows.write({"id": thread_id, "from_id": from_id})
 
     async def set_summary(self, thread_id: int, summary: str, until_id: int) -> None:
         """Store a new summary covering messages up to `until_id`."""
@@ -252,7 +279,9 @@ class MessageStore:
             await conn.execute(
                 update(threads)
                 .where(threads.c.account_id == account_id)
-                .values(context_notice_sent=False, summary=None, summary_until=None)
+                .values(
+                    context_notice_sent=False, summary=None, summary_until=None, window_from=None
+                )
             )
         return int(result.rowcount or 0)
 

@@ -54,6 +54,7 @@ class ThreadState:
     summary: str | None
     summary_until: int  # the last message id the summary covers (0: none)
     context_notice_sent: bool  # the person was told that older messages left the context
+    window_from: int = 0  # the first message id the context window may hold (0: any)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,8 @@ class UsageTotal:
     name: str
     tokens: int
     calls: int
+    cache_read_tokens: int = 0  # of `tokens`, input read from the provider's prompt cache
+    cache_write_tokens: int = 0  # of `tokens`, input written to it
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,6 +136,9 @@ class ThreadRow(Base):
     # MEMORY_SUMMARY: older turns folded into text, up to and including message `summary_until`.
     summary: Mapped[str | None] = mapped_column(Text, nullable=True)
     summary_until: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    # The first message the model's context window may hold (NULL: from the start); moved in
+    # blocks, so that requests share a prefix for many turns (bot/conversation/window.py).
+    window_from: Mapped[int | None] = mapped_column(BigId, nullable=True)
     # /model, /persona, /system: the thread's own choices (NULL: the catalogue's default).
     model: Mapped[str | None] = mapped_column(String(64), nullable=True)
     persona: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -195,6 +198,9 @@ class UsageRow(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     model: Mapped[str] = mapped_column(String(64))
     tokens: Mapped[int] = mapped_column(BigInteger)
+    # Of the input tokens: read from the provider's prompt cache, and written to it.
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    cache_write_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 metadata = Base.metadata

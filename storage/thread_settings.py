@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 
@@ -43,6 +44,20 @@ class ThreadSettingsStore:
         return await self.get(thread_id)
 
 
+_TOTALS = (
+    func.sum(usage_records.c.tokens),
+    func.count(),
+    func.sum(usage_records.c.cache_read_tokens),
+    func.sum(usage_records.c.cache_write_tokens),
+)
+
+
+def _total(row: Any) -> UsageTotal:
+    return UsageTotal(
+        str(row[0]), int(row[1] or 0), int(row[2]), int(row[3] or 0), int(row[4] or 0)
+    )
+
+
 class UsageStore:
     """One row per model call: tokens by account and model."""
 
@@ -52,20 +67,33 @@ class UsageStore:
         # a commit of its own on the one writer.
         self._records = GroupCommit(db, inserting(db, usage_records))
 
-    async def record(self, account_id: int, model: str, tokens: int, at: datetime) -> None:
-        """Add one call's tokens (committed on return)."""
+    async def record(
+        self,
+        account_id: int,
+        model: str,
+        tokens: int,
+        at: datetime,
+        *,
+        cache_read: int = 0,
+        cache_write: int = 0,
+    ) -> None:
+        """Add one call's tokens, and how many of its input tokens were read from the prompt
+        cache or written to it (committed on return)."""
         await self._records.write(
-            {"account_id": account_id, "model": model[:64], "tokens": tokens, "at": at}
+            {
+                "account_id": account_id,
+                "model": model[:64],
+                "tokens": tokens,
+                "at": at,
+                "cache_read_tokens": cache_read,
+                "cache_write_tokens": cache_write,
+            }
         )
 
     async def by_model(self, since: datetime, account_id: int | None = None) -> list[UsageTotal]:
         """Tokens and calls per model since `since` (of one account, or everybody's)."""
         query = (
-            select(
-                usage_records.c.model,
-                func.sum(usage_records.c.tokens),
-                func.count(),
-            )
+            select(usage_records.c.model, *_TOTALS)
             .where(usage_records.c.at >= since)
             .group_by(usage_records.c.model)
             .order_by(usage_records.c.model)
@@ -74,12 +102,12 @@ class UsageStore:
             query = query.where(usage_records.c.account_id == account_id)
         async with self.db.read() as conn:
             rows = (await conn.execute(query)).all()
-        return [UsageTotal(str(row[0]), int(row[1] or 0), int(row[2])) for row in rows]
+        return [_total(row) for row in rows]
 
     async def by_account(self, since: datetime) -> list[UsageTotal]:
         """Tokens and calls per account (by username) since `since`."""
         query = (
-            select(accounts.c.username, func.sum(usage_records.c.tokens), func.count())
+            select(accounts.c.username, *_TOTALS)
             .join(accounts, accounts.c.id == usage_records.c.account_id)
             .where(usage_records.c.at >= since)
             .group_by(accounts.c.username)
@@ -87,4 +115,4 @@ class UsageStore:
         )
         async with self.db.read() as conn:
             rows = (await conn.execute(query)).all()
-        return [UsageTotal(str(row[0]), int(row[1] or 0), int(row[2])) for row in rows]
+        return [_total(row) for row in rows]

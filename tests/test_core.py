@@ -220,10 +220,16 @@ async def test_concurrent_messages_in_one_thread_are_stored_in_order(app: Chatli
     thread = await app.core.memory.thread(alice.id, "private")
     stored = await app.core.memory.store.recent(thread, 100)
     assert [m.content for m in stored if m.role == "user"] == texts
-    # each reply saw exactly the messages before it (up to the history bound)
-    bound = app.settings.history_max_messages - 1
+    # each reply saw exactly the messages before it, within the window: it fills up to
+    # HISTORY_MAX_MESSAGES (20), then its start jumps to the user message from which at most
+    # half of it is left (9 messages), and it fills again (see bot/conversation/window.py)
+    assert app.settings.history_max_messages == 20
+
+    def remembered(n: int) -> int:
+        return 2 * n if n < 10 else 8 + 2 * ((n - 10) % 6)
+
     for n, (reply, *_notice) in enumerate(results[1:], start=1):
-        assert f"I remember {min(2 * n, bound)} earlier" in reply.text
+        assert f"I remember {remembered(n)} earlier" in reply.text
         assert f'you said: "message {n - 1:02d}"' in reply.text
 
 
@@ -249,13 +255,19 @@ async def test_history_is_bounded_by_count_and_characters(
     scripted.default = Spy()
     for n in range(30):
         await app.core.handle(dm(f"m{n}"))
-    assert len(seen[-1]) == app.settings.history_max_messages
+    # The window fills up to the bound, then drops a block at once (not one pair a turn):
+    # between two drops each request holds the previous one whole.
+    bound = app.settings.history_max_messages
+    assert max(len(h) for h in seen) == bound - 1 and all(len(h) <= bound for h in seen)
     assert seen[-1][-1] == Turn("user", "m29")
+    moves = [n for n in range(1, 30) if list(seen[n][: len(seen[n - 1])]) != list(seen[n - 1])]
+    assert moves == [10, 16, 22, 28]
     memory = app.core.memory
     memory.max_chars = 5000
     await app.core.handle(dm("z" * 3000))
     await app.core.handle(dm("w" * 3000))
-    assert [t.content[0] for t in seen[-1]] == ["o", "w"]  # "ok" reply, then the new message
+    # No room for both: the start moves to the newest message, which always stays.
+    assert [t.content[0] for t in seen[-1]] == ["w"]
     assert sum(len(t.content) for t in seen[-1]) <= 5000
     assert (
         len(

@@ -16,6 +16,7 @@ from adapters.web import WebDoor
 from bot.app import Chatlink, open_chatlink
 from bot.conversation.replying import STOPPED
 from tests.fakes.model_apis import Plan
+from tests.fakes.prompt_cache import PromptCache
 from tests.support.models import ANTHROPIC_KEY_ENV, Models, model_servers
 from tests.support.people import dm
 from tests.support.settings import PASSWORD, FakeClock
@@ -127,8 +128,15 @@ async def test_retry_undo_and_usage(api: httpx.AsyncClient, models: Models) -> N
     ]
     usage = (await api.get("/api/usage")).json()
     assert usage["tokens_today"] == 36 and usage["by_model"] == [
-        {"model": "small", "tokens": 36, "calls": 2}
+        {
+            "model": "small",
+            "tokens": 36,
+            "calls": 2,
+            "cache_read_tokens": 0,  # the stand-in's fixed usage reports no cache
+            "cache_write_tokens": 0,
+        }
     ]
+    assert usage["cache_read_tokens_today"] == usage["cache_write_tokens_today"] == 0
     assert usage["messages_this_minute"] == 2 and usage["rate_limit_per_minute"] == 20
     assert usage["model"] == "small" and usage["persona"] is None
     undone = await api.post("/api/undo")
@@ -224,3 +232,20 @@ async def test_the_chat_pages_stop_button(web: WebDoor, app: Chatlink, models: M
             slow.hold.set()  # type: ignore[union-attr]
         chat = await page.get("/chat")
         assert "A long story" not in chat.text
+
+
+async def test_usage_over_http_counts_cached_tokens_apart(
+    api: httpx.AsyncClient, models: Models
+) -> None:
+    models.openai.cache = PromptCache()  # measured usage, with OpenAI's automatic prefix cache
+    models.openai.default = Plan(text="A long enough answer. " * 60, chunk_chars=400)
+    for n in range(5):
+        sent = await api.post("/api/chat", json={"message": f"{n}: " + "go on " * 300})
+        assert sent.status_code == 200, sent.text
+    read = sum(u["prompt_tokens_details"]["cached_tokens"] for u in models.openai.usages)
+    assert read > 0
+    usage = (await api.get("/api/usage")).json()
+    assert usage["cache_read_tokens_today"] == read and usage["cache_write_tokens_today"] == 0
+    [small] = usage["by_model"]
+    assert small["cache_read_tokens"] == read and small["calls"] == 5
+    assert usage["tokens_today"] == sum(u["total_tokens"] for u in models.openai.usages)

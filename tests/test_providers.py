@@ -55,10 +55,18 @@ async def chat(
         yield provider, fake, app
 
 
+def text_of(content: Any) -> str:
+    """A message's or system prompt's text, whether one string or text blocks (which carry
+    the prompt-cache marks)."""
+    if isinstance(content, str):
+        return content
+    return "\n\n".join(block["text"] for block in content if block["type"] == "text")
+
+
 def turns_sent(provider: str, body: dict[str, Any]) -> list[tuple[str, str]]:
-    messages = [(m["role"], m["content"]) for m in body["messages"]]
+    messages = [(m["role"], text_of(m["content"])) for m in body["messages"]]
     if provider == "anthropic":
-        messages.insert(0, ("system", body["system"]))
+        messages.insert(0, ("system", text_of(body.get("system", ""))))
     else:  # all system turns as one, like the Messages API's single system prompt
         system = [c for r, c in messages if r == "system"]
         messages = [("system", "\n\n".join(system))] + [m for m in messages if m[0] != "system"]
@@ -210,31 +218,43 @@ async def test_local_server_needs_no_key(tmp_path: Path) -> None:
 async def test_memory_summary_folds_older_turns(
     model: tuple[str, FakeModel, str], tmp_path: Path, clock: FakeClock
 ) -> None:
-    from bot.conversation.core import SUMMARY_PROMPT
+    """Folded a block at a time, one turn ahead, so that the summary and the window's start
+    change in the same turn. (Before the window moved in blocks, one exchange left it each
+    turn and a summary of a transcript waited for 6 messages; now a block of half the window
+    is folded as soon as another exchange would not fit: with 8 messages, 4 at a time.)"""
     from bot.conversation.memory import SUMMARY_NOTE
+    from bot.conversation.replying import SUMMARY_TURN
 
     provider, fake, url = model
-    settings = model_settings(tmp_path, provider, url, memory_summary=True, history_max_messages=4)
+    settings = model_settings(tmp_path, provider, url, memory_summary=True, history_max_messages=8)
     fake.default = Plan(text="Alice likes tea.")
     async with open_chatlink(settings, clock=clock) as app:
         alice = await link_account_first(app, "alice")
-        for n in range(7):
+        for n in range(9):
             await app.core.handle(dm(f"message {n}"))
             await app.core.idle()  # summaries are made after the reply is out
         summary_requests = [r for r in fake.requests if "Summarise" in json.dumps(r)]
-        assert len(summary_requests) == 1
+        assert len(summary_requests) == 3  # after messages 3, 5 and 7
+        replies = [r for r in fake.requests if r not in summary_requests]
+        # Asked at the end of the conversation as just sent (and its reply), so that the
+        # request begins with the reply request's prefix, which the prompt cache holds.
         first = turns_sent(provider, summary_requests[0])
-        assert SUMMARY_PROMPT in first[0][1]
-        assert "user: message 0" in first[-1][1]
-        last = turns_sent(provider, fake.requests[-1])
+        assert first[:-2] == turns_sent(provider, replies[3])
+        assert first[-2] == ("assistant", "Alice likes tea.")
+        assert first[-1] == ("user", SUMMARY_TURN.content)
+        assert [c for r, c in first if r == "user"][:2] == ["message 0", "message 1"]
+        assert SUMMARY_NOTE + "Alice likes tea." in turns_sent(provider, summary_requests[1])[0][1]
+        after_fold = turns_sent(provider, replies[4])  # message 4, after the first fold
+        assert after_fold[1] == ("user", "message 2")  # starts where the summary stops
+        last = turns_sent(provider, replies[-1])
         expected = SUMMARY_NOTE + "Alice likes tea."
         assert expected in last[0][1]  # the system prompt, or the turn after it (openai)
-        assert last[-1] == ("user", "message 6")
+        assert last[-1] == ("user", "message 8")
         thread = await app.core.memory.thread(alice.id, "private")
         assert (await app.core.memory.store.thread_state(thread)).summary == "Alice likes tea."
         await app.core.handle(dm("/reset"))
         state = await app.core.memory.store.thread_state(thread)
-        assert (state.summary, state.summary_until) == (None, 0)
+        assert (state.summary, state.summary_until, state.window_from) == (None, 0, 0)
 
 
 async def test_a_stream_that_stops_without_its_end_is_not_a_reply(

@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.app import Chatlink
 from bot.clock import utcnow
 from bot.errors import ConfigError, InputRejected
-from bot.operations import Retention, database_stats, usage_today
+from bot.operations import Retention, database_stats, describe_usage, usage_today
 
 STATS_TOP_ACCOUNTS = 10  # the accounts that spent most today
 
@@ -136,9 +136,9 @@ async def stats(app: Chatlink) -> int:
     ]
     # Model tokens since 00:00 UTC: the budget's day.
     by_model, by_account = await usage_today(app.db, app.core.usage.day_start())
-    rows += [(f"tokens today, model {u.name}", f"{u.tokens:,} ({u.calls} calls)") for u in by_model]
+    rows += [(f"tokens today, model {u.name}", describe_usage(u)) for u in by_model]
     top = sorted(by_account, key=lambda u: -u.tokens)[:STATS_TOP_ACCOUNTS]
-    rows += [(f"tokens today, account {u.name}", f"{u.tokens:,} ({u.calls} calls)") for u in top]
+    rows += [(f"tokens today, account {u.name}", describe_usage(u)) for u in top]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")

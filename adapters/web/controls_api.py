@@ -115,6 +115,8 @@ async def usage(account: ApiAccount, chatlink: ChatlinkDep) -> UsageOut:
     view = await chatlink.core.controls.usage_of(account, PRIVATE_THREAD)
     return UsageOut(
         tokens_today=view.tokens_today,
+        cache_read_tokens_today=view.cache_read_today,
+        cache_write_tokens_today=view.cache_write_today,
         daily_budget=view.daily_budget,
         budget_left=None
         if view.daily_budget is None
@@ -122,7 +124,14 @@ async def usage(account: ApiAccount, chatlink: ChatlinkDep) -> UsageOut:
         messages_this_minute=view.messages_this_minute,
         rate_limit_per_minute=view.per_minute,
         by_model=[
-            ModelUsageOut(model=u.name, tokens=u.tokens, calls=u.calls) for u in view.by_model
+            ModelUsageOut(
+                model=u.name,
+                tokens=u.tokens,
+                calls=u.calls,
+                cache_read_tokens=u.cache_read_tokens,
+                cache_write_tokens=u.cache_write_tokens,
+            )
+            for u in view.by_model
         ],
         model=view.model,
         persona=view.persona,

@@ -47,10 +47,16 @@ class ModelUsageOut(BaseModel):
     model: str
     tokens: int
     calls: int
+    cache_read_tokens: int = Field(0, description="of the tokens: input read from the prompt cache")
+    cache_write_tokens: int = Field(0, description="of the tokens: input written to it")
 
 
 class UsageOut(BaseModel):
     tokens_today: int
+    cache_read_tokens_today: int = Field(
+        0, description="of tokens_today: input read from the providers' prompt caches"
+    )
+    cache_write_tokens_today: int = Field(0, description="of tokens_today: input written to them")
     daily_budget: int | None
     budget_left: int | None
     messages_this_minute: int | None = Field(description="null: no RATE_LIMIT_PER_MINUTE")

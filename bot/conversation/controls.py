@@ -29,6 +29,16 @@ class UsageView:
     model: str
     persona: str | None
 
+    @property
+    def cache_read_today(self) -> int:
+        """Of today's input tokens, those read from the providers' prompt caches."""
+        return sum(u.cache_read_tokens for u in self.by_model)
+
+    @property
+    def cache_write_today(self) -> int:
+        """Of today's input tokens, those written to the providers' prompt caches."""
+        return sum(u.cache_write_tokens for u in self.by_model)
+
 
 class ThreadControls:
     """Reads and changes a thread's choices; bad input is refused and changes nothing."""

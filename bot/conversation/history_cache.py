@@ -24,6 +24,8 @@ class Recent:
     messages: deque[StoredMessage]
     size: int
     notice_sent: bool  # whether the person was told that older messages left the context
+    summary_until: int = 0  # the last message id the summary covers
+    window_from: int = 0  # where the context window starts (a message id; 0: anywhere)
 
 
 class HistoryCache:
@@ -52,6 +54,9 @@ class HistoryCache:
         summary: str | None,
         messages: list[StoredMessage],
         notice_sent: bool = False,
+        *,
+        summary_until: int = 0,
+        window_from: int = 0,
     ) -> None:
         """Remember what the database holds now for a thread (its latest `depth` messages)."""
         if self.max_bytes <= 0:
@@ -59,7 +64,9 @@ class HistoryCache:
         self.drop(thread_id)
         kept = deque(messages[-self.depth :], maxlen=self.depth)
         size = len(summary or "") + sum(_size(m) for m in kept)
-        self._threads[thread_id] = Recent(summary, kept, size, notice_sent)
+        self._threads[thread_id] = Recent(
+            summary, kept, size, notice_sent, summary_until, window_from
+        )
         self._size += size
         self._shrink()
 

@@ -1,18 +1,21 @@
-"""Conversation memory: which thread a message belongs to, and the bounded history."""
+"""Conversation memory: which thread a message belongs to, and the bounded history (whose
+window moves in blocks: see bot/conversation/window.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from bot.clock import Clock, utcnow
 from bot.conversation.history_cache import HistoryCache
 from bot.conversation.ordering import KeyedLocks
-from bot.conversation.tokens import estimate_turns, fit
+from bot.conversation.tokens import estimate_turns
+from bot.conversation.window import Bounds, place
 from bot.messages import IncomingMessage
 from bot.providers import Turn
 from storage import MessageStore, StoredMessage
@@ -21,7 +24,6 @@ log = logging.getLogger(__name__)
 
 PRIVATE_THREAD = "private"
 SUMMARY_NOTE = "Summary of the earlier conversation: "
-SUMMARY_BATCH = 6  # messages that must have left the context before a new summary is made
 SUMMARY_MAX_MESSAGES = 40  # most messages folded in by one summary call
 
 # (previous summary or None, turns to fold in) -> the new summary
@@ -30,12 +32,13 @@ Summarize = Callable[[str | None, list[Turn]], Awaitable[str]]
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """What the model reads: the turns, whether older ones were left out, and the id of the
-    oldest message still in (older ones are for the summary)."""
+    """What the model reads: the turns, and whether older ones were left out; with
+    MEMORY_SUMMARY, the id before which messages are due to be folded into the summary now
+    (0: none are)."""
 
     turns: list[Turn]
     trimmed: bool
-    first_kept: int
+    fold_before: int
 
 
 THREAD_CACHE_SIZE = 10_000
@@ -46,19 +49,6 @@ def thread_key(message: IncomingMessage) -> str:
     if message.is_private:
         return PRIVATE_THREAD
     return f"{message.platform.value}:{message.chat_id}"
-
-
-def bound_history(messages: list[StoredMessage], max_chars: int) -> list[Turn]:
-    """Drop the oldest messages until the rest fit `max_chars`; the newest always stays."""
-    kept: list[Turn] = []
-    total = 0
-    for message in reversed(messages):
-        total += len(message.content)
-        if kept and total > max_chars:
-            break
-        kept.append(Turn(message.role, message.content))
-    kept.reverse()
-    return kept
 
 
 class Memory:
@@ -146,42 +136,77 @@ class Memory:
         await self.store.end_turn(ticket)
 
     async def history(self, thread_id: int, max_tokens: int | None = None) -> Context:
-        """The recent turns of a thread, oldest first, within the count, character and token
+        """The thread's context window, oldest first, within the count, character and token
         bounds (`max_tokens`, else the memory's own), after the thread's summary (if any) as
-        a system turn."""
+        a system turn. Its start moves in blocks (see window.py)."""
         cached = self._cache.get(thread_id)
         if cached is not None:
-            summary, recent = cached.summary, list(cached.messages)
+            summary, until, window_from = cached.summary, cached.summary_until, cached.window_from
+            recent = list(cached.messages)
         else:
             state = await self.store.thread_state(thread_id)
-            summary = state.summary
+            summary, until, window_from = state.summary, state.summary_until, state.window_from
             recent = await self.store.recent(thread_id, self.max_messages + 1)
-            self._cache.put(thread_id, summary, recent, state.context_notice_sent)
+            self._cache.put(
+                thread_id,
+                summary,
+                recent,
+                state.context_notice_sent,
+                summary_until=until,
+                window_from=window_from,
+            )
         note = [Turn("system", SUMMARY_NOTE + summary)] if summary else []
-        dropped = len(recent) > self.max_messages
-        recent = recent[-self.max_messages :]
         budget = (self.max_tokens if max_tokens is None else max_tokens) - estimate_turns(note)
-        turns = fit(bound_history(recent, self.max_chars), budget)
-        first_kept = recent[len(recent) - len(turns)].id if recent else 0
-        return Context(note + turns, dropped or len(turns) < len(recent), first_kept)
+        bounds = Bounds(self.max_messages, self.max_chars, budget)
+        window = place(recent, max(window_from, until + 1), bounds)
+        if window.moved:
+            self._move_window(thread_id, recent[window.start].id)
+        turns = [Turn(m.role, m.content) for m in recent[window.start :]]
+        fold_before = 0
+        if window.fold_at is not None:  # one block ahead: the summary and the start move together
+            fold_before = recent[window.fold_at].id
+        elif window.start > 0 and recent[window.start - 1].id > until:  # left, not folded
+            fold_before = recent[window.start].id
+        return Context(note + turns, window.start > 0, fold_before)
+
+    def _move_window(self, thread_id: int, from_id: int) -> None:
+        # Stored in the background: the start is a hint (the bounds are checked every turn),
+        # so a write lost costs one more move, never an overflow.
+        cached = self._cache.get(thread_id)
+        if cached is not None:
+            cached.window_from = max(cached.window_from, from_id)
+        self._in_background(self._store_window(thread_id, from_id))
+
+    async def _store_window(self, thread_id: int, from_id: int) -> None:
+        try:
+            await self.store.set_window(thread_id, from_id)
+        except Exception:
+            log.warning("context window start not stored: thread_id=%s", thread_id, exc_info=True)
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
 
     async def fold(self, thread_id: int, first_kept: int, summarize: Summarize) -> bool:
-        """Fold messages that left the context into the thread's summary, once enough
-        have gathered; True when a new summary was stored."""
+        """Fold the messages older than `first_kept` (and not yet folded) into the thread's
+        summary, in one go; True when a new summary was stored."""
         state = await self.store.thread_state(thread_id)
         summary, until = state.summary, state.summary_until
-        pending = await self.store.between(thread_id, until, first_kept)
-        if len(pending) < SUMMARY_BATCH:
+        everything = await self.store.between(thread_id, until, first_kept)
+        if not everything:
             return False
         # A long backlog (the setting turned on for an old thread) is folded a batch at a
         # time, each within the context budget; the next turns continue where this stopped.
-        pending = pending[:SUMMARY_MAX_MESSAGES]
+        pending = everything[:SUMMARY_MAX_MESSAGES]
         while len(pending) > 1 and estimate_turns([Turn(m.role, m.content) for m in pending]) > (
             self.max_tokens // 2
         ):
             pending = pending[: len(pending) // 2]
         text = await summarize(summary, [Turn(m.role, m.content) for m in pending])
-        await self.store.set_summary(thread_id, text, pending[-1].id)
+        # All folded: the summary reaches up to the window's new start, which follows it.
+        covered = first_kept - 1 if len(pending) == len(everything) else pending[-1].id
+        await self.store.set_summary(thread_id, text, covered)
         self._cache.drop(thread_id)
         return True
 
@@ -197,9 +222,7 @@ class Memory:
         if cached.notice_sent:
             return False
         cached.notice_sent = True
-        task = asyncio.create_task(self._store_notice(thread_id))
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
+        self._in_background(self._store_notice(thread_id))
         return True
 
     async def _store_notice(self, thread_id: int) -> None:

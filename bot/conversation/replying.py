@@ -28,6 +28,13 @@ SUMMARY_PROMPT = (
     "Summarise this conversation for your own memory in a few sentences: facts about the "
     "person, their preferences and open questions. Plain text, no preamble."
 )
+# The same, asked at the end of the conversation (with the summary so far in its system turns).
+SUMMARY_TURN = Turn(
+    "user",
+    "(A note for your memory, not a message from the person.) Summarise our conversation so "
+    "far, the summary of its earlier part included, for your own memory in a few sentences: "
+    "facts about the person, their preferences and open questions. Plain text, no preamble.",
+)
 CONTEXT_TRIMMED = (
     "(Our conversation is getting long: my oldest messages in this chat are no longer in "
     "my context. /reset starts afresh.)"
@@ -149,7 +156,8 @@ class Replier:
     ) -> list[Reply]:
         choices = await self.choices(account, thread_id)
         system = choices.system_turns()
-        context = await self.memory.history(thread_id, self._budget(choices, system))
+        budget = self._budget(choices, system)
+        context = await self.memory.history(thread_id, budget)
         history = context.turns
         if replacing:  # /retry: the history up to the last user message, as it was sent
             history = history[: len(history) - len(replacing)]
@@ -162,7 +170,7 @@ class Replier:
             async with asyncio.timeout(self.reply_timeout_s):
                 reply = await self._stoppable(thread_id, provider, history, usage, on_progress)
         except Stopped:
-            await self._record(account.id, name, usage.total or estimate_turns(history))
+            await self._record(account.id, name, usage.total or estimate_turns(history), usage)
             return [Reply(STOPPED)]
         except Exception as exc:
             self.metrics.model_errors.labels(provider.name).inc()
@@ -174,7 +182,7 @@ class Replier:
                 name,
                 describe_failure(exc),
             )
-            await self._record(account.id, name, usage.total or estimate_turns(history))
+            await self._record(account.id, name, usage.total or estimate_turns(history), usage)
             return [Reply(MODEL_FAILED, kind=ReplyKind.ERROR)]
         # Only a whole reply is stored: a failed, cut or stopped stream stores nothing.
         if replacing is None:
@@ -182,7 +190,7 @@ class Replier:
         else:
             await self.memory.replace_replies(thread_id, replacing, reply, message.platform.value)
         tokens = usage.total or estimate_turns(history) + estimate(reply)
-        await self._record(account.id, name, tokens)
+        await self._record(account.id, name, tokens, usage)
         self.metrics.reply_seconds.observe(time.perf_counter() - started)
         log.info(
             "replied: account_id=%s provider=%s model=%s ms=%.0f tokens=%d",
@@ -198,9 +206,16 @@ class Replier:
                 replies.append(Reply(CONTEXT_TRIMMED))
         except Exception:  # the reply is stored and must reach the person regardless
             log.warning("context notice failed: account_id=%s", account.id, exc_info=True)
-        if context.trimmed and self.summarize_memory:
+        if context.fold_before and self.summarize_memory:
             # Waits for this lock, so it runs after the reply is out; nobody waits for it.
-            self._in_background(self._fold(account.id, name, provider, thread_id, context))
+            # The summary is asked for after the conversation as just sent, so the provider's
+            # prompt cache serves that prefix, when it fits the context budget with the reply.
+            sent = [*context.turns, Turn("assistant", reply)]
+            fits = estimate_turns([*sent, SUMMARY_TURN]) <= (budget or self.memory.max_tokens)
+            after = [*system, *sent] if fits and not replacing else None
+            self._in_background(
+                self._fold(account.id, name, provider, thread_id, context.fold_before, after)
+            )
         return replies
 
     def _budget(self, choices: Choices, system: list[Turn]) -> int | None:
@@ -235,10 +250,23 @@ class Replier:
             if self._streams.get(thread_id) is task:
                 del self._streams[thread_id]
 
-    async def _record(self, account_id: int, model: str, tokens: int) -> None:
+    async def _record(
+        self, account_id: int, model: str, tokens: int, usage: Usage | None = None
+    ) -> None:
+        # Cached input tokens count in full against DAILY_TOKEN_BUDGET: the model still reads
+        # them, and discounts differ by provider (none on local servers). They are kept apart
+        # in the records, for /usage.
+        cache = usage or Usage()
         try:
             await self.usage.record(account_id, tokens)
-            await self.usage_store.record(account_id, model, tokens, self.clock())
+            await self.usage_store.record(
+                account_id,
+                model,
+                tokens,
+                self.clock(),
+                cache_read=cache.cache_read_tokens,
+                cache_write=cache.cache_write_tokens,
+            )
         except Exception as exc:
             log.warning(
                 "usage not recorded: account_id=%s error=%s", account_id, type(exc).__name__
@@ -268,24 +296,37 @@ class Replier:
         return cancelled
 
     async def _fold(
-        self, account_id: int, model: str, provider: ReplyProvider, thread_id: int, context: Any
+        self,
+        account_id: int,
+        model: str,
+        provider: ReplyProvider,
+        thread_id: int,
+        fold_before: int,
+        conversation: list[Turn] | None,
     ) -> None:
-        """MEMORY_SUMMARY: fold turns that left the context into the thread's summary."""
+        """MEMORY_SUMMARY: fold the block of turns leaving the context into the thread's
+        summary. Where they are all in `conversation` (what the model was just sent, and its
+        reply), the summary is asked for after it, as one more user turn: the same prefix,
+        so the provider's prompt cache serves it, and the summary covers the whole
+        conversation so far. Otherwise (a backlog), from a transcript of them."""
 
         async def summarize(previous: str | None, turns: list[Turn]) -> str:
-            transcript = "\n".join(f"{t.role}: {t.content}" for t in turns)
-            if previous:
-                transcript = f"Summary so far: {previous}\n\n{transcript}"
+            if conversation is not None and all(t in conversation for t in turns):
+                request = [*conversation, SUMMARY_TURN]
+            else:
+                transcript = "\n".join(f"{t.role}: {t.content}" for t in turns)
+                if previous:
+                    transcript = f"Summary so far: {previous}\n\n{transcript}"
+                request = [Turn("system", SUMMARY_PROMPT), Turn("user", transcript)]
             usage = Usage()
-            text = await generate(
-                provider, [Turn("system", SUMMARY_PROMPT), Turn("user", transcript)], usage, None
-            )
-            await self._record(account_id, model, usage.total or estimate(transcript + text))
+            text = await generate(provider, request, usage, None)
+            spent = usage.total or estimate_turns(request) + estimate(text)
+            await self._record(account_id, model, spent, usage)
             return text.strip()
 
         try:
             async with self.memory.exclusive(account_id):
-                if await self.memory.fold(thread_id, context.first_kept, summarize):
+                if await self.memory.fold(thread_id, fold_before, summarize):
                     log.info("conversation summary updated: account_id=%s", account_id)
         except Exception as exc:  # the reply is delivered anyway; the next turn tries again
             log.warning(

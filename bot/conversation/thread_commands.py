@@ -7,7 +7,7 @@ from bot.conversation.memory import thread_key
 from bot.errors import AccountDisabled, NotLinked
 from bot.messages import IncomingMessage, Reply
 from bot.providers import OFF
-from storage import Account
+from storage import Account, UsageTotal
 
 PROMPT_SHOWN_CHARS = 500
 
@@ -118,10 +118,16 @@ class ThreadCommands:
             if view.messages_this_minute is None
             else f"{view.messages_this_minute} of {view.per_minute}"
         )
-        per_model = ", ".join(f"{u.name} {u.tokens:,}" for u in view.by_model) or "none"
+        per_model = ", ".join(_model_usage(u) for u in view.by_model) or "none"
+        cached = (
+            f"\nOf them read from the prompt cache: {view.cache_read_today:,}"
+            f" (written to it: {view.cache_write_today:,})."
+            if view.cache_read_today or view.cache_write_today
+            else ""
+        )
         return [
             Reply(
-                f"Tokens today: {tokens}.\nBy model today: {per_model}.\n"
+                f"Tokens today: {tokens}.{cached}\nBy model today: {per_model}.\n"
                 f"Messages this minute: {minute}.\nModel: {view.model}.\n"
                 f"Persona: {view.persona or 'off'}.",
                 private=True,
@@ -136,3 +142,9 @@ class ThreadCommands:
         if await self.controls.stop(account, thread_key(message)):
             return [Reply("Stopping that reply.")]
         return [Reply("Nothing is being written in this chat right now.")]
+
+
+def _model_usage(total: UsageTotal) -> str:
+    if not total.cache_read_tokens:
+        return f"{total.name} {total.tokens:,}"
+    return f"{total.name} {total.tokens:,} ({total.cache_read_tokens:,} cached)"

@@ -24,17 +24,3 @@ def estimate(text: str) -> int:
 def estimate_turns(turns: Sequence[Turn]) -> int:
     """Tokens a list of messages probably takes."""
     return sum(estimate(t.content) + PER_MESSAGE for t in turns)
-
-
-def fit(turns: Sequence[Turn], budget: int) -> list[Turn]:
-    """The newest turns that fit `budget`, oldest left out whole; the newest always stays."""
-    kept: list[Turn] = []
-    used = 0
-    for turn in reversed(turns):
-        cost = estimate(turn.content) + PER_MESSAGE
-        if kept and used + cost > budget:
-            break
-        kept.append(turn)
-        used += cost
-    kept.reverse()
-    return kept

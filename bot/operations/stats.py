@@ -16,3 +16,11 @@ async def usage_today(db: Database, since: datetime) -> tuple[list[UsageTotal], 
     """Model tokens since `since` (the start of today, UTC): per model, and per account."""
     store = UsageStore(db)
     return await store.by_model(since), await store.by_account(since)
+
+
+def describe_usage(total: UsageTotal) -> str:
+    """One line of `chatlink stats`: tokens, calls and those read from the prompt cache."""
+    cached = (
+        f", {total.cache_read_tokens:,} from the prompt cache" if total.cache_read_tokens else ""
+    )
+    return f"{total.tokens:,} ({total.calls} calls{cached})"

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import cast
 
-from anthropic import AsyncAnthropic
+from anthropic import AsyncAnthropic, omit
 from anthropic.types import MessageParam
 
 from bot.providers.base import IncompleteReply, Turn, Usage
+from bot.providers.prompt_cache import anthropic_messages, anthropic_system
 
 
 class AnthropicProvider:
@@ -43,25 +44,30 @@ class AnthropicProvider:
 
     async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
         """Yield text deltas; input and output tokens go into `usage`."""
-        # System turns (a conversation summary) join the system prompt: the Messages API
-        # takes instructions there, not among the messages.
-        system = "\n\n".join(
-            [self.system_prompt, *(t.content for t in history if t.role == "system")]
-        ).strip()
+        # System turns (persona, a conversation summary) join the system prompt: the Messages
+        # API takes instructions there, not among the messages.
+        system = anthropic_system(
+            self.system_prompt, [t.content for t in history if t.role == "system"]
+        )
         messages = cast(
             "list[MessageParam]",
             [{"role": t.role, "content": t.content} for t in _alternating(history)],
         )
         async with self.client.messages.stream(
             model=self.model,
-            system=system,
-            messages=messages,
+            system=system or omit,
+            messages=anthropic_messages(messages),  # cache breakpoints: see prompt_cache
             max_tokens=self.max_tokens,
         ) as events:
             async for text in events.text_stream:
                 yield text
             final = await events.get_final_message()
-            usage.input_tokens = final.usage.input_tokens
+            read = final.usage.cache_read_input_tokens or 0
+            written = final.usage.cache_creation_input_tokens or 0
+            # `input_tokens` counts only what came after the last breakpoint.
+            usage.input_tokens = final.usage.input_tokens + read + written
+            usage.cache_read_tokens = read
+            usage.cache_write_tokens = written
             usage.output_tokens = final.usage.output_tokens
             if final.stop_reason is None:  # ended without message_delta/message_stop
                 raise IncompleteReply()

@@ -17,10 +17,17 @@ class Turn:
 
 @dataclass(slots=True)
 class Usage:
-    """Tokens a reply cost, filled in by providers whose API reports them."""
+    """Tokens a reply cost, filled in by providers whose API reports them.
+
+    `input_tokens` counts every token of the prompt, cached or not; of those,
+    `cache_read_tokens` were served from the provider's prompt cache and `cache_write_tokens`
+    were written to it (Anthropic reports writes; OpenAI caches without saying so).
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
     @property
     def total(self) -> int:

@@ -46,7 +46,10 @@ class OpenAIChatProvider:
         self.max_tokens = max_tokens
 
     async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
-        """Yield content deltas; the final chunk's usage (when sent) goes into `usage`."""
+        """Yield content deltas; the final chunk's usage (when sent) goes into `usage`.
+
+        System turns first, then the history: the layout that keeps the prefix identical
+        from turn to turn, for servers that cache prompt prefixes (see prompt_cache)."""
         turns = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
         turns += [{"role": t.role, "content": t.content} for t in history]
         messages = cast("list[ChatCompletionMessageParam]", turns)
@@ -64,6 +67,8 @@ class OpenAIChatProvider:
                 if chunk.usage is not None:
                     usage.input_tokens = chunk.usage.prompt_tokens
                     usage.output_tokens = chunk.usage.completion_tokens
+                    details = chunk.usage.prompt_tokens_details  # automatic prefix caching
+                    usage.cache_read_tokens = (details and details.cached_tokens) or 0
                 for choice in chunk.choices:
                     if choice.delta.content:
                         yield choice.delta.content

@@ -3,13 +3,16 @@
 Each request takes the next `Plan` from a queue (or the default one): answer a text, fail with
 a status, stream slowly, hold the stream until the test lets it go, or cut the stream midway.
 Requests are recorded with their bodies.
+
+With a `PromptCache` (tests/fakes/prompt_cache.py) the usage is measured instead of fixed:
+prompt tokens counted, and the cached ones reported as each API does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +20,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.fakes.prompt_cache import PromptCache, count_tokens, marks_refused
 
 
 @dataclass
@@ -51,6 +56,9 @@ class FakeModel:
     when: list[tuple[str, Plan]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    cache: PromptCache | None = None  # measured usage, with cached tokens, instead of fixed
+    usages: list[dict[str, Any]] = field(default_factory=list)  # the usage each reply reported
+    respond: Callable[[dict[str, Any]], Plan | None] | None = None  # asked first, per request
 
     def next_plan(self) -> Plan:
         return self.plans.pop(0) if self.plans else self.default
@@ -59,6 +67,8 @@ class FakeModel:
         body = await request.json()
         self.requests.append(body)
         self.headers.append(dict(request.headers))
+        if self.respond is not None and (planned := self.respond(body)) is not None:
+            return body, planned
         text = json.dumps(body)
         chosen = next((plan for needle, plan in self.when if needle in text), None)
         return body, chosen or self.next_plan()
@@ -86,16 +96,21 @@ class FakeModel:
             return JSONResponse(error, plan.status, headers=_retry_headers(plan))
         if not body.get("stream"):
             return JSONResponse(_openai_completion(plan.text))
-        return StreamingResponse(self._openai_events(plan), media_type="text/event-stream")
+        usage = None if self.cache is None else self.cache.openai_usage(body, plan.text)
+        if usage is not None:
+            self.usages.append(usage)
+        return StreamingResponse(self._openai_events(plan, usage), media_type="text/event-stream")
 
-    async def _openai_events(self, plan: Plan) -> AsyncIterator[bytes]:
+    async def _openai_events(
+        self, plan: Plan, measured: dict[str, Any] | None = None
+    ) -> AsyncIterator[bytes]:
         async for index, piece in _pieces(plan):
             delta = {"role": "assistant", "content": piece} if index == 0 else {"content": piece}
             yield _sse(_openai_chunk([{"index": 0, "finish_reason": None, "delta": delta}]))
         if plan.no_end:
             return
         yield _sse(_openai_chunk([{"index": 0, "finish_reason": "stop", "delta": {}}]))
-        usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+        usage = measured or {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
         yield _sse(_openai_chunk([], usage=usage))
         yield b"data: [DONE]\n\n"
 
@@ -104,15 +119,26 @@ class FakeModel:
         return Starlette(routes=[Route("/v1/messages", self._anthropic, methods=["POST"])])
 
     async def _anthropic(self, request: Request) -> Response:
-        _, plan = await self._take(request)
+        body, plan = await self._take(request)
         if plan.status != 200:
             kind = plan.error_code or "api_error"
             error = {"type": "error", "error": {"type": kind, "message": "busy"}}
             return JSONResponse(error, plan.status, headers=_retry_headers(plan))
-        return StreamingResponse(self._anthropic_events(plan), media_type="text/event-stream")
+        refused = marks_refused(body)
+        if refused is not None:
+            error = {"type": "invalid_request_error", "message": refused}
+            return JSONResponse({"type": "error", "error": error}, 400)
+        usage = None if self.cache is None else self.cache.anthropic_usage(body)
+        if usage is not None:
+            self.usages.append(usage)
+        return StreamingResponse(
+            self._anthropic_events(plan, usage), media_type="text/event-stream"
+        )
 
-    async def _anthropic_events(self, plan: Plan) -> AsyncIterator[bytes]:
-        usage = {"input_tokens": 13, "output_tokens": 1}
+    async def _anthropic_events(
+        self, plan: Plan, measured: dict[str, Any] | None = None
+    ) -> AsyncIterator[bytes]:
+        usage = {**(measured or {"input_tokens": 13}), "output_tokens": 1}
         message = {
             "id": "msg_1", "type": "message", "role": "assistant", "model": "fake",
             "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage,
@@ -127,7 +153,8 @@ class FakeModel:
             return
         yield _event("content_block_stop", index=0)
         stop = {"stop_reason": "end_turn", "stop_sequence": None}
-        yield _event("message_delta", delta=stop, usage={"output_tokens": 9})
+        out = 9 if measured is None else count_tokens(plan.text)
+        yield _event("message_delta", delta=stop, usage={"output_tokens": out})
         yield _event("message_stop")
 
 
