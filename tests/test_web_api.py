@@ -157,6 +157,29 @@ async def test_chat_history_and_delete(http: httpx.AsyncClient) -> None:
     assert (await http.get("/api/history", headers=auth)).json()["messages"] == []
 
 
+async def test_history_reads_with_the_page_session_but_changes_nothing_with_it(
+    http: httpx.AsyncClient,
+) -> None:
+    from tests.support.web import register_on_the_page
+
+    await register_on_the_page(http)  # the cookie jar now holds alice's session
+    auth = await bearer(http)
+    await http.post("/api/chat", json={"message": "demo markdown"}, headers=auth)
+    by_cookie = await http.get("/api/history?limit=1")
+    assert by_cookie.status_code == 200, by_cookie.text
+    [reply] = by_cookie.json()["messages"]
+    assert reply["role"] == "assistant" and "<strong>bold</strong>" in reply["html"]
+    assert "<script" not in reply["html"]
+    user = (await http.get(f"/api/history?limit=1&before={reply['id']}")).json()["messages"]
+    assert user[0]["content"] == "demo markdown" and user[0]["html"] is None
+    # Reading by cookie, yes; erasing by cookie, no (it carries no CSRF token).
+    assert (await http.delete("/api/history")).status_code == 401
+    assert (await http.post("/api/link-codes")).status_code == 401
+    assert len((await http.get("/api/history", headers=auth)).json()["messages"]) == 2
+    http.cookies.clear()
+    assert (await http.get("/api/history")).status_code == 401
+
+
 @pytest.mark.parametrize(
     ("message", "status"),
     [("", 422), ("   ", 422), ("x" * 8001, 422), (None, 422), (42, 422)],

@@ -392,7 +392,8 @@ def _parts(markdown: str) -> list[str]:
 
 
 def _reply_parts(reply: Reply) -> list[str]:
-    """A reply as Discord messages: the model's Markdown mended, notices split as written."""
-    if reply.kind is ReplyKind.MODEL:
+    """A reply as Discord messages: Markdown (the model's, /help) mended, notices split as
+    written."""
+    if reply.is_markdown:
         return _parts(reply.text)
     return split_text(reply.text, MESSAGE_LIMIT, utf16_length)

@@ -73,6 +73,25 @@ async def api_account(
     return account
 
 
+async def reading_account(
+    request: Request,
+    token: Annotated[str | None, Depends(bearer)],
+    chatlink: Annotated[Chatlink, Depends(chatlink_dependency)],
+    tokens: Annotated[ApiTokens, Depends(tokens_dependency)],
+) -> Account:
+    """For API routes that only read (GET): the bearer token's account, or else the logged-in
+    page's session cookie. Never for a route that changes anything: a cookie rides along on
+    requests another site makes, and only the page's forms carry the CSRF token."""
+    if token:
+        return await api_account(token, chatlink, tokens)
+    if request.method not in ("GET", "HEAD"):
+        raise UNAUTHORIZED
+    account = await session_account(request)
+    if account is None:
+        raise UNAUTHORIZED
+    return account
+
+
 async def session_account(request: HTTPConnection) -> Account | None:
     """The account logged in through the session cookie, while its server-side session
     stands (not logged out, not idle or old past SESSION_IDLE_MINUTES/SESSION_ABSOLUTE_DAYS)
@@ -118,4 +137,5 @@ async def log_out(request: Request, *, everywhere: Account | None = None) -> Non
 
 
 ApiAccount = Annotated[Account, Depends(api_account)]
+ReadingAccount = Annotated[Account, Depends(reading_account)]
 ChatlinkDep = Annotated[Chatlink, Depends(chatlink_dependency)]
