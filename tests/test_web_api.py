@@ -292,7 +292,44 @@ async def test_websocket_streams_the_reply(http: httpx.AsyncClient, web: WebDoor
         assert json.loads(await socket.recv())["type"] == "error"
         await socket.send(json.dumps({"message": ""}))
         refused = json.loads(await socket.recv())
-        assert refused == {"type": "reply", "text": "Send me some text.", "kind": "rejected"}
+        assert refused == {
+            "type": "reply",
+            "text": "Send me some text.",
+            "kind": "rejected",
+            "last": True,
+        }
+
+
+async def test_a_message_sent_again_with_its_id_is_answered_once(
+    http: httpx.AsyncClient, web: WebDoor
+) -> None:
+    await register(http)
+    auth = await bearer(http)
+    url = f"ws://127.0.0.1:{web.port}/api/ws"
+
+    async def answer(socket: object, frame: dict[str, str]) -> list[dict[str, object]]:
+        await socket.send(json.dumps(frame))  # type: ignore[attr-defined]
+        frames = [json.loads(await socket.recv())]  # type: ignore[attr-defined]
+        while not frames[-1].get("last"):
+            frames.append(json.loads(await socket.recv()))  # type: ignore[attr-defined]
+        return [f for f in frames if f["type"] == "reply"]
+
+    async with connect(url, additional_headers=auth) as socket:
+        [first] = await answer(socket, {"message": "only once", "id": "a1_B-2"})
+        assert first["id"] == "a1_B-2" and first["last"] is True and first["kind"] == "model"
+    # The connection broke before the page saw the answer: it sends the message again.
+    async with connect(url, additional_headers=auth) as socket:
+        [again] = await answer(socket, {"message": "only once", "id": "a1_B-2"})
+        assert again == first
+        [other] = await answer(socket, {"message": "only once", "id": "c3"})
+        assert other["id"] == "c3" and other["text"] != first["text"]  # a new message
+        for bad in ("", "x" * 65, "spaces here", 7):
+            await socket.send(json.dumps({"message": "hi", "id": bad}))
+            assert json.loads(await socket.recv())["type"] == "error", bad
+        [help_reply] = await answer(socket, {"message": "/help", "id": "h"})
+        assert help_reply["kind"] == "info" and "<table>" in str(help_reply["html"])
+    history = (await http.get("/api/history", headers=auth)).json()["messages"]
+    assert [m["content"] for m in history if m["role"] == "user"] == ["only once", "only once"]
 
 
 async def test_websocket_edge_frames_and_session_end(

@@ -236,6 +236,7 @@ async def _account_view(
     response = render(
         request, "account.html", account=account, identities=identities, issued=issued,
         stored=await chatlink.core.memory.count(account.id),
+        pending_codes=await chatlink.links.pending_for_account(account.id),
     )  # fmt: skip
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -260,6 +261,20 @@ async def make_link_code(request: Request) -> Response:
             "deep_link": chatlink.links.telegram_deep_link(issued.code),
         },
     )
+
+
+@pages.post("/account/link-codes/void")
+async def void_link_codes(request: Request) -> Response:
+    """Void the account's unused link codes (after the page's confirmation)."""
+    await checked_form(request)
+    account = await require_account(request)
+    voided = await get_chatlink(request).links.void_for_account(account.id)
+    notice = (
+        f"Voided {voided} unused link code{'s' if voided != 1 else ''}: they can link no chat."
+        if voided
+        else "You had no unused link codes."
+    )
+    return redirect("/account", notice, request)
 
 
 @pages.post("/account/identities/{platform}/unlink")

@@ -55,8 +55,10 @@
   }
 
   function queue(text, item) {
-    waiting.push({ id: newId(), text: text, item: item, sent: false });
+    const entry = { id: newId(), text: text, item: item, sent: false };
+    waiting.push(entry);
     sendNext();
+    if (!entry.sent && !socket) item.classList.add("unsent"); // goes once the server is back
     if (!socket && !timer) connect();
   }
 
