@@ -175,6 +175,28 @@ async def test_account_page_code_unlink_export_delete(
     assert await app.accounts.store.identity("telegram", "1001") is None
 
 
+async def test_error_pages_keep_the_logged_in_menu(
+    http: httpx.AsyncClient, app: Chatlink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await register(http)
+    menu = "Log out (alice)"
+    missing = await http.get("/nowhere")
+    assert missing.status_code == 404 and menu in missing.text
+    forged = await http.post("/account/password", data={"csrf_token": "forged"})
+    assert forged.status_code == 403 and "expired" in forged.text and menu in forged.text
+    admins = await http.get("/admin")
+    assert admins.status_code == 403 and menu in admins.text
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(app.core.memory, "count", broken)  # the account page's count
+    failed = await http.get("/account")
+    assert failed.status_code == 500 and menu in failed.text
+    http.cookies.clear()
+    assert menu not in (await http.get("/nowhere")).text
+
+
 async def test_void_my_link_codes(http: httpx.AsyncClient, app: Chatlink) -> None:
     await register(http)
     assert "Void my link codes" not in (await http.get("/account")).text  # none to void

@@ -112,6 +112,14 @@ async def session_account(request: HTTPConnection) -> Account | None:
     return account
 
 
+async def viewer(request: HTTPConnection) -> Account | None:
+    """Who is logged in, for an error page's menu; nobody if even that cannot be found out."""
+    try:
+        return await session_account(request)
+    except Exception:  # an error page must render whatever else is failing
+        return None
+
+
 async def log_in(request: Request, account: Account) -> None:
     """Start a server-side session for the account and bind the cookie to it (a fresh
     CSRF token too: no session fixation); a session the cookie held before is ended."""

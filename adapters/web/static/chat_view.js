@@ -31,6 +31,8 @@ window.chatView = (function () {
   }
 
   function decorate(root) {
+    // Code and tables may scroll sideways: reachable with the keyboard too.
+    root.querySelectorAll("pre, table").forEach(function (block) { block.tabIndex = 0; });
     root.querySelectorAll("pre > code").forEach(function (code) {
       const pre = code.parentElement;
       if (pre.previousElementSibling && pre.previousElementSibling.className === "code-bar") return;
