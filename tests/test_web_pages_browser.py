@@ -57,7 +57,7 @@ async def test_every_page_light_and_dark(app: Chatlink, web: WebDoor) -> None:
                 await page.fill("#chat-input", text)
                 await page.press("#chat-input", "Enter")
             await page.wait_for_selector("#messages[data-replies='2']", timeout=15_000)
-            await look("chat")  # as it is: a reload would only keep the model's reply
+            await look("chat-help")  # as it is: a reload would only keep the model's reply
             await page.goto(f"{base}/account")
             await page.click("text=Link another chat")  # the page with a fresh code on it
             await page.wait_for_selector("#issued-code")

@@ -83,7 +83,7 @@
   }
 
   function finish(entry) {
-    if (entry) {
+    if (entry && waiting.indexOf(entry) >= 0) {
       waiting.splice(waiting.indexOf(entry), 1);
       finished.add(entry.id);
     }
