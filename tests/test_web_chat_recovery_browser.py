@@ -19,7 +19,7 @@ from tests.fakes.cuttable_line import CuttableLine
 from tests.fakes.scripted_model import ScriptedModel
 from tests.fakes.slow_model import SlowStream
 from tests.test_web_browser import ARGS, CHROMIUM
-from tests.test_web_chat_browser import SIZES, registered
+from tests.test_web_chat_browser import SHOTS, SIZES, registered, serious
 
 pytestmark = pytest.mark.skipif(
     shutil.which("chromium") is None, reason="needs Debian's chromium: apt-get install -y chromium"
@@ -36,6 +36,17 @@ async def browser() -> AsyncIterator[Any]:
             yield launched
         finally:
             await launched.close()
+
+
+async def look(page: Any, name: str) -> None:
+    """A screenshot of this state, light and dark, and nothing serious for axe-core in it."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    size = "phone" if page.viewport_size == SIZES["phone"] else "desktop"
+    for scheme in ("light", "dark"):
+        await page.emulate_media(color_scheme=scheme)
+        await page.screenshot(path=str(SHOTS / f"{name}-{size}-{scheme}.png"))
+        assert await serious(page) == [], (name, scheme)
+    await page.emulate_media(color_scheme="light")
 
 
 async def stored(app: Chatlink) -> list[tuple[str, str]]:
@@ -61,6 +72,7 @@ async def test_a_failed_send_is_marked_and_retried(
         await expect(retry).to_be_visible(timeout=15_000)
         assert await page.locator("#messages > li.notice").count() == 1
         assert await stored(app) == []  # the database refused it: nothing kept
+        await look(page, "chat-retry")
     await retry.click()
     await page.wait_for_selector("#messages[data-replies='2']", timeout=15_000)
     assert await page.locator("#messages > li.user.failed").count() == 0
@@ -98,6 +110,7 @@ async def test_server_gone_and_back_resends_the_queue_once(
         await page.fill("#chat-input", "second")  # typed while the server is away
         await page.press("#chat-input", "Enter")
         assert await page.locator("#messages > li.user.unsent").count() == 2
+        await look(page, "chat-reconnecting")
         await asyncio.sleep(1.5)  # a few refused attempts: the backoff grows meanwhile
         await expect(connection).to_be_visible()
 

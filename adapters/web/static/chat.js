@@ -197,6 +197,8 @@
     }
   });
 
+  // The page's own Stop (beside Send, while a reply streams) stands in for the form's.
+  document.querySelectorAll(".stop-form").forEach(function (f) { f.hidden = true; });
   list.querySelectorAll(".rich").forEach(view.decorate);
   view.scrollToEnd();
   connect();
