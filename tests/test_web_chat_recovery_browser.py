@@ -57,7 +57,7 @@ async def stored(app: Chatlink) -> list[tuple[str, str]]:
 
 
 async def test_a_failed_send_is_marked_and_retried(
-    app: Chatlink, web: WebDoor, browser: Any
+    app: Chatlink, web: WebDoor, scripted: ScriptedModel, browser: Any
 ) -> None:
     from playwright.async_api import expect
 
@@ -80,6 +80,19 @@ async def test_a_failed_send_is_marked_and_retried(
     answer = await page.locator("#messages > li.assistant").last.inner_text()
     assert answer.startswith("Echo: kept for later")
     assert [role for role, _ in await stored(app)] == ["user", "assistant"]
+
+    # The model fails after the message is stored: Retry writes the reply (as /retry does),
+    # and the message is not stored a second time.
+    scripted.plans = [SlowStream(["never"], delay=0, fail_after=0)]
+    await page.fill("#chat-input", "answer me")
+    await page.press("#chat-input", "Enter")
+    await expect(retry).to_be_visible(timeout=15_000)
+    await retry.click()
+    await page.wait_for_selector("#messages[data-replies='4']", timeout=15_000)
+    assert await page.locator("#messages > li.user.failed").count() == 0
+    kept = await stored(app)
+    assert [content for role, content in kept if role == "user"] == ["kept for later", "answer me"]
+    assert kept[-1][0] == "assistant" and kept[-1][1].startswith("Echo: answer me")
 
 
 async def test_server_gone_and_back_resends_the_queue_once(

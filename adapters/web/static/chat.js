@@ -73,9 +73,22 @@
     retry.setAttribute("aria-label", "Send this message again");
     retry.addEventListener("click", function () {
       retry.remove();
-      queue(entry.text, entry.item);
+      again(entry);
     });
     entry.item.appendChild(retry);
+  }
+
+  function again(entry) {
+    // Kept but not answered (the model failed after the message was stored)? Then /retry
+    // writes the reply, rather than the message going into the history twice.
+    fetch("/api/history?limit=1", { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : { messages: [] }; })
+      .catch(function () { return { messages: [] }; })
+      .then(function (data) {
+        const last = data.messages[data.messages.length - 1];
+        const kept = last && last.role === "user" && last.content === entry.text.trim();
+        queue(kept ? "/retry" : entry.text, entry.item);
+      });
   }
 
   function entryFor(id) {
