@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -233,6 +234,19 @@ async def test_destructive_buttons_ask_first(http: httpx.AsyncClient, app: Chatl
         "/account/delete",
     ):
         form = re.search(rf'<form method="post" action="{action}"[^>]*>', page)
+        assert form and "data-confirm=" in form.group(0), action
+    await app.admin.set_admin("test", "alice", True)
+    await app.admin.create_invite("test", 1, timedelta(days=1))
+    admin = (await http.get("/admin")).text
+    for action in (
+        "/admin/accounts/alice/unlink/telegram",
+        "/admin/accounts/alice/disable",
+        "/admin/accounts/alice/demote",
+        "/admin/accounts/alice/reset-password",
+        "/admin/invites/1/revoke",
+        "/admin/link-codes/revoke",
+    ):
+        form = re.search(rf'<form method="post" action="{action}"[^>]*>', admin)
         assert form and "data-confirm=" in form.group(0), action
 
 
