@@ -88,6 +88,13 @@ class Reply:
     refusal: ChatlinkError | None = None
     # Commands the person may pick next ("/model large"): doors may offer them as buttons.
     choices: tuple[str, ...] = ()
+    # Written in Markdown for the doors to render (/help); a model's reply always is.
+    markdown: bool = False
+
+    @property
+    def is_markdown(self) -> bool:
+        """Whether doors render the text as Markdown (bot.rendering) rather than as written."""
+        return self.markdown or self.kind is ReplyKind.MODEL
 
     def __post_init__(self) -> None:
         # One channel: a refusal without its error would leave the web door guessing.

@@ -156,14 +156,16 @@ class LinkCodeStore:
             )
             return account, identity
 
-    async def revoke_pending(self, now: datetime) -> int:
-        """Void every unused, unexpired code (an admin's emergency brake)."""
+    async def revoke_pending(self, now: datetime, *, account_id: int | None = None) -> int:
+        """Void every unused, unexpired code (an admin's emergency brake), or only those an
+        account made."""
+        query = update(link_codes).where(
+            link_codes.c.used_at.is_(None), link_codes.c.expires_at > now
+        )
+        if account_id is not None:
+            query = query.where(link_codes.c.account_id == account_id)
         async with self.db.write() as conn:
-            result = await conn.execute(
-                update(link_codes)
-                .where(link_codes.c.used_at.is_(None), link_codes.c.expires_at > now)
-                .values(used_at=now)
-            )
+            result = await conn.execute(query.values(used_at=now))
         return int(result.rowcount or 0)
 
     async def purge_expired(self, before: datetime) -> int:

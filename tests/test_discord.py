@@ -260,6 +260,8 @@ async def test_failures_apologise_and_rate_limits_are_waited_out(
     await fake.command("help")
     [answer] = await fake.wait_for(1)
     assert "/link" in answer.body["content"]
+    # /help's Markdown as Discord draws it: its table becomes a fenced block.
+    assert "```\nCommand" in answer.body["content"] and "|---|" not in answer.body["content"]
     assert len(fake.calls_to("POST", "webhooks/")) == 2  # the 429, then the retry
 
     async def broken(*args: object, **kwargs: object) -> list[object]:

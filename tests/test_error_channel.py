@@ -83,7 +83,12 @@ async def test_chat_over_the_rate_limit_is_429_with_retry_after(
         async with connect(f"ws://127.0.0.1:{door.port}/api/ws", additional_headers=auth) as socket:
             await socket.send(json.dumps({"message": "and again"}))
             frame = json.loads(await socket.recv())
-        assert frame == {"type": "reply", "text": second.json()["detail"], "kind": "rejected"}
+        assert frame == {
+            "type": "reply",
+            "text": second.json()["detail"],
+            "kind": "rejected",
+            "last": True,
+        }
         history = (await http.get("/api/history", headers=auth)).json()["messages"]
     assert [m["content"] for m in history][::2] == ["hello"]  # nothing refused was stored
 
@@ -101,7 +106,7 @@ async def test_a_disabled_account_is_403_and_the_websocket_says_so(
         assert (await http.get("/api/me", headers=auth)).status_code == 403
         await socket.send(json.dumps({"message": "hello"}))
         frame = json.loads(await socket.recv())
-        assert frame == {"type": "reply", "text": DISABLED, "kind": "rejected"}
+        assert frame == {"type": "reply", "text": DISABLED, "kind": "rejected", "last": True}
         with pytest.raises(ConnectionClosed) as closed:
             await socket.recv()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008

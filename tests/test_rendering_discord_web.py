@@ -6,11 +6,13 @@ import re
 from html.parser import HTMLParser
 
 from bot.app import Chatlink
+from bot.messages import ReplyKind
 from bot.providers import DEMO_MARKDOWN
 from bot.rendering import split_discord, to_discord, to_html
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.scripted_model import ScriptedModel
 from tests.fakes.slow_model import SlowStream
+from tests.support.people import dm
 from tests.test_discord import discord_server, link_alice, running
 
 __all__ = ["discord_server", "running"]  # fixtures, shared with test_discord
@@ -127,3 +129,26 @@ async def test_the_echo_provider_demonstrates_every_construct() -> None:
     assert all(tag in html for tag in ("<table>", "<pre>", "<strong>", "<blockquote>", "<ol>"))
     ordinary = "".join([p async for p in EchoProvider().stream([Turn("user", "hi")], Usage())])
     assert ordinary.startswith("Echo: hi")
+
+
+def test_table_alignment_is_a_class_never_a_style() -> None:
+    html = to_html('| a | b | c |\n|:-|:-:|--:|\n| 1 | 2 | 3 |\n\n<td style="text-align:right">')
+    assert 'class="align-left"' in html and 'class="align-center"' in html
+    assert html.count('class="align-right"') == 2  # the header cell and the body cell
+    assert "style=" not in html.replace('&lt;td style="text-align:right"&gt;', "")
+
+
+async def test_help_uses_every_construct_on_every_door(app: Chatlink) -> None:
+    from bot.rendering import telegram_messages
+
+    [reply] = await app.core.handle(dm("/help"))
+    assert reply.is_markdown and reply.kind is ReplyKind.INFO
+    tags = {tag for tag, _ in Elements(to_html(reply.text)).found}
+    wanted = {"h2", "strong", "em", "s", "code", "pre", "a", "blockquote", "ul", "ol", "table"}
+    assert wanted <= tags
+    [message] = telegram_messages(reply.text, 4096)
+    kinds = {e.type for e in message.entities}
+    assert {"bold", "italic", "strikethrough", "code", "pre", "text_link", "blockquote"} <= kinds
+    assert "**" not in message.text and "•" in message.text and "1. " in message.text
+    [chunk] = split_discord(reply.text)
+    assert len(fences(chunk)) % 2 == 0 and "| Command |" not in chunk  # the table is fenced

@@ -168,6 +168,12 @@ async def test_the_door_sends_entities_the_bot_api_takes(
             assert not calls[2].ok and calls[3].ok
             assert calls[3].params["text"] == calls[2].params["text"]
             assert "entities" not in calls[3].params
+            # /help is Markdown too, sent formatted (and taken by the stand-in's checks).
+            await fake.say("/help")
+            helped = (await fake.wait_calls("sendMessage", 5))[4]
+            assert helped.ok and "**" not in helped.params["text"]
+            kinds = {e["type"] for e in helped.params["entities"]}
+            assert {"bold", "strikethrough", "code", "pre", "text_link", "blockquote"} <= kinds
         finally:
             await door.stop()
 

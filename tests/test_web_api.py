@@ -157,6 +157,29 @@ async def test_chat_history_and_delete(http: httpx.AsyncClient) -> None:
     assert (await http.get("/api/history", headers=auth)).json()["messages"] == []
 
 
+async def test_history_reads_with_the_page_session_but_changes_nothing_with_it(
+    http: httpx.AsyncClient,
+) -> None:
+    from tests.support.web import register_on_the_page
+
+    await register_on_the_page(http)  # the cookie jar now holds alice's session
+    auth = await bearer(http)
+    await http.post("/api/chat", json={"message": "demo markdown"}, headers=auth)
+    by_cookie = await http.get("/api/history?limit=1")
+    assert by_cookie.status_code == 200, by_cookie.text
+    [reply] = by_cookie.json()["messages"]
+    assert reply["role"] == "assistant" and "<strong>bold</strong>" in reply["html"]
+    assert "<script" not in reply["html"]
+    user = (await http.get(f"/api/history?limit=1&before={reply['id']}")).json()["messages"]
+    assert user[0]["content"] == "demo markdown" and user[0]["html"] is None
+    # Reading by cookie, yes; erasing by cookie, no (it carries no CSRF token).
+    assert (await http.delete("/api/history")).status_code == 401
+    assert (await http.post("/api/link-codes")).status_code == 401
+    assert len((await http.get("/api/history", headers=auth)).json()["messages"]) == 2
+    http.cookies.clear()
+    assert (await http.get("/api/history")).status_code == 401
+
+
 @pytest.mark.parametrize(
     ("message", "status"),
     [("", 422), ("   ", 422), ("x" * 8001, 422), (None, 422), (42, 422)],
@@ -269,7 +292,44 @@ async def test_websocket_streams_the_reply(http: httpx.AsyncClient, web: WebDoor
         assert json.loads(await socket.recv())["type"] == "error"
         await socket.send(json.dumps({"message": ""}))
         refused = json.loads(await socket.recv())
-        assert refused == {"type": "reply", "text": "Send me some text.", "kind": "rejected"}
+        assert refused == {
+            "type": "reply",
+            "text": "Send me some text.",
+            "kind": "rejected",
+            "last": True,
+        }
+
+
+async def test_a_message_sent_again_with_its_id_is_answered_once(
+    http: httpx.AsyncClient, web: WebDoor
+) -> None:
+    await register(http)
+    auth = await bearer(http)
+    url = f"ws://127.0.0.1:{web.port}/api/ws"
+
+    async def answer(socket: object, frame: dict[str, str]) -> list[dict[str, object]]:
+        await socket.send(json.dumps(frame))  # type: ignore[attr-defined]
+        frames = [json.loads(await socket.recv())]  # type: ignore[attr-defined]
+        while not frames[-1].get("last"):
+            frames.append(json.loads(await socket.recv()))  # type: ignore[attr-defined]
+        return [f for f in frames if f["type"] == "reply"]
+
+    async with connect(url, additional_headers=auth) as socket:
+        [first] = await answer(socket, {"message": "only once", "id": "a1_B-2"})
+        assert first["id"] == "a1_B-2" and first["last"] is True and first["kind"] == "model"
+    # The connection broke before the page saw the answer: it sends the message again.
+    async with connect(url, additional_headers=auth) as socket:
+        [again] = await answer(socket, {"message": "only once", "id": "a1_B-2"})
+        assert again == first
+        [other] = await answer(socket, {"message": "only once", "id": "c3"})
+        assert other["id"] == "c3" and other["text"] != first["text"]  # a new message
+        for bad in ("", "x" * 65, "spaces here", 7):
+            await socket.send(json.dumps({"message": "hi", "id": bad}))
+            assert json.loads(await socket.recv())["type"] == "error", bad
+        [help_reply] = await answer(socket, {"message": "/help", "id": "h"})
+        assert help_reply["kind"] == "info" and "<table>" in str(help_reply["html"])
+    history = (await http.get("/api/history", headers=auth)).json()["messages"]
+    assert [m["content"] for m in history if m["role"] == "user"] == ["only once", "only once"]
 
 
 async def test_websocket_edge_frames_and_session_end(

@@ -91,7 +91,7 @@ async def test_a_rendered_reply_runs_nothing_and_reads_well(
                 for scheme in ("light", "dark"):
                     await page.emulate_media(color_scheme=scheme)
                     await page.goto(f"{base}/chat")
-                    await page.wait_for_function("document.querySelector('#messages') !== null")
+                    await page.wait_for_selector("#messages[data-connected='true']")
                     # The newest bubble is fully visible above the sticky message box.
                     last = await page.locator("#messages > li").last.bounding_box()
                     box = await page.locator("#chat-form").bounding_box()
@@ -154,7 +154,7 @@ async def test_stop_and_a_message_sent_while_streaming(
 async def test_older_messages_and_a_reload_mid_stream(
     app: Chatlink, web: WebDoor, scripted: ScriptedModel
 ) -> None:
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
 
     from adapters.web.api import web_message
 
@@ -171,9 +171,8 @@ async def test_older_messages_and_a_reload_mid_stream(
             await page.goto(f"{base}/chat")
             assert await page.locator("#messages > li").count() == 50
             assert await page.locator("#messages > li").first.inner_text() == "note 5"
-            await page.click("#load-older")
-            shown = "document.querySelectorAll('#messages > li').length"
-            await page.wait_for_function(f"{shown} === 60")
+            await page.click("#load-older")  # GET /api/history?before=, by the session cookie
+            await expect(page.locator("#messages > li")).to_have_count(60)
             assert await page.locator("#messages > li").first.inner_text() == "note 0"
             assert await page.locator("#load-older").count() == 0  # nothing older left
 

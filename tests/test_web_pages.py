@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -175,6 +176,80 @@ async def test_account_page_code_unlink_export_delete(
     assert await app.accounts.store.identity("telegram", "1001") is None
 
 
+async def test_error_pages_keep_the_logged_in_menu(
+    http: httpx.AsyncClient, app: Chatlink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await register(http)
+    menu = "Log out (alice)"
+    missing = await http.get("/nowhere")
+    assert missing.status_code == 404 and menu in missing.text
+    forged = await http.post("/account/password", data={"csrf_token": "forged"})
+    assert forged.status_code == 403 and "expired" in forged.text and menu in forged.text
+    admins = await http.get("/admin")
+    assert admins.status_code == 403 and menu in admins.text
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(app.core.memory, "count", broken)  # the account page's count
+    failed = await http.get("/account")
+    assert failed.status_code == 500 and menu in failed.text
+    http.cookies.clear()
+    assert menu not in (await http.get("/nowhere")).text
+
+
+async def test_void_my_link_codes(http: httpx.AsyncClient, app: Chatlink) -> None:
+    await register(http)
+    assert "Void my link codes" not in (await http.get("/account")).text  # none to void
+    codes = []
+    for _ in range(2):
+        issued = await post_form(http, "/account", "/account/link-code")
+        codes.append(re.findall(r"/link ([A-Za-z0-9_-]{51})", issued.text)[0])
+    account = await http.get("/account")
+    assert "2 unused link codes" in account.text
+    assert 'data-confirm="Void your 2 unused link codes?' in account.text
+    voided = await post_form(http, "/account", "/account/link-codes/void")
+    assert voided.status_code == 303
+    after = (await http.get("/account")).text
+    assert "Voided 2 unused link codes" in after and "Void my link codes" not in after
+    [refused] = await app.core.handle(dm(f"/link {codes[0]}", "1001"))
+    assert refused.refusal is not None  # already used up: links nothing
+    assert await app.accounts.store.identity("telegram", "1001") is None
+    again = await post_form(http, "/account", "/account/link-codes/void")
+    assert again.status_code == 303
+    assert "no unused link codes" in (await http.get("/account")).text
+
+
+async def test_destructive_buttons_ask_first(http: httpx.AsyncClient, app: Chatlink) -> None:
+    await register(http)
+    await post_form(http, "/account", "/account/link-code")
+    code = (await app.links.issue_for_account(1)).code
+    await app.core.handle(dm(f"/link {code}", "1001"))
+    page = (await http.get("/account")).text
+    for action in (
+        "/account/identities/telegram/unlink",
+        "/account/link-codes/void",
+        "/account/logout-everywhere",
+        "/account/history/delete",
+        "/account/delete",
+    ):
+        form = re.search(rf'<form method="post" action="{action}"[^>]*>', page)
+        assert form and "data-confirm=" in form.group(0), action
+    await app.admin.set_admin("test", "alice", True)
+    await app.admin.create_invite("test", 1, timedelta(days=1))
+    admin = (await http.get("/admin")).text
+    for action in (
+        "/admin/accounts/alice/unlink/telegram",
+        "/admin/accounts/alice/disable",
+        "/admin/accounts/alice/demote",
+        "/admin/accounts/alice/reset-password",
+        "/admin/invites/1/revoke",
+        "/admin/link-codes/revoke",
+    ):
+        form = re.search(rf'<form method="post" action="{action}"[^>]*>', admin)
+        assert form and "data-confirm=" in form.group(0), action
+
+
 async def test_change_password_ends_other_sessions(http: httpx.AsyncClient) -> None:
     await register(http)
     token = (
@@ -210,6 +285,10 @@ async def test_chat_without_javascript(http: httpx.AsyncClient) -> None:
     refused = await post_form(http, "/chat", "/chat", message="x" * 9000)
     assert refused.status_code == 303
     assert "too long" in (await http.get("/chat")).text
+    await post_form(http, "/chat", "/chat", message="/help")
+    helped = (await http.get("/chat")).text
+    assert '<div class="notice rich" role="status"><h2>What I can do</h2>' in helped
+    assert "<table>" in helped and "**" not in helped
 
 
 async def test_logout(http: httpx.AsyncClient) -> None:

@@ -89,7 +89,8 @@ def parts(markdown: str) -> list[str]:
 
 
 def reply_parts(reply: Reply) -> list[str]:
-    """A reply as Discord messages: the model's Markdown mended, notices split as written."""
-    if reply.kind is ReplyKind.MODEL:
+    """A reply as Discord messages: Markdown (the model's, /help) mended, notices split as
+    written."""
+    if reply.is_markdown:
         return parts(reply.text)
     return split_text(reply.text, MESSAGE_LIMIT, utf16_length)

@@ -7,7 +7,7 @@ import logging
 from telegram import MessageEntity
 
 from bot.delivery import split_text, utf16_length
-from bot.messages import Reply, ReplyKind
+from bot.messages import Reply
 from bot.rendering import Formatted, telegram_messages
 
 log = logging.getLogger(__name__)
@@ -16,8 +16,9 @@ MESSAGE_LIMIT = 4096
 
 
 def reply_parts(reply: Reply) -> list[Formatted]:
-    """A reply as Telegram messages: the model's Markdown rendered, notices as written."""
-    if reply.kind is ReplyKind.MODEL:
+    """A reply as Telegram messages: Markdown (the model's, /help) rendered, notices as
+    written."""
+    if reply.is_markdown:
         return message_parts(reply.text)
     return [Formatted(part) for part in split_text(reply.text, MESSAGE_LIMIT, utf16_length)]
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
-from adapters.web.deps import ApiAccount, ChatlinkDep, tokens_dependency
+from adapters.web.deps import ApiAccount, ChatlinkDep, ReadingAccount, tokens_dependency
 from adapters.web.schemas import (
     AccountOut,
     ChatIn,
@@ -31,6 +31,7 @@ from bot.accounts import Account
 from bot.conversation import PRIVATE_THREAD
 from bot.messages import IncomingMessage, Platform, ReplyKind
 from bot.monitoring import CONTENT_TYPE, scrub
+from bot.rendering import to_html
 
 api = APIRouter(prefix="/api", tags=["api"])
 health = APIRouter(tags=["health"])
@@ -109,12 +110,13 @@ async def chat(body: ChatIn, account: ApiAccount, chatlink: ChatlinkDep) -> Chat
 
 @api.get("/history", response_model=HistoryOut, responses=PROBLEMS)
 async def history(
-    account: ApiAccount,
+    account: ReadingAccount,
     chatlink: ChatlinkDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> HistoryOut:
-    """The private thread, newest page first; page back with `before`."""
+    """The private thread, newest page first; page back with `before`. Model replies come
+    rendered too (`html`). Takes a bearer token, or the chat page's session cookie."""
     page = await chatlink.core.memory.page(account.id, PRIVATE_THREAD, limit, before)
     return HistoryOut(
         thread=PRIVATE_THREAD,
@@ -125,6 +127,7 @@ async def history(
                 content=m.content,
                 platform=m.platform,
                 created_at=m.created_at,
+                html=to_html(m.content) if m.role == "assistant" else None,
             )
             for m in page
         ],

@@ -21,7 +21,7 @@ from adapters.web.admin import AdminOnly, admin
 from adapters.web.api import api, health
 from adapters.web.chat_page import chat
 from adapters.web.controls_api import controls_api
-from adapters.web.deps import session_account
+from adapters.web.deps import viewer
 from adapters.web.errors import headers_of, status_of
 from adapters.web.failsafe import Failsafe
 from adapters.web.live import live
@@ -34,7 +34,6 @@ from adapters.web.security import (
     SecurityHeaders,
 )
 from adapters.web.webhooks import webhooks
-from bot.accounts import Account
 from bot.app import Chatlink
 from bot.delivery import WebhookReceiver
 from bot.errors import ChatlinkError
@@ -102,14 +101,17 @@ def create_app(
         if _wants_json(request):
             return JSONResponse({"detail": str(error)}, status, headers=headers_of(error))
         return render(
-            request, "error.html", status, account=await _viewer(request), error=str(error)
+            request, "error.html", status, account=await viewer(request), error=str(error)
         )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> Response:
         if _wants_json(request):
             return JSONResponse({"detail": _describe(error)}, 422)
-        return render(request, "error.html", 422, error="That request was not understood.")
+        return render(
+            request, "error.html", 422, account=await viewer(request),
+            error="That request was not understood.",
+        )  # fmt: skip
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
@@ -118,7 +120,7 @@ def create_app(
                 {"detail": str(error.detail)}, error.status_code, headers=error.headers
             )
         text = "Page not found." if error.status_code == 404 else str(error.detail)
-        account = await _viewer(request)
+        account = await viewer(request)
         return render(request, "error.html", error.status_code, account=account, error=text)
 
     @app.exception_handler(LoginRequired)
@@ -132,7 +134,7 @@ def create_app(
     @app.exception_handler(CsrfFailed)
     async def csrf_failed(request: Request, error: CsrfFailed) -> Response:
         return render(
-            request, "error.html", 403,
+            request, "error.html", 403, account=await viewer(request),
             error="This form has expired or came from another site. Reload the page and try again.",
         )  # fmt: skip
 
@@ -159,11 +161,3 @@ def create_app(
     app.add_middleware(ForwardedFor, trusted=settings.forwarded_allow_ips)
     app.add_middleware(HeaderLimit, max_bytes=settings.web_max_header_bytes)
     return app
-
-
-async def _viewer(request: Request) -> Account | None:
-    """Who is logged in, for an error page's menu; nobody if even that cannot be found out."""
-    try:
-        return await session_account(request)
-    except Exception:  # an error page must render whatever else is failing
-        return None

@@ -1,13 +1,14 @@
-"""The chat page (/chat): the private thread with its history, "Load older", the form that
-works without JavaScript, and the settings panel: the thread's model, persona and system
-prompt as a plain form posted to /chat/settings, and a Stop button (/chat/stop)."""
+"""The chat page (/chat): the private thread with its history (older pages come from
+GET /api/history, which takes the page's session cookie), the form that works without
+JavaScript, and the settings panel: the thread's model, persona and system prompt as a plain
+form posted to /chat/settings, and a Stop button (/chat/stop)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from markupsafe import Markup
 
 from adapters.web.api import web_message
@@ -81,34 +82,9 @@ async def chat_page(request: Request) -> Response:
         account=account,
         history=shown,
         older=history[0].id if len(history) == HISTORY_ON_PAGE else None,
+        page_size=HISTORY_ON_PAGE,
         max_chars=chatlink.settings.max_message_chars,
         **panel,
-    )
-
-
-@chat.get("/chat/history")
-async def chat_history(request: Request, before: int) -> Response:
-    """Older messages for the chat page's "Load older", as GET /api/history pages them, with
-    the model's replies rendered by the same path as the page."""
-    account = await require_account(request)
-    if not 1 <= before <= 2**62:
-        return JSONResponse({"detail": "before must be a message id."}, 422)
-    page = await get_chatlink(request).core.memory.page(
-        account.id, PRIVATE_THREAD, HISTORY_ON_PAGE, before
-    )
-    return JSONResponse(
-        {
-            "messages": [
-                {
-                    "role": m.role,
-                    "content": m.content,
-                    "html": to_html(m.content) if m.role == "assistant" else None,
-                }
-                for m in page
-            ],
-            "next_before": page[0].id if len(page) == HISTORY_ON_PAGE else None,
-        },
-        headers={"Cache-Control": "no-store"},
     )
 
 
@@ -121,5 +97,6 @@ async def chat_post(request: Request) -> Response:
         web_message(account, field(form, "message")), account=account
     )
     # Model replies are in the history shown; anything else (refusals, command answers) is not.
-    notice = "\n".join(r.text for r in replies if r.kind is not ReplyKind.MODEL) or None
-    return redirect("/chat", notice, request)
+    notices = [r for r in replies if r.kind is not ReplyKind.MODEL]
+    notice = "\n\n".join(r.text for r in notices) or None
+    return redirect("/chat", notice, request, markdown=any(r.is_markdown for r in notices))

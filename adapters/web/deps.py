@@ -73,6 +73,25 @@ async def api_account(
     return account
 
 
+async def reading_account(
+    request: Request,
+    token: Annotated[str | None, Depends(bearer)],
+    chatlink: Annotated[Chatlink, Depends(chatlink_dependency)],
+    tokens: Annotated[ApiTokens, Depends(tokens_dependency)],
+) -> Account:
+    """For API routes that only read (GET): the bearer token's account, or else the logged-in
+    page's session cookie. Never for a route that changes anything: a cookie rides along on
+    requests another site makes, and only the page's forms carry the CSRF token."""
+    if token:
+        return await api_account(token, chatlink, tokens)
+    if request.method not in ("GET", "HEAD"):
+        raise UNAUTHORIZED
+    account = await session_account(request)
+    if account is None:
+        raise UNAUTHORIZED
+    return account
+
+
 async def session_account(request: HTTPConnection) -> Account | None:
     """The account logged in through the session cookie, while its server-side session
     stands (not logged out, not idle or old past SESSION_IDLE_MINUTES/SESSION_ABSOLUTE_DAYS)
@@ -91,6 +110,14 @@ async def session_account(request: HTTPConnection) -> Account | None:
         request.session.pop("sid", None)
         return None
     return account
+
+
+async def viewer(request: HTTPConnection) -> Account | None:
+    """Who is logged in, for an error page's menu; nobody if even that cannot be found out."""
+    try:
+        return await session_account(request)
+    except Exception:  # an error page must render whatever else is failing
+        return None
 
 
 async def log_in(request: Request, account: Account) -> None:
@@ -118,4 +145,5 @@ async def log_out(request: Request, *, everywhere: Account | None = None) -> Non
 
 
 ApiAccount = Annotated[Account, Depends(api_account)]
+ReadingAccount = Annotated[Account, Depends(reading_account)]
 ChatlinkDep = Annotated[Chatlink, Depends(chatlink_dependency)]

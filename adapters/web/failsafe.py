@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from adapters.web.deps import viewer
 from adapters.web.pages import render
 from bot.delivery import answer_for, database_failed, describe
 
@@ -76,5 +77,6 @@ class Failsafe:
             response = JSONResponse({"detail": text}, status)
             await response(scope, receive, send)
             return
-        page = render(Request(scope, receive), "error.html", status, error=text)
+        request = Request(scope, receive)
+        page = render(request, "error.html", status, account=await viewer(request), error=text)
         await page(scope, receive, send)

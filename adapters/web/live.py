@@ -1,10 +1,14 @@
 """WS /api/ws: chat on the private thread with the reply streamed in chunks.
 
-The client sends `{"message": "..."}`; the server answers with `{"type": "chunk", "text": ...}`
-pieces (each appends to the reply so far) and one `{"type": "reply", "text": ..., "kind": ...}`
-holding the whole reply (a model reply also carries `html`, its Markdown rendered and
-sanitised). `{"type": "stop"}` while a reply streams stops it (the model call ends, nothing
-half-written is stored, and that message's reply says so); it is answered at once with
+The client sends `{"message": "...", "id": "..."}` (the id is optional: up to 64 characters of
+A-Z a-z 0-9 _ -); the server answers with `{"type": "chunk", "text": ...}` pieces (each appends
+to the reply so far) and `{"type": "reply", "text": ..., "kind": ..., "id": ..., "last": ...}`
+frames holding whole replies (`last` on the message's final one; Markdown replies, the
+model's and /help, also carry `html`, rendered and sanitised); a message with no reply at all
+gets `{"type": "done", "id": ...}`. A message sent again with the same id (the page resends
+what was not answered after a reconnect) is handled once and answered again (adapters.web.resends).
+`{"type": "stop"}` while a reply streams stops it (the model call ends, nothing half-written is
+stored, and that message's reply says so); it is answered at once with
 `{"type": "stopped", "stopped": true|false}` (whether a reply was being made). Messages sent
 meanwhile wait their turn, in order. Bad frames get `{"type": "error", "detail": ...}` and the
 socket stays.
@@ -24,12 +28,13 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from adapters.web.api import web_message
 from adapters.web.deps import account_from_token, get_chatlink, get_tokens, session_account
+from adapters.web.resends import CLIENT_ID, Handling, resends_of
 from bot.accounts import Account, credential_version
 from bot.app import Chatlink
 from bot.conversation import PRIVATE_THREAD
 from bot.delivery import answer_for, describe
 from bot.errors import AccountDisabled
-from bot.messages import Reply, ReplyKind
+from bot.messages import Reply
 from bot.rendering import to_html
 
 log = logging.getLogger(__name__)
@@ -40,7 +45,8 @@ POLICY_VIOLATION = 1008
 SERVICE_RESTART = 1012  # close code: the server is restarting, come back later (door.Draining)
 CLIENT_LEFT = "client_left_mid_reply"  # an everyday event (a reload, a closed tab): INFO
 BAD_FRAME = (
-    'Send text frames of JSON like {"message": "hello"} or {"type": "stop"}, in valid UTF-8.'
+    'Send text frames of JSON like {"message": "hello"} or {"type": "stop"}, in valid UTF-8'
+    " (an id, if any, up to 64 characters of A-Z a-z 0-9 _ -)."
 )
 
 
@@ -104,7 +110,7 @@ async def chat_socket(websocket: WebSocket) -> None:
     reader = asyncio.create_task(read())
     # A page reloaded while its reply was being made gets that reply when it is done.
     earlier = _in_flight(websocket).get(account.id)
-    late = asyncio.create_task(_deliver(websocket, earlier)) if earlier else None
+    late = asyncio.create_task(_deliver(websocket, *earlier)) if earlier else None
     try:
         outcome = await _serve(websocket, chatlink, account, session, frames)
     finally:
@@ -147,15 +153,21 @@ async def _serve(
             return "session_ended"
         if current.disabled:
             # Said as POST /api/chat says it (there a 403), before the session ends.
-            await websocket.send_json(_reply_frame(Reply.refused(AccountDisabled())))
+            refused = _reply_frame(Reply.refused(AccountDisabled()))
+            await websocket.send_json(refused | {"last": True})
             await websocket.close(code=POLICY_VIOLATION, reason="session ended")
             return "account_disabled"
-        text = _message_text(frame.get("text"))
-        if text is None:
+        message = _message(frame.get("text"))
+        if message is None:
             await websocket.send_json({"type": "error", "detail": BAD_FRAME})
             continue
+        text, client_id = message
         try:
-            await _answer(websocket, chatlink, current, text)
+            seen = resends_of(websocket).get(account.id, client_id) if client_id else None
+            if seen is not None:  # sent again after a reconnect: answered from its handling
+                await _send_replies(websocket, await asyncio.shield(seen), client_id)
+            else:
+                await _answer(websocket, chatlink, current, text, client_id)
         except WebSocketDisconnect:
             return CLIENT_LEFT
         except Exception as error:
@@ -165,7 +177,8 @@ async def _serve(
             # next message works.
             log.error("web: a WebSocket message failed: %s", describe(error))
             log.debug("web: the failure in full", exc_info=error)
-            if not await _send(websocket, {"type": "error", "detail": answer_for(error)}):
+            failure: dict[str, str | bool] = {"type": "error", "detail": answer_for(error)}
+            if not await _send(websocket, failure | ({"id": client_id} if client_id else {})):
                 return CLIENT_LEFT
 
 
@@ -174,6 +187,7 @@ async def _answer(
     chatlink: Chatlink,
     account: Account,
     text: str,
+    client_id: str | None,
 ) -> None:
     sent = 0
     gone = False
@@ -188,28 +202,42 @@ async def _answer(
     handling = asyncio.create_task(
         chatlink.core.handle(web_message(account, text), on_progress=stream, account=account)
     )
+    if client_id:
+        resends_of(websocket).add(account.id, client_id, handling)
     registry = _in_flight(websocket)
-    registry[account.id] = handling
-    handling.add_done_callback(
-        lambda done: registry.pop(account.id, None) if registry.get(account.id) is done else None
-    )
-    for reply in await handling:
-        await websocket.send_json(_reply_frame(reply))
+    registry[account.id] = (handling, client_id)
+
+    def leave(done: Handling) -> None:
+        current = registry.get(account.id)
+        if current is not None and current[0] is done:
+            del registry[account.id]
+
+    handling.add_done_callback(leave)
+    await _send_replies(websocket, await handling, client_id)
 
 
-async def _deliver(websocket: WebSocket, handling: asyncio.Task[list[Reply]]) -> None:
+async def _deliver(websocket: WebSocket, handling: Handling, client_id: str | None) -> None:
     # Shielded: this socket closing must not cancel a reply another socket asked for.
     with contextlib.suppress(Exception):
-        for reply in await asyncio.shield(handling):
-            await websocket.send_json(_reply_frame(reply))
+        await _send_replies(websocket, await asyncio.shield(handling), client_id)
 
 
-def _in_flight(websocket: WebSocket) -> dict[int, asyncio.Task[list[Reply]]]:
-    """Per account, the reply being made now (kept on the app, not in a module global)."""
+async def _send_replies(websocket: WebSocket, replies: list[Reply], client_id: str | None) -> None:
+    """One message's replies, the last one marked (or "done" when there is none)."""
+    tag: dict[str, str | bool] = {"id": client_id} if client_id else {}
+    if not replies:
+        await websocket.send_json({"type": "done"} | tag)
+    for index, reply in enumerate(replies):
+        await websocket.send_json(_reply_frame(reply) | tag | {"last": index == len(replies) - 1})
+
+
+def _in_flight(websocket: WebSocket) -> dict[int, tuple[Handling, str | None]]:
+    """Per account, the reply being made now and its message's id (kept on the app, not in a
+    module global)."""
     state = websocket.app.state
     if not hasattr(state, "replies_in_flight"):
         state.replies_in_flight = {}
-    registry: dict[int, asyncio.Task[list[Reply]]] = state.replies_in_flight
+    registry: dict[int, tuple[Handling, str | None]] = state.replies_in_flight
     return registry
 
 
@@ -221,10 +249,10 @@ async def _send(websocket: WebSocket, frame: dict[str, str | bool]) -> bool:
     return True
 
 
-def _reply_frame(reply: Reply) -> dict[str, str]:
+def _reply_frame(reply: Reply) -> dict[str, str | bool]:
     # A refusal is a reply like the others here: its text, and kind "rejected".
-    frame = {"type": "reply", "text": reply.text, "kind": reply.kind.value}
-    if reply.kind is ReplyKind.MODEL:
+    frame: dict[str, str | bool] = {"type": "reply", "text": reply.text, "kind": reply.kind.value}
+    if reply.is_markdown:
         frame["html"] = to_html(reply.text)
     return frame
 
@@ -238,7 +266,8 @@ def _is_stop(raw: object) -> bool:
     return False
 
 
-def _message_text(raw: object) -> str | None:
+def _message(raw: object) -> tuple[str, str | None] | None:
+    """The message's text and client id, or None for a bad frame."""
     if not isinstance(raw, str):
         return None
     try:
@@ -247,9 +276,14 @@ def _message_text(raw: object) -> str | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("message"), str):
         return None
+    client_id = data.get("id")
+    if client_id is not None and not (
+        isinstance(client_id, str) and CLIENT_ID.fullmatch(client_id)
+    ):
+        return None
     text: str = data["message"]
     try:
         text.encode("utf-8")  # a lone surrogate (\ud800) is valid JSON, not text
     except UnicodeEncodeError:
         return None
-    return text
+    return text, client_id

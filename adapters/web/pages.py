@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from starlette.datastructures import FormData
 
 from adapters.web.deps import get_chatlink, log_in, log_out, session_account
@@ -17,6 +18,7 @@ from adapters.web.security import client_address, csrf_matches, new_csrf_token
 from bot.accounts import Account
 from bot.conversation import export_account
 from bot.errors import ChatlinkError, InputRejected, LoginFailed, RateLimited
+from bot.rendering import to_html
 
 pages = APIRouter(include_in_schema=False)
 
@@ -41,18 +43,28 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
     if not isinstance(csrf, str):
         csrf = request.session["csrf"] = new_csrf_token()
     context.setdefault("account", None)
+    notice = request.session.pop("notice", None)
+    rich = bool(request.session.pop("notice_markdown", False)) and isinstance(notice, str)
+    if rich:
+        notice = Markup(to_html(notice))  # /help on the no-JavaScript chat: one HTML path
     context.update(
         csrf=csrf,
-        notice=request.session.pop("notice", None),
+        notice=notice,
+        notice_rich=rich,
         registration=get_chatlink(request).settings.registration,
     )
     return templates(request).TemplateResponse(request, name, context, status_code=status)
 
 
-def redirect(path: str, notice: str | None = None, request: Request | None = None) -> Response:
-    """303 to `path` (so a reload never re-posts), optionally with a one-time notice."""
+def redirect(
+    path: str, notice: str | None = None, request: Request | None = None, *, markdown: bool = False
+) -> Response:
+    """303 to `path` (so a reload never re-posts), optionally with a one-time notice (in
+    Markdown, rendered, when `markdown`)."""
     if notice and request is not None:
         request.session["notice"] = notice
+        if markdown:
+            request.session["notice_markdown"] = True
     return RedirectResponse(path, status_code=303)
 
 
@@ -224,6 +236,7 @@ async def _account_view(
     response = render(
         request, "account.html", account=account, identities=identities, issued=issued,
         stored=await chatlink.core.memory.count(account.id),
+        pending_codes=await chatlink.links.pending_for_account(account.id),
     )  # fmt: skip
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -248,6 +261,20 @@ async def make_link_code(request: Request) -> Response:
             "deep_link": chatlink.links.telegram_deep_link(issued.code),
         },
     )
+
+
+@pages.post("/account/link-codes/void")
+async def void_link_codes(request: Request) -> Response:
+    """Void the account's unused link codes (after the page's confirmation)."""
+    await checked_form(request)
+    account = await require_account(request)
+    voided = await get_chatlink(request).links.void_for_account(account.id)
+    notice = (
+        f"Voided {voided} unused link code{'s' if voided != 1 else ''}: they can link no chat."
+        if voided
+        else "You had no unused link codes."
+    )
+    return redirect("/account", notice, request)
 
 
 @pages.post("/account/identities/{platform}/unlink")

@@ -61,6 +61,9 @@ class MessageOut(BaseModel):
     content: str
     platform: str
     created_at: UtcDatetime
+    html: str | None = Field(
+        None, description="a model reply's Markdown as sanitised HTML, as the chat page shows it"
+    )
 
 
 class HistoryOut(BaseModel):

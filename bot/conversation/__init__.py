@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from bot.conversation.commands import DESCRIPTIONS, HELP, Command, addresses_us, parse_command
+from bot.conversation.commands import (
+    DESCRIPTIONS,
+    HELP,
+    Command,
+    addresses_us,
+    help_text,
+    parse_command,
+)
 from bot.conversation.controls import ThreadControls, UnknownChoice, UsageView
 from bot.conversation.core import ChatCore
 from bot.conversation.export import export_account
@@ -25,6 +32,7 @@ __all__ = [
     "addresses_us",
     "estimate",
     "export_account",
+    "help_text",
     "parse_command",
     "thread_key",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot.conversation.commands import HELP, START_LINK, Command
+from bot.conversation.commands import START_LINK, Command, help_text
 from bot.conversation.controls import ThreadControls
 from bot.conversation.memory import Memory, thread_key
 from bot.conversation.replying import Replier
@@ -87,11 +87,11 @@ class ChatCommands:
             return await self.link(message, "", account)
         if args:
             return await self.link(message, args, account)
+        help = self._help()
         if account is None:
-            return [Reply("Welcome! " + _not_linked_hint(message) + "\n\n" + HELP)]
-        return [
-            Reply(f"Welcome back, {account.username}! Just write to me.\n\n{HELP}", private=True)
-        ]
+            return [Reply(f"Welcome! {_not_linked_hint(message)}\n\n{help}", markdown=True)]
+        greeting = f"Welcome back, {account.username}! Just write to me."
+        return [Reply(f"{greeting}\n\n{help}", private=True, markdown=True)]
 
     async def needs_account(
         self, message: IncomingMessage, args: str, account: Account | None
@@ -103,8 +103,11 @@ class ChatCommands:
     async def help(
         self, message: IncomingMessage, args: str, account: Account | None
     ) -> list[Reply]:
-        """The command list."""
-        return [Reply(HELP)]
+        """The commands, in Markdown."""
+        return [Reply(self._help(), markdown=True)]
+
+    def _help(self) -> str:
+        return help_text(self.links.urls.public_url)
 
     async def link(
         self, message: IncomingMessage, args: str, account: Account | None

@@ -75,21 +75,50 @@ def parse_command(text: str) -> Command | None:
     return Command(name.lower(), (args or "").strip(), target)
 
 
+# In Markdown (every door renders it: bot.rendering), using each construct the doors draw, so
+# /help also shows what formatting looks like here; `{web}` is the web page's address.
 HELP = """\
-I am a chat bot with one memory across Telegram, Discord and the web.
+## What I can do
 
-/link: link this chat to your account (or /link CODE with a code from the web page)
-/unlink: detach this chat from your account
-/reset: forget this conversation (only this chat's thread)
-/forget: erase everything you ever said to me
-/whoami: show your account and linked chats
-/model: list models; /model NAME switches this chat's model
-/persona: list personas; /persona NAME applies one, /persona off
-/system: show this chat's system prompt; /system TEXT sets it, /system off clears it
-/retry: write the last reply again
-/undo: remove the last exchange from memory
-/stop: stop the reply being written
-/usage: your tokens today, the limits, the model and persona
-/help: this list
+I am a chat bot with **one memory** across Telegram, Discord and the [web page]({web}).
 
-Passwords are typed only on the web page, never in a chat."""
+Just write to me. Replies are formatted: **bold**, *italic*, ~~struck~~, `code`, lists, tables.
+Send `demo markdown` to see them all.
+
+### Link this chat
+
+1. Register on the web page, or log in.
+2. Send `/link` here and open the address I answer, *or* send `/link CODE` (from your account).
+
+### Commands
+
+- `/unlink`: detach this chat from your account
+- `/whoami`: your account and linked chats
+- `/reset`: forget this conversation (only this chat's thread)
+- `/forget`: erase everything you ever said to me
+- `/retry`: write the last reply again; `/undo`: remove the last exchange
+- `/stop`: stop the reply being written
+- `/usage`: your tokens today, the limits, the model and persona
+- `/help`: this text
+
+### Settings of this chat
+
+| Command | Does |
+|---|---|
+| `/model` | list models; `/model NAME` switches |
+| `/persona` | list personas; `/persona off` |
+| `/system` | show the system prompt |
+
+```text
+/model NAME
+/persona NAME
+/system TEXT
+/system off
+```
+
+> Passwords are typed only on the web page, never in a chat."""
+
+
+def help_text(web_url: str) -> str:
+    """What /help answers (Markdown), pointing at the web page at `web_url`."""
+    return HELP.format(web=web_url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from bot.accounts import AccountService
@@ -17,6 +18,8 @@ from bot.linking.redeeming import ChatRedemption
 from bot.linking.urls import LinkUrls
 from bot.monitoring import Metrics
 from storage import Account, AccountStore, LinkCodeStore
+
+log = logging.getLogger(__name__)
 
 
 class LinkService:
@@ -80,6 +83,16 @@ class LinkService:
     async def issue_for_account(self, account_id: int) -> IssuedCode:
         """An account-first code, redeemed by sending `/link CODE` from a chat."""
         return await self.issuing.issue_for_account(account_id)
+
+    async def pending_for_account(self, account_id: int) -> int:
+        """How many of the account's codes are still unused and unexpired."""
+        return len(await self.codes.pending(self.clock(), account_id=account_id))
+
+    async def void_for_account(self, account_id: int) -> int:
+        """Void the account's unused codes (a code seen by someone else can link nothing)."""
+        voided = await self.codes.revoke_pending(self.clock(), account_id=account_id)
+        log.info("link codes voided by their account: account_id=%s count=%d", account_id, voided)
+        return voided
 
     async def redeem_in_chat(
         self, code: str, platform: str, platform_user_id: str, display_name: str

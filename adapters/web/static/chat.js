@@ -1,6 +1,8 @@
 // Live chat over WS /api/ws (authenticated by the session cookie); the form still posts without it.
-// Replies arrive as chunks (shown as text while they stream) and end with one "reply" frame whose
-// `html` the server rendered and sanitised (bot/rendering): that is the only HTML inserted here.
+// Each message goes with an id, one at a time, in order; replies stream in chunks (shown as text)
+// and end with "reply" frames carrying the same id (Markdown ones with the server's `html`).
+// If the server goes away the page says so, reconnects with backoff and sends again what was not
+// answered; the server answers a resent id once (adapters/web/resends.py).
 (function () {
   "use strict";
   const form = document.getElementById("chat-form");
@@ -11,60 +13,22 @@
   const counter = document.getElementById("chat-counter");
   const announcer = document.getElementById("announcer");
   const connection = document.getElementById("connection");
-  if (!form || !("WebSocket" in window)) return;
+  const view = window.chatView;
+  if (!form || !view || !("WebSocket" in window)) return;
 
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const max = Number(form.dataset.max || 0);
   let socket = null;
-  let pending = null; // the <li> the streamed reply goes into
-  let waiting = []; // messages sent (or to send) and not answered yet, in order
+  let timer = null; // the next reconnection attempt
   let retryIn = 500;
+  let pending = null; // the <li> the streamed reply goes into
+  const waiting = []; // {id, text, item, sent}: typed and not answered yet, in order
+  const finished = new Set(); // ids answered: a reply sent twice (after a resend) shows once
 
-  function scrollToEnd() {
-    const last = list.lastElementChild;
-    if (last) last.scrollIntoView({ block: "end" });
-    window.scrollTo(0, document.body.scrollHeight);
-  }
-
-  function bubble(role) {
-    const item = document.createElement("li");
-    item.className = role;
-    item.dir = "auto"; // the sender is named for screen readers by the stylesheet (::before)
-    list.appendChild(item);
-    return item;
-  }
-
-  function add(role, text) {
-    const item = bubble(role);
-    const body = document.createElement("span");
-    body.className = "text";
-    body.textContent = text;
-    item.appendChild(body);
-    scrollToEnd();
-    return item;
-  }
-
-  function decorate(root) {
-    // A label with the language and a copy button on every code block.
-    root.querySelectorAll("pre > code").forEach(function (code) {
-      const pre = code.parentElement;
-      const bar = document.createElement("div");
-      bar.className = "code-bar";
-      const language = (code.className.match(/language-([\w+#.-]+)/) || [])[1];
-      const name = document.createElement("span");
-      name.textContent = language || "code";
-      const copy = document.createElement("button");
-      copy.type = "button";
-      copy.className = "copy secondary";
-      copy.textContent = "Copy";
-      copy.setAttribute("aria-label", "Copy " + (language || "code"));
-      copy.addEventListener("click", function () {
-        if (navigator.clipboard) navigator.clipboard.writeText(code.textContent || "");
-        copy.textContent = "Copied";
-      });
-      bar.append(name, copy);
-      pre.parentElement.insertBefore(bar, pre);
-    });
+  function newId() {
+    const bytes = new Uint8Array(12);
+    crypto.getRandomValues(bytes);
+    return Array.from(bytes, function (b) { return b.toString(16).padStart(2, "0"); }).join("");
   }
 
   function working(on) {
@@ -76,6 +40,7 @@
   function show(state) {
     connection.hidden = !state;
     connection.textContent = state || "";
+    list.dataset.connected = state ? "false" : "true";
   }
 
   function sendNext() {
@@ -84,13 +49,21 @@
     const next = waiting[0];
     if (next.sent) return;
     next.sent = true;
-    next.item.classList.remove("failed");
-    socket.send(JSON.stringify({ message: next.text }));
+    next.item.classList.remove("unsent", "failed");
+    socket.send(JSON.stringify({ message: next.text, id: next.id }));
     working(true);
   }
 
+  function queue(text, item) {
+    const entry = { id: newId(), text: text, item: item, sent: false };
+    waiting.push(entry);
+    sendNext();
+    if (!entry.sent && !socket) item.classList.add("unsent"); // goes once the server is back
+    if (!socket && !timer) connect();
+  }
+
   function failed(entry) {
-    // Not stored: the person decides whether to send it again.
+    // Not answered: the person decides whether to send it again.
     entry.item.classList.add("failed");
     if (entry.item.querySelector(".retry")) return;
     const retry = document.createElement("button");
@@ -100,80 +73,104 @@
     retry.setAttribute("aria-label", "Send this message again");
     retry.addEventListener("click", function () {
       retry.remove();
-      waiting.push({ text: entry.text, item: entry.item, sent: false });
-      sendNext();
+      again(entry);
     });
     entry.item.appendChild(retry);
   }
 
-  function answered() {
-    waiting.shift();
+  function again(entry) {
+    // Kept but not answered (the model failed after the message was stored)? Then /retry
+    // writes the reply, rather than the message going into the history twice.
+    fetch("/api/history?limit=1", { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : { messages: [] }; })
+      .catch(function () { return { messages: [] }; })
+      .then(function (data) {
+        const last = data.messages[data.messages.length - 1];
+        const kept = last && last.role === "user" && last.content === entry.text.trim();
+        queue(kept ? "/retry" : entry.text, entry.item);
+      });
+  }
+
+  function entryFor(id) {
+    return waiting.find(function (entry) { return entry.id === id; }) || null;
+  }
+
+  function finish(entry) {
+    if (entry && waiting.indexOf(entry) >= 0) {
+      waiting.splice(waiting.indexOf(entry), 1);
+      finished.add(entry.id);
+    }
     pending = null;
-    working(false);
+    working(waiting.length > 0 && waiting[0].sent);
     sendNext();
   }
 
+  function replied(data) {
+    if (data.id && finished.has(data.id)) return; // answered already (a resend's second answer)
+    const entry = entryFor(data.id);
+    const role = data.kind === "model" ? "assistant" : "notice";
+    if (pending) pending.remove();
+    pending = null;
+    view.add(role, data.text, data.html);
+    announcer.textContent = data.text; // only the finished reply is read out
+    list.dataset.replies = String(Number(list.dataset.replies || 0) + 1);
+    // Refused (a limit) or failed (the model, the database): offered again, not lost.
+    if (entry && (data.kind === "error" || data.kind === "rejected")) failed(entry);
+    if (data.last !== false) finish(entry);
+  }
+
+  function received(event) {
+    const data = JSON.parse(event.data);
+    if (data.type === "chunk") {
+      if (!pending) {
+        pending = view.add("assistant", "");
+        pending.setAttribute("aria-busy", "true");
+        typing.hidden = true;
+      }
+      pending.lastElementChild.textContent += data.text;
+      view.scrollToEnd();
+    } else if (data.type === "reply") {
+      replied(data);
+    } else if (data.type === "done") {
+      finish(entryFor(data.id));
+    } else if (data.type === "stopped") {
+      // Only the acknowledgement: the stopped message's own reply frame says so and ends it.
+      stop.disabled = data.stopped === true;
+    } else if (data.type === "error") {
+      view.add("notice", data.detail);
+      const entry = entryFor(data.id) || (waiting.length && waiting[0].sent ? waiting[0] : null);
+      if (entry) {
+        failed(entry);
+        finish(entry);
+      }
+    }
+  }
+
   function connect() {
+    timer = null;
     socket = new WebSocket(scheme + "//" + location.host + "/api/ws");
     socket.addEventListener("open", function () {
       retryIn = 500;
       show("");
-      list.dataset.connected = "true";
       sendNext();
     });
-    socket.addEventListener("message", function (event) {
-      const data = JSON.parse(event.data);
-      if (data.type === "chunk") {
-        if (!pending) {
-          pending = add("assistant", "");
-          pending.setAttribute("aria-busy", "true");
-          typing.hidden = true;
-        }
-        pending.lastElementChild.textContent += data.text;
-        scrollToEnd();
-      } else if (data.type === "reply") {
-        const role = data.kind === "model" ? "assistant" : "notice";
-        if (pending) pending.remove();
-        const item = role === "assistant" && data.html ? bubble(role) : add(role, data.text);
-        if (role === "assistant" && data.html) {
-          const rich = document.createElement("div");
-          rich.className = "rich";
-          rich.innerHTML = data.html; // sanitised by the server's one HTML path
-          item.appendChild(rich);
-          decorate(rich);
-        }
-        announcer.textContent = data.text; // only the finished reply is read out
-        list.dataset.replies = String(Number(list.dataset.replies || 0) + 1);
-        scrollToEnd();
-        answered();
-      } else if (data.type === "stopped") {
-        // Only the acknowledgement: the stopped message's own reply frame says so and ends it.
-        stop.disabled = data.stopped === true;
-      } else if (data.type === "error") {
-        add("notice", data.detail);
-        if (waiting.length && waiting[0].sent) {
-          failed(waiting[0]);
-          answered();
-        }
-      }
-    });
+    socket.addEventListener("message", received);
     socket.addEventListener("close", function (event) {
       socket = null;
-      list.dataset.connected = "false";
       if (event.code === 1008) {
         location.href = "/login?next=/chat";
         return;
       }
-      // What was sent and not answered goes again once the server is back.
+      // What was sent and not answered goes again, with its id, once the server is back.
       waiting.forEach(function (entry) {
         entry.sent = false;
-        entry.item.classList.add("failed");
+        entry.item.classList.add("unsent");
       });
       if (pending) pending.remove();
       pending = null;
       working(false);
-      show("Reconnecting…");
-      setTimeout(connect, retryIn);
+      show("Connection lost. Reconnecting…");
+      timer = setTimeout(connect, retryIn);
       retryIn = Math.min(retryIn * 2, 15000);
     });
   }
@@ -182,12 +179,10 @@
     event.preventDefault();
     const text = input.value;
     if (!text.trim() || (max && text.length > max)) return;
-    const item = add("user", text);
+    const item = view.add("user", text);
     input.value = "";
     count();
-    waiting.push({ text: text, item: item, sent: false });
-    sendNext();
-    if (!socket) connect();
+    queue(text, item);
   });
 
   stop.addEventListener("click", function () {
@@ -196,59 +191,28 @@
 
   function count() {
     const left = max - input.value.length;
-    const near = max && left < Math.max(100, max / 10);
+    const near = max > 0 && left < Math.max(100, max / 10);
     counter.textContent = near ? left + " characters left" : "";
-    counter.classList.toggle("over", near && left < 0);
+    counter.classList.toggle("over", near && left <= 0);
   }
 
   input.addEventListener("input", count);
   input.addEventListener("keydown", function (event) {
-    if (event.key === "Enter" && !event.shiftKey) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       form.requestSubmit();
     }
   });
+  window.addEventListener("online", function () {
+    if (timer) {
+      clearTimeout(timer);
+      connect();
+    }
+  });
 
-  const older = document.getElementById("load-older");
-  if (older) {
-    older.addEventListener("click", function () {
-      older.disabled = true;
-      fetch("/chat/history?before=" + encodeURIComponent(older.dataset.before), {
-        credentials: "same-origin",
-      })
-        .then(function (response) {
-          if (!response.ok) throw new Error(String(response.status));
-          return response.json();
-        })
-        .then(function (data) {
-          // Prepended above what is shown, the view staying where the reader is.
-          const height = document.body.scrollHeight;
-          const first = list.firstElementChild;
-          data.messages.forEach(function (message) {
-            const item = document.createElement("li");
-            item.className = message.role;
-            item.dir = "auto";
-            const body = document.createElement(message.html ? "div" : "span");
-            body.className = message.html ? "rich" : "text";
-            if (message.html) body.innerHTML = message.html; // sanitised by the server
-            else body.textContent = message.content;
-            item.appendChild(body);
-            if (message.html) decorate(body);
-            list.insertBefore(item, first);
-          });
-          window.scrollBy(0, document.body.scrollHeight - height);
-          if (data.next_before) older.dataset.before = String(data.next_before);
-          else older.parentElement.remove();
-          older.disabled = false;
-        })
-        .catch(function () {
-          older.disabled = false;
-          older.textContent = "Could not load older messages: try again";
-        });
-    });
-  }
-
-  list.querySelectorAll(".rich").forEach(decorate);
-  scrollToEnd();
+  // The page's own Stop (beside Send, while a reply streams) stands in for the form's.
+  document.querySelectorAll(".stop-form").forEach(function (f) { f.hidden = true; });
+  list.querySelectorAll(".rich").forEach(view.decorate);
+  view.scrollToEnd();
   connect();
 })();
