@@ -20,6 +20,7 @@ COMMANDS = (
     "undo",
     "stop",
     "usage",
+    "tools",
 )
 
 # What each command does, in the platforms' command menus.
@@ -38,6 +39,7 @@ DESCRIPTIONS = {
     "undo": "Remove the last exchange",
     "stop": "Stop the reply being written",
     "usage": "Your tokens today and your limits",
+    "tools": "The tools the model may use for you here",
 }
 # `/start link` (the deep link a group offers) asks for a link code in the private chat.
 START_LINK = "link"
@@ -90,6 +92,7 @@ I am a chat bot with one memory across Telegram, Discord and the web.
 /undo: remove the last exchange from memory
 /stop: stop the reply being written
 /usage: your tokens today, the limits, the model and persona
+/tools: the tools the model may use for you in this chat
 /help: this list
 
 Passwords are typed only on the web page, never in a chat."""

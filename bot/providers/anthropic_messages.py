@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import cast
+from typing import Any, cast
 
 from anthropic import AsyncAnthropic
 from anthropic.types import MessageParam
 
+from bot.providers.anthropic_tools import stream_anthropic_tools
 from bot.providers.base import IncompleteReply, Turn, Usage
+from bot.providers.tool_calls import ToolCall, ToolRequest
 
 
 class AnthropicProvider:
@@ -43,15 +45,8 @@ class AnthropicProvider:
 
     async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
         """Yield text deltas; input and output tokens go into `usage`."""
-        # System turns (a conversation summary) join the system prompt: the Messages API
-        # takes instructions there, not among the messages.
-        system = "\n\n".join(
-            [self.system_prompt, *(t.content for t in history if t.role == "system")]
-        ).strip()
-        messages = cast(
-            "list[MessageParam]",
-            [{"role": t.role, "content": t.content} for t in _alternating(history)],
-        )
+        system, turns = self.request(history)
+        messages = cast("list[MessageParam]", turns)
         async with self.client.messages.stream(
             model=self.model,
             system=system,
@@ -65,6 +60,21 @@ class AnthropicProvider:
             usage.output_tokens = final.usage.output_tokens
             if final.stop_reason is None:  # ended without message_delta/message_stop
                 raise IncompleteReply()
+
+    def request(self, history: Sequence[Turn]) -> tuple[str, list[dict[str, Any]]]:
+        """The system prompt and the messages for `history`."""
+        # System turns (a conversation summary) join the system prompt: the Messages API
+        # takes instructions there, not among the messages.
+        system = "\n\n".join(
+            [self.system_prompt, *(t.content for t in history if t.role == "system")]
+        ).strip()
+        return system, [{"role": t.role, "content": t.content} for t in _alternating(history)]
+
+    def stream_tools(
+        self, history: Sequence[Turn], request: ToolRequest, usage: Usage
+    ) -> AsyncIterator[str | ToolCall]:
+        """One round with tools offered (see `anthropic_tools`)."""
+        return stream_anthropic_tools(self, history, request, usage)
 
     async def check(self) -> str:
         """Ask for one token: proves the key, the address and the model together."""
