@@ -135,7 +135,7 @@ def tool_checks(tools: ToolRegistry) -> list[Check]:
                 f" ({', '.join(p for p in policy if p)}): {', '.join(names) or 'none'}"
             )
 
-        return Check(f"mcp {name}", check)
+        return Check(f"mcp:{name}", check)
 
     return [server(config.name) for config in tools.servers]
 

@@ -80,9 +80,27 @@ async def serve_http(events: ToolEvents) -> AsyncIterator[str]:
 
     server = build_server(events)
     app = server.streamable_http_app()
-    # serve() runs apps without their lifespan: the session manager is run here instead.
-    async with server.session_manager.run(), serve(app) as base:
-        yield f"{base}/mcp"
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    done = asyncio.Event()
+
+    async def run() -> None:
+        # One task enters and leaves the session manager (its task group insists), and
+        # serve() runs apps without their lifespan: the manager is run here instead.
+        try:
+            async with server.session_manager.run(), serve(app) as base:
+                ready.set_result(f"{base}/mcp")
+                await done.wait()
+        except BaseException as exc:
+            if not ready.done():
+                ready.set_exception(exc)
+            raise
+
+    task = asyncio.create_task(run())
+    try:
+        yield await ready
+    finally:
+        done.set()
+        await task
 
 
 STDIO_SCRIPT = os.path.abspath(__file__)
