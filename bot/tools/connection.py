@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 WATCH_S = 0.5  # how often a connection is looked at for having closed under us
 LIST_PAGES = 20
+MAX_EVENT_BYTES = 32 * 1024 * 1024
 
 
 class ServerDown(Exception):
@@ -103,10 +104,17 @@ class Connection:
                 return await client.call_tool(tool, arguments)
         except MCPError as exc:
             if exc.code == CONNECTION_CLOSED:
-                self._broken = True  # the keeper reconnects now, not at its next look
-                self._wake.set()
+                self._reconnect()
                 raise ServerDown() from None
             raise
+        except (OSError, httpx2.TransportError):
+            self._reconnect()
+            raise ServerDown() from None
+
+    def _reconnect(self) -> None:
+        # The connection went under a call: the keeper reconnects now, not at its next look.
+        self._broken = True
+        self._wake.set()
 
     async def close(self) -> None:
         """Disconnect (stopping a stdio server) and end the keeper."""
@@ -188,7 +196,11 @@ class Connection:
                         headers=dict(config.headers), timeout=httpx2.Timeout(30, read=300)
                     )
                 )
-                transport = streamable_http_client(config.url, http_client=http)
+                # Results are cut to TOOL_RESULT_MAX_CHARS later; the SDK's 1 MiB event cap
+                # would fail a big one outright.
+                transport = streamable_http_client(
+                    config.url, http_client=http, max_sse_event_size=MAX_EVENT_BYTES
+                )
             async with asyncio.timeout(self.connect_timeout_s):
                 client = await stack.enter_async_context(Client(transport))
             yield client

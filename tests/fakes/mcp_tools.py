@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -74,8 +75,9 @@ def build_server(events: ToolEvents | None = None) -> MCPServer:
 
 
 @asynccontextmanager
-async def serve_http(events: ToolEvents) -> AsyncIterator[str]:
-    """The server over streamable HTTP on 127.0.0.1; yields its endpoint URL."""
+async def serve_http(events: ToolEvents, sock: socket.socket | None = None) -> AsyncIterator[str]:
+    """The server over streamable HTTP on 127.0.0.1 (on `sock`, bound and not listening, if
+    given: a server coming back on its port); yields its endpoint URL."""
     from tests.fakes.serve import serve
 
     server = build_server(events)
@@ -87,7 +89,7 @@ async def serve_http(events: ToolEvents) -> AsyncIterator[str]:
         # One task enters and leaves the session manager (its task group insists), and
         # serve() runs apps without their lifespan: the manager is run here instead.
         try:
-            async with server.session_manager.run(), serve(app) as base:
+            async with server.session_manager.run(), serve(app, sock) as base:
                 ready.set_result(f"{base}/mcp")
                 await done.wait()
         except BaseException as exc:
