@@ -18,7 +18,7 @@ from bot.messages import ReplyKind
 from tests.fakes.mcp_tools import ToolEvents, serve_http
 from tests.fakes.tool_model import Step, ToolModel, call, tool_results
 from tests.support.people import dm, link_account_first
-from tests.support.tools import KEY_ENV, STDIO_TOOLS, ToolModels, tool_models
+from tests.support.tools import KEY_ENV, STDIO_TOOLS, ToolModels, tool_models, until
 
 MAX_CHARS = 5000
 STEPS = 2
@@ -111,7 +111,7 @@ async def test_a_server_that_died_mid_call_is_back_for_the_next_message(
     [before] = await chatlink.core.handle(dm("pid?"))
     models.openai.steps = [call("proc_exit"), Step("{result}")]
     await chatlink.core.handle(dm("exit!"))
-    await _until(lambda: _proc(chatlink).starts == 2 and _proc(chatlink).up)
+    await until(lambda: _proc(chatlink).starts == 2 and _proc(chatlink).up)
     models.openai.steps = [call("proc_pid"), Step("{result}")]
     [after] = await chatlink.core.handle(dm("pid again?"))
     assert before.text.isdigit() and after.text.isdigit() and before.text != after.text
@@ -155,9 +155,3 @@ async def test_stop_cancels_a_running_call_and_keeps_nothing(
 def _proc(app: Chatlink) -> Any:
     assert app.tools is not None
     return next(s for s in app.tools.statuses() if s.name == "proc")
-
-
-async def _until(condition: Any, within: float = 60) -> None:
-    async with asyncio.timeout(within):
-        while not condition():
-            await asyncio.sleep(0.05)

@@ -4,7 +4,6 @@ out of the tool list while chat keeps working; the servers stop with chatlink.""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -21,7 +20,7 @@ from tests.fakes.mcp_tools import ToolEvents, serve_http
 from tests.fakes.serve import free_port, refusing_port
 from tests.fakes.tool_model import Step, call
 from tests.support.people import dm, link_account_first
-from tests.support.tools import KEY_ENV, STDIO_TOOLS, TIME_SERVER, tool_models
+from tests.support.tools import KEY_ENV, STDIO_TOOLS, TIME_SERVER, tool_models, until
 from tests.test_doctor import doctor, table
 
 
@@ -73,15 +72,15 @@ async def test_a_killed_stdio_server_is_restarted_and_chat_goes_on_meanwhile(
                 "proc_echo", "proc_hang", "proc_fail", "proc_big", "proc_pid", "proc_exit",
             ]  # fmt: skip
             os.kill(pid, signal.SIGKILL)
-            await _until(lambda: _status(app, "proc").starts == 2 and _status(app, "proc").up)
+            await until(lambda: _status(app, "proc").starts == 2 and _status(app, "proc").up)
             models.openai.steps = [call("proc_pid"), Step("{result}")]
             [second] = await app.core.handle(dm("pid now?"))
             assert second.kind is ReplyKind.MODEL and int(second.text) != pid
             # The broken one keeps being retried, quietly: its outage is logged once.
-            await _until(lambda: _tries(caplog, "broken") >= 1)
+            await until(lambda: _tries(caplog, "broken") >= 1)
             assert _status(app, "broken").up is False
         # Stopped with chatlink.
-        await _until(lambda: not _alive(int(second.text)))
+        await until(lambda: not _alive(int(second.text)))
     downs = [r.getMessage() for r in caplog.records if "is down" in r.getMessage()]
     assert len([d for d in downs if "broken" in d]) == 1
     assert len([d for d in downs if "proc" in d]) == 1
@@ -108,13 +107,13 @@ async def test_an_http_server_that_goes_is_left_out_until_it_answers_again(
             models.openai.steps = [call("box_echo", {"text": "two"}), Step("Said: {result}")]
             [second] = await app.core.handle(dm("echo two"))
             assert second.text.startswith("Said: Error: ") and second.kind is ReplyKind.MODEL
-            await _until(lambda: _status(app, "box").tried and not _status(app, "box").up)
+            await until(lambda: _status(app, "box").tried and not _status(app, "box").up)
             models.openai.steps = [Step("No tools now.")]
             [third] = await app.core.handle(dm("still there?"))
             assert third.text == "No tools now." and "tools" not in models.openai.requests[-1]
             # Back on its port: offered again once it answers.
             async with serve_http(events, _bound(port)):
-                await _until(lambda: _status(app, "box").up, within=120)
+                await until(lambda: _status(app, "box").up, within=120)
                 models.openai.steps = [call("box_echo", {"text": "three"}), Step("{result}")]
                 [fourth] = await app.core.handle(dm("echo three"))
                 assert fourth.text == "echo: three"
@@ -147,9 +146,3 @@ def _alive(pid: int) -> bool:
             return stat.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
-
-
-async def _until(condition: Any, within: float = 60) -> None:
-    async with asyncio.timeout(within):
-        while not condition():
-            await asyncio.sleep(0.05)

@@ -4,6 +4,7 @@ the API's native form, and the final text reaches the chat and memory."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -74,7 +75,7 @@ async def test_the_model_calls_get_current_time_and_answers(
     assert text.startswith("Let me look.\n\nIn Paris it is ") and "Europe/Paris" in text
     # The live reply showed a status line while the call ran, and only ever grew.
     assert any("_using time.get_current_time…_" in s for s in shown)
-    assert all(b.startswith(a) for a, b in zip(shown, shown[1:], strict=False))
+    assert all(b.startswith(a) for a, b in itertools.pairwise(shown))
     assert "_using" not in text  # not part of the reply itself
     counted = app.metrics.render().decode()
     assert 'chatlink_tool_calls_total{outcome="ok",server="time",tool="get_current_time"} 1.0' in (

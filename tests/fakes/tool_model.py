@@ -10,6 +10,7 @@ of the tools offered, or the API says 400) and recorded.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import AsyncIterator
@@ -180,7 +181,7 @@ def anthropic_problem(body: dict[str, Any]) -> str | None:
         if not TOOL_NAME.fullmatch(tool["name"]) or "input_schema" not in tool:
             return "tools: each needs a name of [A-Za-z0-9_-]{1,64} and an input_schema"
     roles = [m["role"] for m in body["messages"]]
-    if not roles or roles[0] != "user" or any(a == b for a, b in zip(roles, roles[1:])):
+    if not roles or roles[0] != "user" or any(a == b for a, b in itertools.pairwise(roles)):
         return "messages: roles must alternate, starting with user"
     uses: set[str] = set()
     for message in body["messages"]:

@@ -3,9 +3,10 @@ MODELS_FILE that point chatlink at them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -77,3 +78,11 @@ async def tool_models(tmp_path: Path) -> AsyncIterator[ToolModels]:
         found = ToolModels(tmp_path, openai, anthropic)
         found.models_file.write_text(models_toml(o_url, a_url))
         yield found
+
+
+async def until(condition: Callable[[], bool], within: float = 60) -> None:
+    """Wait until `condition()` holds (a server restarted, a process gone): what it watches
+    is a child process and a keeper task's state, with no event to wait on."""
+    async with asyncio.timeout(within):
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
