@@ -102,6 +102,8 @@ class Connection:
         try:
             async with asyncio.timeout(timeout_s):
                 return await client.call_tool(tool, arguments)
+        except TimeoutError:
+            raise  # an OSError too, but the server may well be fine
         except MCPError as exc:
             if exc.code == CONNECTION_CLOSED:
                 self._reconnect()
