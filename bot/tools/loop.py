@@ -116,7 +116,9 @@ async def _call(
 ) -> ToolResult:
     tool = by_name.get(call.name)
     if tool is None:
-        registry.metrics.tool_calls.labels("", call.name[:64], "not_offered").inc()
+        # Labelled by nothing the model made up: its inventions must not grow the metrics.
+        registry.metrics.tool_calls.labels("", "", "not_offered").inc()
+        log.info("tool not offered: account_id=%s name=%.64r", account_id, call.name)
         return ToolResult(call.id, NOT_OFFERED.format(name=call.name), True)
     if call.arguments is None:
         registry.metrics.tool_calls.labels(tool.server, tool.tool, "bad_arguments").inc()
