@@ -133,6 +133,23 @@ async def test_a_model_looping_past_the_step_limit_gets_a_last_round_without_too
     await _next_message_works(chatlink, model)
 
 
+async def test_a_server_ignoring_tool_choice_none_still_ends_in_a_clear_answer(
+    app: tuple[Chatlink, ToolModels],
+) -> None:
+    chatlink, models = app
+    model = models.openai
+    model.obeys_tool_choice = False
+    model.default = call("box_echo", {"text": "again"}, text="Once more.")
+    [reply] = await chatlink.core.handle(dm("Loop forever"))
+    assert len(model.requests) == STEPS + 1
+    assert reply.kind is ReplyKind.MODEL
+    assert reply.text.endswith(f"(I stopped after {STEPS} rounds of tool calls without finishing. "
+                               "Ask again, perhaps more narrowly.)")  # fmt: skip
+    assert await _stored(chatlink) == [("user", "Loop forever"), ("assistant", reply.text)]
+    model.default = Step()
+    await _next_message_works(chatlink, model)
+
+
 async def test_stop_cancels_a_running_call_and_keeps_nothing(
     app: tuple[Chatlink, ToolModels], events: ToolEvents
 ) -> None:

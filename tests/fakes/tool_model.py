@@ -50,6 +50,8 @@ class ToolModel:
     default: Step = field(default_factory=Step)
     requests: list[dict[str, Any]] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    # Some OpenAI-compatible servers (local ones) ignore tool_choice "none": False plays one.
+    obeys_tool_choice: bool = True
     _ids: int = 0
 
     def _next(self) -> Step:
@@ -78,7 +80,7 @@ class ToolModel:
             return self._refuse(problem)
         step = self._next()
         # The model may name a tool it was not offered (they do): chatlink must cope.
-        if body.get("tool_choice") == "none" and step.calls:
+        if body.get("tool_choice") == "none" and step.calls and self.obeys_tool_choice:
             step = Step(text="(no tools allowed, so:) " + step.text)
         result = last_openai_result(body)
         return StreamingResponse(self._openai_events(step, result), media_type="text/event-stream")
