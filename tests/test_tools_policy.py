@@ -95,6 +95,7 @@ async def test_the_tools_command_lists_what_this_person_may_use_here(
     ]
     [in_group] = await chatlink.core.handle(group("/tools"))
     assert "team.fail" in in_group.text and "open.echo" not in in_group.text
+    assert in_group.private  # shown to the sender only, like /usage
     await chatlink.admin.set_admin("test", "alice", True)
     [admin] = await chatlink.core.handle(dm("/tools"))
     assert "admin.big: A megabyte of text." in admin.text

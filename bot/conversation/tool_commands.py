@@ -30,11 +30,12 @@ class ToolCommands:
             raise NotLinked()
         if account.disabled:
             raise AccountDisabled()
+        # Shown privately, like /usage: an admin's list need not reach the whole group.
         if self.tools is None or not self.tools.configured:
-            return [Reply(NO_SERVERS)]
+            return [Reply(NO_SERVERS, private=True)]
         offered = await self.tools.offered(is_admin=account.is_admin, private=message.is_private)
         if not offered:
-            return [Reply(NONE_HERE + ("" if message.is_private else GROUPS_NOTE))]
+            return [Reply(NONE_HERE + ("" if message.is_private else GROUPS_NOTE), private=True)]
         lines = [
             f"• {t.spec.title}: {_short(t.spec.description)}" if t.spec.description
             else f"• {t.spec.title}"
@@ -47,7 +48,7 @@ class ToolCommands:
             else f"\n\nThe model of this chat, {model.name}, does not call tools: "
             "/model lists the others."
         )
-        return [Reply("Tools you may use here:\n" + "\n".join(lines) + note)]
+        return [Reply("Tools you may use here:\n" + "\n".join(lines) + note, private=True)]
 
 
 def _short(text: str) -> str:
