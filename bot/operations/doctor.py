@@ -120,10 +120,14 @@ def tool_checks(tools: ToolRegistry) -> list[Check]:
             status = await tools.connect(name)
             config = next(s for s in tools.servers if s.name == name)
             if not status.up:
-                where = "command and args" if config.command is not None else "url and headers"
+                where = (
+                    "command and args in MCP_SERVERS_FILE (run it by hand to see its errors)"
+                    if config.command is not None
+                    else "url and headers in MCP_SERVERS_FILE"
+                )
                 raise CheckFailed(
                     f"{status.transport}, did not start ({status.error or 'no answer'}): check "
-                    f"its {where} in MCP_SERVERS_FILE"
+                    f"its {where}"
                 )
             names = [t.name for t in status.tools if config.allows(t.name)]
             policy = [

@@ -242,4 +242,6 @@ def _describe(exc: BaseException) -> str:
         return "no answer in time"
     if isinstance(exc, OSError) and exc.strerror:
         return f"{type(exc).__name__}: {exc.strerror}"
+    if isinstance(exc, MCPError):  # "Connection closed": it exited, or spoke no MCP
+        return f"MCP error: {exc.error.message[:120]}"
     return type(exc).__name__
