@@ -60,7 +60,9 @@ def build_checks(app: Chatlink) -> list[Check]:
 
     use_timedelta_durations()
     return [
-        *core_checks(app.db, app.core.provider, app.limiter, catalogue=app.catalogue),
+        *core_checks(
+            app.db, app.core.provider, app.limiter, catalogue=app.catalogue, tools=app.tools
+        ),
         *telegram_checks(app),
         *discord_checks(app),
     ]

@@ -5,6 +5,7 @@
 - `conversation/`: the core's entry point, chat commands, turn order and memory
 - `linking/`: signed one-time link codes, issued and redeemed in both directions
 - `accounts/`: registration, logins, password hashing, the account cache
+- `tools/`: MCP servers (MCP_SERVERS_FILE) kept connected, who is offered which tool, the loop
 - `delivery/`: what doors share: running them, live replies, splitting, senders, wording
 - `limits/`, `providers/`, `monitoring/`: rate limits and usage, language models, logs and metrics
 - leaves: `errors`, `messages` (what goes in and out), `settings`, `secret`, `clock`

@@ -21,6 +21,7 @@ from bot.operations import AdminService
 from bot.providers import Catalogue, ReplyProvider, build_catalogue
 from bot.secret import load_secret_key
 from bot.settings import Settings
+from bot.tools import ToolRegistry, load_servers
 from storage import (
     AccountStore,
     Database,
@@ -54,6 +55,11 @@ class Chatlink:
     doors: DoorHealth = field(default_factory=DoorHealth)
 
     @property
+    def tools(self) -> ToolRegistry | None:
+        """The MCP servers of MCP_SERVERS_FILE (None: no file)."""
+        return self.core.replier.tools
+
+    @property
     def catalogue(self) -> Catalogue:
         """The models and personas users may pick."""
         return self.core.catalogue
@@ -84,6 +90,10 @@ async def open_chatlink(
     # database is touched.
     catalogue = build_catalogue(settings, provider)
     try:
+        # A bad MCP_SERVERS_FILE stops here too; its servers start once the core is built.
+        servers = (
+            [] if settings.mcp_servers_file is None else load_servers(settings.mcp_servers_file)
+        )
         db = await open_database(settings, create=create, migrate=migrate, missing_ok=missing_ok)
     except BaseException:
         await catalogue.close()
@@ -145,6 +155,15 @@ async def open_chatlink(
             cache_bytes=settings.history_cache_mb * 1024 * 1024,
             clock=clock,
         )
+        tools = None
+        if settings.mcp_servers_file is not None:
+            tools = ToolRegistry(
+                servers,
+                timeout_s=settings.tool_timeout_s,
+                result_max_chars=settings.tool_result_max_chars,
+                max_steps=settings.tool_max_steps,
+                metrics=metrics,
+            )
         usage = UsageLimits(
             limiter,
             per_minute=settings.rate_limit_per_minute,
@@ -170,8 +189,8 @@ async def open_chatlink(
                 )
                 if groups
             },
-            # Every try may take LLM_TIMEOUT_S; a little more for the backoff between tries.
-            reply_timeout_s=settings.llm_timeout_s * (settings.llm_max_retries + 1) + 2,
+            reply_timeout_s=_reply_timeout(settings, tools),
+            tools=tools,
         )
         sessions = WebSessions(
             SessionStore(db),
@@ -183,24 +202,41 @@ async def open_chatlink(
             accounts, account_store, invites, link_codes, usage, links, clock=clock
         )
         try:
+            if tools is not None:
+                await tools.start()
             yield Chatlink(
                 settings, db, accounts, links, core, senders, limiter, metrics, admin, sessions,
                 secret_key,
             )  # fmt: skip
         finally:
-            if cut := await core.idle(settings.shutdown_grace_s):
-                log.warning(
-                    "conversation summaries: %d cut off after SHUTDOWN_GRACE_S=%gs",
-                    cut,
-                    settings.shutdown_grace_s,
-                )
-            await memory.settle()
+            try:
+                if cut := await core.idle(settings.shutdown_grace_s):
+                    log.warning(
+                        "conversation summaries: %d cut off after SHUTDOWN_GRACE_S=%gs",
+                        cut,
+                        settings.shutdown_grace_s,
+                    )
+                await memory.settle()
+            finally:
+                if tools is not None:  # stdio servers stop with us
+                    await tools.close()
     finally:
         await catalogue.close()
         if owns_limiter:
             await limiter.close()
         hasher.close()
         await db.close()
+
+
+def _reply_timeout(settings: Settings, tools: ToolRegistry | None) -> float:
+    # Every try may take LLM_TIMEOUT_S; a little more for the backoff between tries. With
+    # tools, a reply is up to TOOL_MAX_STEPS + 1 model calls and TOOL_MAX_STEPS rounds of calls.
+    one_call = settings.llm_timeout_s * (settings.llm_max_retries + 1) + 2
+    if tools is None or not tools.configured:
+        return one_call
+    longest = max(s.timeout_s or settings.tool_timeout_s for s in tools.servers)
+    steps = settings.tool_max_steps
+    return one_call * (steps + 1) + longest * steps
 
 
 async def open_database(

@@ -80,7 +80,7 @@ async def test_commands_are_synced_with_their_options(
     by_name = {c["name"]: c for c in sync.body}
     assert sorted(by_name) == [
         "chat", "forget", "help", "link", "model", "persona", "reset", "retry", "stop",
-        "system", "undo", "unlink", "usage", "whoami",
+        "system", "tools", "undo", "unlink", "usage", "whoami",
     ]  # fmt: skip
     [message] = by_name["chat"]["options"]
     assert (message["name"], message["type"], message["required"]) == ("message", 3, True)
@@ -109,7 +109,7 @@ async def test_guild_sync_and_content_intent(
                 f"applications/4242/guilds/{GUILD_ID}/commands",
                 "applications/4242/commands",
             ]
-            assert len(syncs[0].body) == 14 and syncs[1].body == []  # no duplicates left global
+            assert len(syncs[0].body) == 15 and syncs[1].body == []  # no duplicates left global
             assert fake.content_intent
             await fake.command("help")  # found through data.guild_id, as Discord sends it
             [answer] = await fake.wait_for(1)

@@ -29,10 +29,12 @@ ROOMS: dict[str, set[str]] = {
     "rendering": {"delivery"},  # Markdown to what each door shows, split as delivery splits
     "accounts": {"clock", "errors", "limits", "monitoring"},
     "linking": {"accounts", "clock", "delivery", "errors", "limits", "monitoring"},
+    # MCP servers and the tool loop: what the model may call, for whom.
+    "tools": {"errors", "messages", "monitoring", "providers"},
     "conversation": LEAVES
-    | {"accounts", "delivery", "limits", "linking", "monitoring", "providers"},
+    | {"accounts", "delivery", "limits", "linking", "monitoring", "providers", "tools"},
     "operations": LEAVES
-    | {"accounts", "conversation", "limits", "linking", "monitoring", "providers"},
+    | {"accounts", "conversation", "limits", "linking", "monitoring", "providers", "tools"},
     "app": LEAVES
     | {
         "accounts",
@@ -44,6 +46,7 @@ ROOMS: dict[str, set[str]] = {
         "operations",
         "providers",
         "secret",
+        "tools",
     },
 }
 SUBPACKAGES = {path.name for path in (ROOT / "bot").iterdir() if (path / "__init__.py").exists()}

@@ -71,7 +71,7 @@ async def test_start_up_registers_commands(running: tuple[FakeTelegram, Chatlink
     [commands] = [c.params["commands"] for c in fake.calls if c.method == "setMyCommands"]
     assert [c["command"] for c in commands] == [
         "start", "help", "link", "unlink", "reset", "forget", "whoami",
-        "model", "persona", "system", "retry", "undo", "stop", "usage",
+        "model", "persona", "system", "retry", "undo", "stop", "usage", "tools",
     ]  # fmt: skip
     assert app.senders.username("telegram") == BOT_USERNAME
 

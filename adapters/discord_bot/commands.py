@@ -1,5 +1,5 @@
 """The thread-control slash commands: /model and /persona (names autocompleted), /system,
-/retry, /undo, /stop and /usage, each run through the core like the other commands."""
+/retry, /undo, /stop, /usage and /tools, each run through the core like the other commands."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from bot.providers import OFF, Catalogue
 
 # (interaction, command name, argument) -> the answer shown
 Run = Callable[[discord.Interaction, str, str], Awaitable[None]]
-SIMPLE = ("retry", "undo", "stop", "usage")
+SIMPLE = ("retry", "undo", "stop", "usage", "tools")
 MAX_CHOICES = 25  # what Discord shows of an autocomplete list
 
 

@@ -1,4 +1,4 @@
-"""The chat commands: /start /help /link /unlink /reset /forget /whoami, and the controls."""
+"""The chat commands: /start /help /link /unlink /reset /forget /whoami, the controls, /tools."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from bot.conversation.controls import ThreadControls
 from bot.conversation.memory import Memory, thread_key
 from bot.conversation.replying import Replier
 from bot.conversation.thread_commands import ThreadCommands
+from bot.conversation.tool_commands import ToolCommands
 from bot.errors import AccountDisabled, NotLinked
 from bot.limits import UsageLimits
 from bot.linking import LinkService
@@ -65,6 +66,7 @@ class ChatCommands:
             "system": thread.system,
             "usage": thread.usage,
             "stop": thread.stop,
+            "tools": ToolCommands(self.controls, replier.tools).list,
             # Answered in the thread's turn by the core; here only when not linked.
             "retry": self.needs_account,
             "undo": self.needs_account,

@@ -20,6 +20,7 @@ COMMANDS = (
     "undo",
     "stop",
     "usage",
+    "tools",
 )
 
 # What each command does, in the platforms' command menus.
@@ -38,6 +39,7 @@ DESCRIPTIONS = {
     "undo": "Remove the last exchange",
     "stop": "Stop the reply being written",
     "usage": "Your tokens today and your limits",
+    "tools": "The tools the model may use for you here",
 }
 # `/start link` (the deep link a group offers) asks for a link code in the private chat.
 START_LINK = "link"
@@ -99,6 +101,7 @@ Send `demo markdown` to see them all.
 - `/retry`: write the last reply again; `/undo`: remove the last exchange
 - `/stop`: stop the reply being written
 - `/usage`: your tokens today, the limits, the model and persona
+- `/tools`: the tools the model may use for you in this chat
 - `/help`: this text
 
 ### Settings of this chat

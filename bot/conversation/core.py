@@ -25,6 +25,7 @@ from bot.linking import LinkService
 from bot.messages import IncomingMessage, Platform, ProgressCallback, Reply, ReplyKind
 from bot.monitoring import Metrics
 from bot.providers import Catalogue, ModelSpec, ReplyProvider
+from bot.tools import ToolRegistry
 from storage import (
     Account,
     AccountStore,
@@ -70,6 +71,7 @@ class ChatCore:
         reply_timeout_s: float = 300.0,
         allowed_groups: dict[Platform, set[str]] | None = None,
         metrics: Metrics | None = None,
+        tools: ToolRegistry | None = None,
     ) -> None:
         self.account_store = account_store
         self.accounts = AccountCache(account_store)
@@ -102,6 +104,7 @@ class ChatCore:
             reply_timeout_s=reply_timeout_s,
             base_prompt_tokens=base_prompt_tokens,
             clock=memory.clock,
+            tools=tools,
         )
         self.commands = ChatCommands(
             account_store,

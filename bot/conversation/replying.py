@@ -15,7 +15,15 @@ from bot.conversation.tokens import estimate, estimate_turns
 from bot.limits import UsageLimits
 from bot.messages import IncomingMessage, ProgressCallback, Reply, ReplyKind
 from bot.monitoring import Metrics
-from bot.providers import Catalogue, ReplyProvider, Turn, Usage, describe_failure
+from bot.providers import (
+    Catalogue,
+    ReplyProvider,
+    ToolingProvider,
+    Turn,
+    Usage,
+    describe_failure,
+)
+from bot.tools import ToolRegistry, run_tool_loop
 from storage import Account, ThreadSettingsStore, UsageStore
 
 log = logging.getLogger(__name__)
@@ -67,7 +75,9 @@ class Replier:
         reply_timeout_s: float,
         base_prompt_tokens: int = 0,
         clock: Clock = utcnow,
+        tools: ToolRegistry | None = None,
     ) -> None:
+        self.tools = tools  # MCP_SERVERS_FILE's servers, for models marked `tools`
         self.base_prompt_tokens = base_prompt_tokens
         self.memory = memory
         self.catalogue = catalogue
@@ -168,7 +178,8 @@ class Replier:
         try:
             # Bounded as a whole: SDK retries honour the server's retry-after, however long.
             async with asyncio.timeout(self.reply_timeout_s):
-                reply = await self._stoppable(thread_id, provider, history, usage, on_progress)
+                work = self._generate(choices, account, message, history, usage, on_progress)
+                reply = await self._stoppable(thread_id, work)
         except Stopped:
             await self._record(account.id, name, usage.total or estimate_turns(history), usage)
             return [Reply(STOPPED)]
@@ -227,17 +238,32 @@ class Replier:
         left = spec.context_tokens - spec.max_tokens - self.base_prompt_tokens
         return max(MIN_CONTEXT_TOKENS, left - estimate_turns(system))
 
-    async def _stoppable(
+    async def _generate(
         self,
-        thread_id: int,
-        provider: ReplyProvider,
+        choices: Choices,
+        account: Account,
+        message: IncomingMessage,
         history: list[Turn],
         usage: Usage,
         on_progress: ProgressCallback | None,
     ) -> str:
-        # The stream is read in a task of its own, so /stop can close it without
-        # cancelling the door's task that waits here.
-        task = asyncio.create_task(generate(provider, history, usage, on_progress))
+        provider, tools = choices.provider, self.tools
+        if tools is None or not choices.model.tools or not isinstance(provider, ToolingProvider):
+            return await generate(provider, history, usage, on_progress)
+        # Only the final text is stored (see docs/tools.md): the history stays plain turns,
+        # valid for either provider whatever model the thread switches to.
+        offered = await tools.offered(is_admin=account.is_admin, private=message.is_private)
+        reply = await run_tool_loop(
+            provider, history, offered, tools, usage, on_progress, account_id=account.id
+        )
+        if not reply.strip():
+            raise EmptyReply()
+        return reply
+
+    async def _stoppable(self, thread_id: int, work: Coroutine[Any, Any, str]) -> str:
+        # The reply is made in a task of its own, so /stop can end it (a model stream or a
+        # tool call) without cancelling the door's task that waits here.
+        task = asyncio.create_task(work)
         self._streams[thread_id] = task
         try:
             return await task

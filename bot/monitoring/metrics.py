@@ -44,6 +44,19 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.tool_calls = Counter(
+            "chatlink_tool_calls",
+            "Tool calls of models through MCP servers, by server, tool and outcome "
+            "(ok, error, timeout, down, cancelled, not_offered, bad_arguments).",
+            ["server", "tool", "outcome"],
+            registry=self.registry,
+        )
+        self.tool_seconds = Histogram(
+            "chatlink_tool_seconds",
+            "Time one tool call took.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=self.registry,
+        )
         self.rate_limited = Counter(
             "chatlink_rate_limited",
             "Answers refused by a rate limit or budget.",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from bot.limits import Limiter
 from bot.monitoring import scrub
 from bot.providers import Catalogue, ReplyProvider
+from bot.tools import ToolRegistry
 from storage import Database, DatabaseUnavailable, current_revision, head_revision
 
 
@@ -32,9 +33,15 @@ class Outcome:
 
 
 def core_checks(
-    db: Database, provider: ReplyProvider, limiter: Limiter, *, catalogue: Catalogue | None = None
+    db: Database,
+    provider: ReplyProvider,
+    limiter: Limiter,
+    *,
+    catalogue: Catalogue | None = None,
+    tools: ToolRegistry | None = None,
 ) -> list[Check]:
-    """Database, migrations, model endpoint (each model of a MODELS_FILE) and Redis."""
+    """Database, migrations, model endpoint (each model of a MODELS_FILE), Redis, and each
+    MCP server of MCP_SERVERS_FILE."""
 
     async def database() -> str:
         path = db.sqlite_path
@@ -101,7 +108,40 @@ def core_checks(
             else [Check("model", model)]
         ),
         Check("redis", redis),
+        *([] if tools is None else tool_checks(tools)),
     ]
+
+
+def tool_checks(tools: ToolRegistry) -> list[Check]:
+    """One check per MCP server: whether it started (or, over HTTP, answers) and its tools."""
+
+    def server(name: str) -> Check:
+        async def check() -> str:
+            status = await tools.connect(name)
+            config = next(s for s in tools.servers if s.name == name)
+            if not status.up:
+                where = (
+                    "command and args in MCP_SERVERS_FILE (run it by hand to see its errors)"
+                    if config.command is not None
+                    else "url and headers in MCP_SERVERS_FILE"
+                )
+                raise CheckFailed(
+                    f"{status.transport}, did not start ({status.error or 'no answer'}): check "
+                    f"its {where}"
+                )
+            names = [t.name for t in status.tools if config.allows(t.name)]
+            policy = [
+                "admin only" if config.admin_only else "",
+                "in groups too" if config.groups else "private chats only",
+            ]
+            return (
+                f"{status.transport}, started, {len(names)} tool{'s' if len(names) != 1 else ''}"
+                f" ({', '.join(p for p in policy if p)}): {', '.join(names) or 'none'}"
+            )
+
+        return Check(f"mcp:{name}", check)
+
+    return [server(config.name) for config in tools.servers]
 
 
 def _from_file(catalogue: Catalogue) -> bool:

@@ -9,6 +9,14 @@ from bot.providers.demo import DEMO_MARKDOWN
 from bot.providers.echo import EchoProvider
 from bot.providers.failures import describe_failure
 from bot.providers.models_file import OFF, PROVIDERS, ModelSpec, Persona
+from bot.providers.tool_calls import (
+    ToolCall,
+    ToolingProvider,
+    ToolRequest,
+    ToolResult,
+    ToolRound,
+    ToolSpec,
+)
 from bot.settings import Settings
 
 __all__ = [
@@ -19,6 +27,12 @@ __all__ = [
     "ModelSpec",
     "Persona",
     "ReplyProvider",
+    "ToolCall",
+    "ToolRequest",
+    "ToolResult",
+    "ToolRound",
+    "ToolSpec",
+    "ToolingProvider",
     "Turn",
     "Usage",
     "build_catalogue",

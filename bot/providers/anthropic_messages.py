@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import cast
+from typing import Any, cast
 
 from anthropic import AsyncAnthropic, omit
-from anthropic.types import MessageParam
+from anthropic.types import MessageParam, TextBlockParam
 
+from bot.providers.anthropic_tools import stream_anthropic_tools
 from bot.providers.base import IncompleteReply, Turn, Usage
 from bot.providers.prompt_cache import anthropic_messages, anthropic_system
+from bot.providers.tool_calls import ToolCall, ToolRequest
 
 
 class AnthropicProvider:
@@ -44,19 +46,12 @@ class AnthropicProvider:
 
     async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
         """Yield text deltas; input and output tokens go into `usage`."""
-        # System turns (persona, a conversation summary) join the system prompt: the Messages
-        # API takes instructions there, not among the messages.
-        system = anthropic_system(
-            self.system_prompt, [t.content for t in history if t.role == "system"]
-        )
-        messages = cast(
-            "list[MessageParam]",
-            [{"role": t.role, "content": t.content} for t in _alternating(history)],
-        )
+        system, turns = self.request(history)
+        messages = cast("list[MessageParam]", turns)
         async with self.client.messages.stream(
             model=self.model,
             system=system or omit,
-            messages=anthropic_messages(messages),  # cache breakpoints: see prompt_cache
+            messages=messages,
             max_tokens=self.max_tokens,
         ) as events:
             async for text in events.text_stream:
@@ -71,6 +66,26 @@ class AnthropicProvider:
             usage.output_tokens = final.usage.output_tokens
             if final.stop_reason is None:  # ended without message_delta/message_stop
                 raise IncompleteReply()
+
+    def request(self, history: Sequence[Turn]) -> tuple[list[TextBlockParam], list[dict[str, Any]]]:
+        """The system blocks and the messages for `history`, with prompt-cache breakpoints."""
+        # System turns (persona, a conversation summary) join the system prompt: the Messages
+        # API takes instructions there, not among the messages.
+        system = anthropic_system(
+            self.system_prompt, [t.content for t in history if t.role == "system"]
+        )
+        turns = cast(
+            "list[MessageParam]",
+            [{"role": t.role, "content": t.content} for t in _alternating(history)],
+        )
+        # cache breakpoints: see prompt_cache
+        return system, cast("list[dict[str, Any]]", anthropic_messages(turns))
+
+    def stream_tools(
+        self, history: Sequence[Turn], request: ToolRequest, usage: Usage
+    ) -> AsyncIterator[str | ToolCall]:
+        """One round with tools offered (see `anthropic_tools`)."""
+        return stream_anthropic_tools(self, history, request, usage)
 
     async def check(self) -> str:
         """Ask for one token: proves the key, the address and the model together."""

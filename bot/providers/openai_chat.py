@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import cast
+from typing import Any, cast
 
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
 from bot.providers.base import IncompleteReply, Turn, Usage
+from bot.providers.openai_tools import stream_openai_tools
+from bot.providers.tool_calls import ToolCall, ToolRequest
 
 # Local servers (Ollama, vLLM ...) ignore the key, but the SDK insists on one.
 NO_KEY = "not-needed"
@@ -50,9 +52,7 @@ class OpenAIChatProvider:
 
         System turns first, then the history: the layout that keeps the prefix identical
         from turn to turn, for servers that cache prompt prefixes (see prompt_cache)."""
-        turns = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
-        turns += [{"role": t.role, "content": t.content} for t in history]
-        messages = cast("list[ChatCompletionMessageParam]", turns)
+        messages = cast("list[ChatCompletionMessageParam]", self.messages(history))
         chunks = await self.client.chat.completions.create(
             model=self.model,
             messages=messages,
@@ -75,6 +75,17 @@ class OpenAIChatProvider:
                     finished = finished or choice.finish_reason is not None
         if not finished:  # the connection closed early but cleanly: not a whole reply
             raise IncompleteReply()
+
+    def messages(self, history: Sequence[Turn]) -> list[dict[str, Any]]:
+        """The request's messages: the base prompt, then the history."""
+        turns = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        return turns + [{"role": t.role, "content": t.content} for t in history]
+
+    def stream_tools(
+        self, history: Sequence[Turn], request: ToolRequest, usage: Usage
+    ) -> AsyncIterator[str | ToolCall]:
+        """One round with tools offered (see `openai_tools`)."""
+        return stream_openai_tools(self, history, request, usage)
 
     async def check(self) -> str:
         """List the server's models; the configured one should be among them."""

@@ -1,0 +1,91 @@
+"""Tools on OpenAI-compatible chat completions: `tools`, streamed `tool_calls` deltas, and
+the results as `role: "tool"` messages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from openai.types.chat import ChatCompletionMessageParam
+
+from bot.providers.base import IncompleteReply, Turn, Usage
+from bot.providers.tool_calls import ToolCall, ToolRequest, ToolRound, ToolSpec
+
+if TYPE_CHECKING:
+    from bot.providers.openai_chat import OpenAIChatProvider
+
+
+def tool_params(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
+    """The `tools` parameter: one function each."""
+    return [
+        {
+            "type": "function",
+            "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+        }
+        for t in tools
+    ]
+
+
+def round_messages(rounds: Sequence[ToolRound]) -> list[dict[str, Any]]:
+    """Each round as the assistant's message with its `tool_calls`, then one tool message
+    per call, answering its id."""
+    messages: list[dict[str, Any]] = []
+    for done in rounds:
+        calls = [
+            {
+                "id": c.id,
+                "type": "function",
+                "function": {"name": c.name, "arguments": c.raw_arguments},
+            }
+            for c in done.calls
+        ]
+        messages.append({"role": "assistant", "content": done.text or None, "tool_calls": calls})
+        for result in done.results:
+            content = f"Error: {result.content}" if result.is_error else result.content
+            messages.append({"role": "tool", "tool_call_id": result.call_id, "content": content})
+    return messages
+
+
+async def stream_openai_tools(
+    provider: OpenAIChatProvider, history: Sequence[Turn], request: ToolRequest, usage: Usage
+) -> AsyncIterator[str | ToolCall]:
+    """Stream one round: text deltas as they come, then the calls assembled from their deltas."""
+    turns = provider.messages(history) + round_messages(request.rounds)
+    extra: dict[str, Any] = {}
+    if request.tools:
+        extra["tools"] = tool_params(request.tools)
+        if request.final:
+            extra["tool_choice"] = "none"
+    chunks = await provider.client.chat.completions.create(
+        model=provider.model,
+        messages=cast("list[ChatCompletionMessageParam]", turns),
+        temperature=provider.temperature,
+        max_tokens=provider.max_tokens,
+        stream=True,
+        stream_options={"include_usage": True},
+        **extra,
+    )
+    finished = False
+    calls: dict[int, list[str]] = {}  # by index: id, name, the arguments' JSON so far
+    async with chunks:
+        async for chunk in chunks:
+            if chunk.usage is not None:
+                usage.input_tokens += chunk.usage.prompt_tokens
+                usage.output_tokens += chunk.usage.completion_tokens
+                details = chunk.usage.prompt_tokens_details  # automatic prefix caching
+                usage.cache_read_tokens += (details and details.cached_tokens) or 0
+            for choice in chunk.choices:
+                if choice.delta.content:
+                    yield choice.delta.content
+                for delta in choice.delta.tool_calls or ():
+                    call = calls.setdefault(delta.index, ["", "", ""])
+                    call[0] = delta.id or call[0]
+                    if delta.function is not None:
+                        call[1] += delta.function.name or ""
+                        call[2] += delta.function.arguments or ""
+                finished = finished or choice.finish_reason is not None
+    if not finished:
+        raise IncompleteReply()
+    for index in sorted(calls):
+        call_id, name, raw = calls[index]
+        yield ToolCall.parsed(call_id or f"call_{index}", name, raw)
