@@ -23,13 +23,14 @@ ROOMS: dict[str, set[str]] = {
     "secret": {"errors", "settings"},
     "monitoring": {"messages"},
     "providers": {"errors", "settings"},
+    "media": {"errors", "messages", "settings"},  # images, documents, speech to text
     "limits": {"errors", "clock"},
     "delivery": {"errors", "messages"},
     "rendering": {"delivery"},  # Markdown to what each door shows, split as delivery splits
     "accounts": {"clock", "errors", "limits", "monitoring"},
     "linking": {"accounts", "clock", "delivery", "errors", "limits", "monitoring"},
     "conversation": LEAVES
-    | {"accounts", "delivery", "limits", "linking", "monitoring", "providers"},
+    | {"accounts", "delivery", "limits", "linking", "media", "monitoring", "providers"},
     "operations": LEAVES
     | {"accounts", "conversation", "limits", "linking", "monitoring", "providers"},
     "app": LEAVES
@@ -39,6 +40,7 @@ ROOMS: dict[str, set[str]] = {
         "delivery",
         "limits",
         "linking",
+        "media",
         "monitoring",
         "operations",
         "providers",

@@ -22,6 +22,7 @@ from bot.delivery import STORAGE_FAILED
 from bot.errors import AccountDisabled, ChatlinkError, InputRejected, RateLimited
 from bot.limits import UsageLimits
 from bot.linking import LinkService
+from bot.media import MediaReader
 from bot.messages import IncomingMessage, Platform, ProgressCallback, Reply, ReplyKind
 from bot.monitoring import Metrics
 from bot.providers import Catalogue, ModelSpec, ReplyProvider
@@ -40,7 +41,7 @@ __all__ = ["CONTEXT_TRIMMED", "MODEL_FAILED", "SUMMARY_PROMPT", "ChatCore", "Emp
 # Commands answered in the thread's turn, after the messages before them.
 IN_TURN = ("retry", "undo")
 
-NOT_TEXT = "I can only read text messages."
+NOT_TEXT = "I can only read text, images, voice messages and documents."
 EMPTY = "Send me some text."
 NOT_LINKED_PRIVATE = (
     "Hi! This chat is not linked to an account yet. Send /link and I will give you a "
@@ -70,6 +71,7 @@ class ChatCore:
         reply_timeout_s: float = 300.0,
         allowed_groups: dict[Platform, set[str]] | None = None,
         metrics: Metrics | None = None,
+        media: MediaReader | None = None,
     ) -> None:
         self.account_store = account_store
         self.accounts = AccountCache(account_store)
@@ -101,6 +103,7 @@ class ChatCore:
             summarize_memory=summarize_memory,
             reply_timeout_s=reply_timeout_s,
             base_prompt_tokens=base_prompt_tokens,
+            reader=media,
             clock=memory.clock,
         )
         self.commands = ChatCommands(
@@ -127,7 +130,11 @@ class ChatCore:
         """Whether the answer may come from the model, streamed: doors then show typing and
         a live reply. Commands, refusals of the input and ignored messages do not."""
         text = _clean(message).text
-        if self._ignored(message) or text is None:
+        if self._ignored(message):
+            return False
+        if message.attachments:  # read in the turn, then answered by the model
+            return len((text or "").strip()) <= self.max_message_chars
+        if text is None:
             return False
         command = parse_command(text)
         if command is not None:
@@ -206,9 +213,10 @@ class ChatCore:
         self, message: IncomingMessage, known: Account | None, arrival: int
     ) -> list[Reply] | _Turn:
         """Answer commands and refusals at once; for a chat message, queue its turn."""
-        if message.text is None:
+        if message.text is None and not message.attachments:
             return [Reply.refused(InputRejected(NOT_TEXT))]
-        command = parse_command(message.text)
+        # A caption is never a command: the files it came with are the message.
+        command = None if message.attachments else parse_command(message.text or "")
         if command is not None:
             if not command.is_for(message.bot_username):
                 return []
@@ -216,8 +224,8 @@ class ChatCore:
             if command.name in IN_TURN and account is not None and not account.disabled:
                 return await self._queue(account, message, "", arrival, action=command.name)
             return await self.commands.run(message, command, account)
-        text = message.text.strip()
-        if not text:
+        text = (message.text or "").strip()
+        if not text and not message.attachments:
             return [Reply.refused(InputRejected(EMPTY))]
         if len(text) > self.max_message_chars:
             too_long = InputRejected(

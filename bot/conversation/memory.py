@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from bot.clock import Clock, utcnow
 from bot.conversation.history_cache import HistoryCache
 from bot.conversation.ordering import KeyedLocks
+from bot.conversation.pictures import with_pictures
 from bot.conversation.tokens import estimate_turns, fit
 from bot.messages import IncomingMessage
 from bot.providers import Turn
-from storage import MessageStore, StoredMessage
+from storage import MediaStore, MessageStore, NewImage, StoredMessage
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +73,12 @@ class Memory:
         max_chars: int = 16_000,
         max_tokens: int = 1_000_000,
         cache_bytes: int = 0,
+        max_images: int = 4,
         clock: Clock = utcnow,
     ) -> None:
         self.store = store
+        self.media = MediaStore(store.db)
+        self.max_images = max_images
         self.max_messages = max_messages
         self.max_chars = max_chars
         self.max_tokens = max_tokens
@@ -122,9 +126,21 @@ class Memory:
                 self._thread_ids.popitem(last=False)
             return thread_id
 
-    async def remember(self, thread_id: int, role: str, content: str, platform: str) -> None:
-        """Store one turn (committed on return)."""
-        stored = await self.store.append(thread_id, role, content, platform, self.clock())
+    async def remember(
+        self,
+        thread_id: int,
+        role: str,
+        content: str,
+        platform: str,
+        images: Sequence[NewImage] = (),
+    ) -> None:
+        """Store one turn, with its images (committed on return)."""
+        if images:
+            stored = await self.store.append_with_images(
+                thread_id, role, content, platform, self.clock(), images
+            )
+        else:
+            stored = await self.store.append(thread_id, role, content, platform, self.clock())
         self._cache.append(stored)
 
     async def take_turn(self, thread_id: int) -> int:
@@ -145,10 +161,12 @@ class Memory:
         """The ticket's turn is over."""
         await self.store.end_turn(ticket)
 
-    async def history(self, thread_id: int, max_tokens: int | None = None) -> Context:
+    async def history(
+        self, thread_id: int, max_tokens: int | None = None, *, vision: bool = False
+    ) -> Context:
         """The recent turns of a thread, oldest first, within the count, character and token
         bounds (`max_tokens`, else the memory's own), after the thread's summary (if any) as
-        a system turn."""
+        a system turn; with `vision`, the last `max_images` images go along (see pictures)."""
         cached = self._cache.get(thread_id)
         if cached is not None:
             summary, recent = cached.summary, list(cached.messages)
@@ -162,7 +180,9 @@ class Memory:
         recent = recent[-self.max_messages :]
         budget = (self.max_tokens if max_tokens is None else max_tokens) - estimate_turns(note)
         turns = fit(bound_history(recent, self.max_chars), budget)
-        first_kept = recent[len(recent) - len(turns)].id if recent else 0
+        kept = recent[len(recent) - len(turns) :]
+        turns = await with_pictures(turns, kept, self.media, self.max_images, vision=vision)
+        first_kept = kept[0].id if kept else 0
         return Context(note + turns, dropped or len(turns) < len(recent), first_kept)
 
     async def fold(self, thread_id: int, first_kept: int, summarize: Summarize) -> bool:

@@ -9,6 +9,7 @@ from anthropic import AsyncAnthropic
 from anthropic.types import MessageParam
 
 from bot.providers.base import IncompleteReply, Turn, Usage
+from bot.providers.content import anthropic_content
 
 
 class AnthropicProvider:
@@ -50,7 +51,7 @@ class AnthropicProvider:
         ).strip()
         messages = cast(
             "list[MessageParam]",
-            [{"role": t.role, "content": t.content} for t in _alternating(history)],
+            [{"role": t.role, "content": anthropic_content(t)} for t in _alternating(history)],
         )
         async with self.client.messages.stream(
             model=self.model,
@@ -85,7 +86,9 @@ def _alternating(history: Sequence[Turn]) -> list[Turn]:
     merged: list[Turn] = []
     for turn in (t for t in history if t.role != "system"):
         if merged and merged[-1].role == turn.role:
-            merged[-1] = Turn(turn.role, merged[-1].content + "\n\n" + turn.content)
+            previous = merged[-1]
+            content = "\n\n".join(c for c in (previous.content, turn.content) if c)
+            merged[-1] = Turn(turn.role, content, previous.images + turn.images)
         else:
             merged.append(turn)
     while merged and merged[0].role != "user":

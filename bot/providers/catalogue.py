@@ -81,6 +81,7 @@ def legacy_spec(settings: Settings) -> ModelSpec:
         context_tokens=settings.llm_context_tokens,
         max_tokens=settings.llm_max_tokens,
         temperature=settings.llm_temperature,
+        vision=settings.llm_vision,
         default=True,
     )
 

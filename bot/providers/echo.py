@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 
 from bot.providers.base import Turn, Usage
+from bot.providers.content import describe_images
 from bot.providers.demo import DEMO_MARKDOWN
 
 QUOTE_CHARS = 200
@@ -21,7 +22,8 @@ def echo_reply(history: Sequence[Turn]) -> str:
     *earlier, current = [t for t in history if t.role != "system"]
     if current.content.strip().lower().startswith(DEMO_COMMAND):
         return DEMO_MARKDOWN
-    lines = [f"Echo: {current.content}"]
+    lines = [f"Echo: {current.content}"] if current.content or not current.images else []
+    lines += [f"(I got {image}.)" for image in describe_images(current)]
     if not earlier:
         lines.append("(This is the start of our conversation; I remember nothing before it.)")
     else:

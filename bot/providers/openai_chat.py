@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import cast
+from typing import Any, cast
 
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
 from bot.providers.base import IncompleteReply, Turn, Usage
+from bot.providers.content import openai_content
 
 # Local servers (Ollama, vLLM ...) ignore the key, but the SDK insists on one.
 NO_KEY = "not-needed"
@@ -47,8 +48,10 @@ class OpenAIChatProvider:
 
     async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
         """Yield content deltas; the final chunk's usage (when sent) goes into `usage`."""
-        turns = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
-        turns += [{"role": t.role, "content": t.content} for t in history]
+        turns: list[dict[str, Any]] = (
+            [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        )
+        turns += [{"role": t.role, "content": openai_content(t)} for t in history]
         messages = cast("list[ChatCompletionMessageParam]", turns)
         chunks = await self.client.chat.completions.create(
             model=self.model,
