@@ -111,8 +111,9 @@ class MediaStore:
     async def take_uploads(
         self, account_id: int, ids: Sequence[str], *, expired_before: datetime
     ) -> list[Upload]:
-        """The account's unexpired uploads with these ids, removed as they are taken (an
-        upload goes with one message); in the order of `ids`, those found only."""
+        """The account's unexpired uploads with these ids, in the order of `ids`, removed as
+        they are taken (an upload goes with one message). All or nothing: when one is not
+        found, none is removed, and those found are returned for the caller to tell."""
         query = select(uploads).where(
             uploads.c.account_id == account_id,
             uploads.c.id.in_(list(ids)),
@@ -120,7 +121,7 @@ class MediaStore:
         )
         async with self.db.write() as conn:
             found = {row.id: _upload(row) for row in (await conn.execute(query)).all()}
-            if found:
+            if found and len(found) == len(set(ids)):
                 await conn.execute(delete(uploads).where(uploads.c.id.in_(list(found))))
         return [found[i] for i in ids if i in found]
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from bot.accounts import AccountCache
 from bot.conversation.chat_commands import ChatCommands
 from bot.conversation.commands import parse_command
+from bot.conversation.files import Files
 from bot.conversation.memory import Memory, thread_key
 from bot.conversation.ordering import Place, TurnOrder
 from bot.conversation.replying import (
@@ -116,6 +117,8 @@ class ChatCore:
         )
         # The thread's controls, for doors that offer them outside chat (the web API).
         self.controls = self.commands.controls
+        # Uploads waiting for a message, and stored images shown back (the web door).
+        self.files = Files(memory.media, clock=memory.clock)
 
     def place(self, message: IncomingMessage) -> Place:
         """The message's place in its sender's line, for a door to hold until it has shown
