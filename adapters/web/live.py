@@ -6,8 +6,9 @@ holding the whole reply (a model reply also carries `html`, its Markdown rendere
 sanitised). `{"type": "stop"}` while a reply streams stops it (the model call ends, nothing
 half-written is stored, and that message's reply says so); it is answered at once with
 `{"type": "stopped", "stopped": true|false}` (whether a reply was being made). Messages sent
-meanwhile wait their turn, in order. Bad frames get `{"type": "error", "detail": ...}` and the
-socket stays.
+meanwhile wait their turn, in order. Files uploaded first (POST /api/uploads) go with a
+message that names them: `{"message": "...", "files": ["<id>", ...]}` (the message may be empty
+then). Bad frames get `{"type": "error", "detail": ...}` and the socket stays.
 Authentication: `Authorization: Bearer <token>`, or the page's session cookie from the same origin.
 """
 
@@ -28,7 +29,7 @@ from bot.accounts import Account, credential_version
 from bot.app import Chatlink
 from bot.conversation import PRIVATE_THREAD
 from bot.delivery import answer_for, describe
-from bot.errors import AccountDisabled
+from bot.errors import AccountDisabled, ChatlinkError
 from bot.messages import Reply, ReplyKind
 from bot.rendering import to_html
 
@@ -40,8 +41,10 @@ POLICY_VIOLATION = 1008
 SERVICE_RESTART = 1012  # close code: the server is restarting, come back later (door.Draining)
 CLIENT_LEFT = "client_left_mid_reply"  # an everyday event (a reload, a closed tab): INFO
 BAD_FRAME = (
-    'Send text frames of JSON like {"message": "hello"} or {"type": "stop"}, in valid UTF-8.'
+    'Send text frames of JSON like {"message": "hello"} or {"type": "stop"}, in valid UTF-8 '
+    '(files uploaded first go along as "files": ["<id>"]).'
 )
+MOST_FILES = 10
 
 
 def allowed_origins(websocket: WebSocket) -> set[str]:
@@ -150,12 +153,13 @@ async def _serve(
             await websocket.send_json(_reply_frame(Reply.refused(AccountDisabled())))
             await websocket.close(code=POLICY_VIOLATION, reason="session ended")
             return "account_disabled"
-        text = _message_text(frame.get("text"))
-        if text is None:
+        parsed = _message(frame.get("text"))
+        if parsed is None:
             await websocket.send_json({"type": "error", "detail": BAD_FRAME})
             continue
+        text, files = parsed
         try:
-            await _answer(websocket, chatlink, current, text)
+            await _answer(websocket, chatlink, current, text, files)
         except WebSocketDisconnect:
             return CLIENT_LEFT
         except Exception as error:
@@ -174,9 +178,15 @@ async def _answer(
     chatlink: Chatlink,
     account: Account,
     text: str,
+    files: list[str],
 ) -> None:
     sent = 0
     gone = False
+    try:
+        attachments = await chatlink.core.files.take(account.id, files) if files else ()
+    except ChatlinkError as error:  # gone, or someone else's: answered like any refusal
+        await websocket.send_json(_reply_frame(Reply.refused(error)))
+        return
 
     async def stream(so_far: str) -> None:
         nonlocal sent, gone
@@ -186,7 +196,9 @@ async def _answer(
             sent = len(so_far)
 
     handling = asyncio.create_task(
-        chatlink.core.handle(web_message(account, text), on_progress=stream, account=account)
+        chatlink.core.handle(
+            web_message(account, text, attachments), on_progress=stream, account=account
+        )
     )
     registry = _in_flight(websocket)
     registry[account.id] = handling
@@ -238,7 +250,8 @@ def _is_stop(raw: object) -> bool:
     return False
 
 
-def _message_text(raw: object) -> str | None:
+def _message(raw: object) -> tuple[str, list[str]] | None:
+    """The text of a message frame and the upload ids it names (None: not a message)."""
     if not isinstance(raw, str):
         return None
     try:
@@ -248,8 +261,15 @@ def _message_text(raw: object) -> str | None:
     if not isinstance(data, dict) or not isinstance(data.get("message"), str):
         return None
     text: str = data["message"]
+    files = data.get("files", [])
+    if (
+        not isinstance(files, list)
+        or len(files) > MOST_FILES
+        or not all(isinstance(f, str) and 0 < len(f) <= 64 for f in files)
+    ):
+        return None
     try:
         text.encode("utf-8")  # a lone surrogate (\ud800) is valid JSON, not text
     except UnicodeEncodeError:
         return None
-    return text
+    return text, files

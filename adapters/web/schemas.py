@@ -53,6 +53,15 @@ class ChatOut(BaseModel):
     reply: str
     thread: str
     kind: str
+    notes: list[str] = Field(
+        [], description="short notes beside the reply: what was heard in a voice message"
+    )
+
+
+class UploadOut(BaseModel):
+    id: str = Field(description='name it in a WebSocket message: {"files": [id]}')
+    kind: str = Field(description="image, audio or document")
+    name: str
 
 
 class MessageOut(BaseModel):
@@ -61,6 +70,7 @@ class MessageOut(BaseModel):
     content: str
     platform: str
     created_at: UtcDatetime
+    images: list[str] = Field([], description="where its images are (GET, same credentials)")
 
 
 class HistoryOut(BaseModel):

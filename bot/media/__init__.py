@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.media.documents import Document
 from bot.media.images import CleanImage, clean_image
-from bot.media.intake import Intake, MediaReader, is_image
+from bot.media.intake import Intake, MediaReader, is_image, kind_for
 from bot.media.sniff import sniff
 from bot.media.speech import NoTranscriber, OpenAITranscriber, Transcriber, make_transcriber
 
@@ -19,6 +19,7 @@ __all__ = [
     "Transcriber",
     "clean_image",
     "is_image",
+    "kind_for",
     "make_transcriber",
     "sniff",
 ]

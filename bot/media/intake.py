@@ -15,6 +15,7 @@ from bot.media.speech import NoTranscriber, Transcriber
 from bot.messages import Attachment, AttachmentKind
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp"})
+AUDIO_SUFFIXES = frozenset({".ogg", ".oga", ".opus", ".mp3", ".m4a", ".wav", ".webm", ".flac"})
 TOO_LONG = "That voice message is {seconds:.0f} seconds long; the limit is {limit} seconds."
 
 
@@ -42,6 +43,17 @@ def is_image(attachment: Attachment) -> bool:
         return False
     said = suffix(attachment.name) in IMAGE_SUFFIXES or attachment.claimed_type.startswith("image/")
     return said and (sniff(attachment.data) or "").startswith("image/")
+
+
+def kind_for(name: str, claimed_type: str) -> AttachmentKind:
+    """What a file named so, of that claimed type, is sent as (for a door that is told no
+    more, like a browser's upload); the bytes are checked later all the same."""
+    claimed = claimed_type.split(";")[0].strip().lower()
+    if claimed.startswith("image/") or suffix(name) in IMAGE_SUFFIXES:
+        return AttachmentKind.IMAGE
+    if claimed.startswith(("audio/", "video/webm")) or suffix(name) in AUDIO_SUFFIXES:
+        return AttachmentKind.AUDIO
+    return AttachmentKind.DOCUMENT
 
 
 class MediaReader:
