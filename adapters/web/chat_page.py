@@ -82,6 +82,7 @@ async def chat_page(request: Request) -> Response:
         history=shown,
         older=history[0].id if len(history) == HISTORY_ON_PAGE else None,
         max_chars=chatlink.settings.max_message_chars,
+        max_file_bytes=int(chatlink.settings.max_attachment_mb * 1024 * 1024),
         **panel,
     )
 
@@ -103,6 +104,7 @@ async def chat_history(request: Request, before: int) -> Response:
                     "role": m.role,
                     "content": m.content,
                     "html": to_html(m.content) if m.role == "assistant" else None,
+                    "images": [f"/api/messages/{m.id}/images/{n}" for n in range(m.images)],
                 }
                 for m in page
             ],

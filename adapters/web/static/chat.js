@@ -85,7 +85,9 @@
     if (next.sent) return;
     next.sent = true;
     next.item.classList.remove("failed");
-    socket.send(JSON.stringify({ message: next.text }));
+    const frame = { message: next.text };
+    if (next.files) frame.files = next.files; // uploaded by attach.js
+    socket.send(JSON.stringify(frame));
     working(true);
   }
 
@@ -100,7 +102,7 @@
     retry.setAttribute("aria-label", "Send this message again");
     retry.addEventListener("click", function () {
       retry.remove();
-      waiting.push({ text: entry.text, item: entry.item, sent: false });
+      waiting.push({ text: entry.text, files: entry.files, item: entry.item, sent: false });
       sendNext();
     });
     entry.item.appendChild(retry);
@@ -178,6 +180,13 @@
     });
   }
 
+  // attach.js sends files (already uploaded: their ids) through the same queue.
+  window.chatlinkQueue = function (text, files, item) {
+    waiting.push({ text: text, files: files, item: item, sent: false });
+    sendNext();
+    if (!socket) connect();
+  };
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     const text = input.value;
@@ -232,6 +241,13 @@
             body.className = message.html ? "rich" : "text";
             if (message.html) body.innerHTML = message.html; // sanitised by the server
             else body.textContent = message.content;
+            (message.images || []).forEach(function (src) {
+              const image = document.createElement("img");
+              image.className = "attached";
+              image.src = src;
+              image.alt = "An image you sent";
+              item.appendChild(image);
+            });
             item.appendChild(body);
             if (message.html) decorate(body);
             list.insertBefore(item, first);
