@@ -235,3 +235,35 @@ async def test_text_turns_stay_plain_strings(vision_chat: tuple[str, FakeModel, 
     _, fake, app = vision_chat
     await app.core.handle(dm("just words"))
     assert fake.requests[-1]["messages"][-1]["content"] == "just words"
+
+
+async def test_an_image_counts_against_the_limits(open_app: OpenApp) -> None:
+    from bot.conversation.tokens import image_tokens
+
+    async with open_app(llm_vision=True, rate_limit_per_minute=2, daily_token_budget=2000) as app:
+        await link_account_first(app, "alice")
+        await app.core.handle(sending(image(png(800, 600)), text="hi"))
+        [whoami] = await app.core.handle(dm("/whoami"))
+        tokens = int(whoami.text.split("Model tokens today: ")[1].split(".")[0].split()[0])
+        assert tokens >= image_tokens(800, 600) == 640
+        # The rate limit counts it as a message: the next one within the minute is refused.
+        await app.core.handle(dm("two"))
+        [refused] = await app.core.handle(sending(image(png(10, 10))))
+        assert refused.kind is ReplyKind.REJECTED and "Too many" in refused.text
+        assert await stored(app) == (4, 1)
+
+
+async def test_undo_of_an_image_says_so(seeing: Chatlink) -> None:
+    await seeing.core.handle(sending(image(png(50, 50))))
+    [undone] = await seeing.core.handle(dm("/undo"))
+    assert 'Removed your message "(an image)"' in undone.text
+
+
+async def test_the_history_cache_holds_no_image_bytes(seeing: Chatlink) -> None:
+    if not seeing.core.memory.store.caches_may_stand_for_database:
+        pytest.skip("the history cache is on where this process is the one writer (SQLite)")
+    cache = seeing.core.memory._cache
+    before = cache.size
+    [reply] = await seeing.core.handle(sending(image(png(1500, 1500))))
+    assert "(I got an image, 1500x1500, JPEG.)" in reply.text  # read from the database
+    assert len(cache) == 1 and cache.size - before < 2_000  # two messages, not the image

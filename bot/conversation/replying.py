@@ -152,6 +152,8 @@ class Replier:
             return [Reply(NOTHING_TO_UNDO)]
         words = removed[0].content.split()
         quote = " ".join(words[:QUOTE_WORDS]) + (" …" if len(words) > QUOTE_WORDS else "")
+        if not words and removed[0].images:
+            quote = "(an image)"
         replies = len(removed) - 1
         return [
             Reply(

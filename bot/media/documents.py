@@ -48,7 +48,8 @@ class Document:
     def block(self) -> str:
         """The labelled block the user's turn carries: "file report.pdf, 3 pages:" and the text."""
         pages = "" if self.pages is None else f", {self.pages} page{'s' * (self.pages != 1)}"
-        lines = [f"file {self.name}{pages}:", self.text]
+        name = " ".join(self.name.split()) or "file"  # one line, whatever the name held
+        lines = [f"file {name}{pages}:", self.text]
         if self.truncated:
             lines.append(TRUNCATED.format(limit=len(self.text)))
         return "\n".join(lines)

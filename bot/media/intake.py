@@ -31,7 +31,8 @@ class Intake:
         """The person's message as stored and sent: document blocks, then what was heard,
         then their own words."""
         parts = [d.block() for d in self.documents] + list(self.heard)
-        return "\n\n".join([*parts, caption] if caption else parts)
+        text = "\n\n".join([*parts, caption] if caption else parts)
+        return text.replace("\x00", "")  # never meant anything; PostgreSQL text refuses it
 
 
 def is_image(attachment: Attachment) -> bool:
