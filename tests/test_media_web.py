@@ -158,3 +158,20 @@ async def test_a_cookie_upload_needs_the_csrf_token(http: httpx.AsyncClient) -> 
         "/api/uploads", files={"file": ("a.txt", b"hi")}, headers={"X-CSRF-Token": token}
     )
     assert ok.status_code == 201, ok.text
+
+
+async def test_a_voice_note_and_a_document_through_the_api(
+    http: httpx.AsyncClient, app: Chatlink
+) -> None:
+    auth = await bearer(http)
+    voice = await http.post(
+        "/api/chat", files=[("files", ("rec.webm", b"\x1a\x45\xdf\xa3" + b"\x00" * 64, "audio/webm"))],
+        headers=auth,
+    )  # fmt: skip
+    assert voice.status_code == 422 and "no speech-to-text is set up" in voice.json()["detail"]
+    notes = await http.post(
+        "/api/chat", data={"message": "tidy this"}, files=[("files", ("todo.md", b"- milk"))],
+        headers=auth,
+    )  # fmt: skip
+    assert notes.status_code == 200
+    assert notes.json()["reply"].startswith("Echo: file todo.md:\n- milk\n\ntidy this")
