@@ -164,10 +164,8 @@ async def test_a_voice_note_and_a_document_through_the_api(
     http: httpx.AsyncClient, app: Chatlink
 ) -> None:
     auth = await bearer(http)
-    voice = await http.post(
-        "/api/chat", files=[("files", ("rec.webm", b"\x1a\x45\xdf\xa3" + b"\x00" * 64, "audio/webm"))],
-        headers=auth,
-    )  # fmt: skip
+    recording = ("rec.webm", b"\x1a\x45\xdf\xa3" + b"\x00" * 64, "audio/webm")
+    voice = await http.post("/api/chat", files=[("files", recording)], headers=auth)
     assert voice.status_code == 422 and "no speech-to-text is set up" in voice.json()["detail"]
     notes = await http.post(
         "/api/chat", data={"message": "tidy this"}, files=[("files", ("todo.md", b"- milk"))],

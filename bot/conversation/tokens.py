@@ -33,8 +33,10 @@ def image_tokens(width: int, height: int) -> int:
 
 
 def _cost(turn: Turn) -> int:
-    pictures = sum(image_tokens(p.width, p.height) for p in turn.images)
-    return estimate(turn.content) + PER_MESSAGE + pictures
+    cost = estimate(turn.content) + PER_MESSAGE
+    if turn.images:
+        cost += sum(image_tokens(p.width, p.height) for p in turn.images)
+    return cost
 
 
 def estimate_turns(turns: Sequence[Turn]) -> int:
