@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,9 @@ import pytest
 from adapters.web import WebDoor
 from bot.app import Chatlink
 from bot.settings import Settings
+from tests.fakes.serve import serve
+from tests.fakes.speech_api import FakeSpeech
+from tests.support.app import OpenApp
 from tests.support.media import jpeg_with_exif
 from tests.support.settings import make_settings
 from tests.test_web_browser import ARGS, CHROMIUM
@@ -71,3 +75,55 @@ async def test_an_image_is_attached_sent_and_shown(
         finally:
             await browser.close()
     assert await app.core.memory.media.count() == 1
+
+
+@pytest.fixture
+async def speech() -> AsyncIterator[tuple[FakeSpeech, str]]:
+    fake = FakeSpeech(text="what is the weather like")
+    async with serve(fake.app()) as url:
+        yield fake, f"{url}/v1"
+
+
+async def test_the_record_button_sends_a_voice_message(
+    open_app: OpenApp, speech: tuple[FakeSpeech, str]
+) -> None:
+    from playwright.async_api import async_playwright
+
+    fake_stt, url = speech
+    async with open_app(stt_provider="openai", stt_base_url=url) as app:
+        door = WebDoor(app)
+        await door.start()
+        try:
+            base = f"http://127.0.0.1:{door.port}"
+            async with async_playwright() as playwright:
+                browser = await playwright.chromium.launch(
+                    executable_path=CHROMIUM,
+                    # A fake microphone (a tone) instead of a device, and no permission prompt.
+                    args=[
+                        *ARGS,
+                        "--use-fake-device-for-media-stream",
+                        "--use-fake-ui-for-media-stream",
+                    ],
+                )
+                try:
+                    context = await browser.new_context(viewport=SIZES["desktop"])
+                    await context.grant_permissions(["microphone"], origin=base)
+                    page = await context.new_page()
+                    await registered(page, base)
+                    await page.click("#record")
+                    await page.wait_for_selector("#record:has-text('Stop recording')")
+                    await page.wait_for_timeout(700)  # some sound to record
+                    await page.click("#record")
+                    await page.wait_for_selector("#attachments li")
+                    await page.click("#send")
+                    # Two replies: what was heard, then the model's answer to it.
+                    await page.wait_for_selector("#messages[data-replies='2']", timeout=20_000)
+                    texts = await page.locator("#messages > li").all_inner_texts()
+                finally:
+                    await browser.close()
+        finally:
+            await door.stop()
+    [upload] = fake_stt.uploads
+    assert upload.filename.startswith("voice.") and upload.data[:4] == b"\x1a\x45\xdf\xa3"  # webm
+    assert any('I heard: "what is the weather like"' in t for t in texts), texts
+    assert any("Echo: what is the weather like" in t for t in texts), texts
