@@ -15,6 +15,7 @@ from bot.delivery import ChatSenders, DoorHealth
 from bot.errors import ConfigError
 from bot.limits import Limiter, UsageLimits
 from bot.linking import LinkCodeCodec, LinkService
+from bot.media import MediaReader, make_transcriber
 from bot.messages import Platform
 from bot.monitoring import Metrics
 from bot.operations import AdminService
@@ -94,14 +95,26 @@ async def open_chatlink(
         servers = (
             [] if settings.mcp_servers_file is None else load_servers(settings.mcp_servers_file)
         )
+        media = MediaReader(
+            transcriber=make_transcriber(settings),
+            image_max_side=settings.image_max_side,
+            max_document_chars=settings.max_document_chars,
+            max_voice_seconds=settings.max_voice_seconds,
+        )
+    except BaseException:
+        await catalogue.close()
+        raise
+    try:
         db = await open_database(settings, create=create, migrate=migrate, missing_ok=missing_ok)
     except BaseException:
+        await media.close()
         await catalogue.close()
         raise
     try:
         secret_key = load_secret_key(settings)
     except OSError as exc:
         await db.close()
+        await media.close()
         await catalogue.close()
         raise ConfigError(f"cannot write the signing key into DATA_DIR: {exc.strerror}") from None
     owns_limiter = limiter is None
@@ -153,6 +166,7 @@ async def open_chatlink(
                 - estimate(settings.llm_system_prompt),
             ),
             cache_bytes=settings.history_cache_mb * 1024 * 1024,
+            max_images=settings.history_max_images,
             clock=clock,
         )
         tools = None
@@ -181,6 +195,7 @@ async def open_chatlink(
             max_message_chars=settings.max_message_chars,
             summarize_memory=settings.memory_summary,
             metrics=metrics,
+            media=media,
             allowed_groups={
                 platform: {str(group) for group in groups}
                 for platform, groups in (
@@ -222,6 +237,7 @@ async def open_chatlink(
                     await tools.close()
     finally:
         await catalogue.close()
+        await media.close()
         if owns_limiter:
             await limiter.close()
         hasher.close()

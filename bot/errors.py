@@ -214,3 +214,48 @@ def _clock(seconds: float) -> str:
 def _megabytes(size: int) -> str:
     # MB as MAX_ATTACHMENT_MB counts them (1024 * 1024 bytes), to one decimal: "10 MB", "12.5 MB".
     return f"{size / (1024 * 1024):.1f}".removesuffix(".0") + " MB"
+
+
+# media: images, documents, speech
+# InputRejected
+#  ├── NoVision             an image for a model that cannot see
+#  ├── ImageRejected        not an image, damaged or cut short, or too many pixels
+#  ├── DocumentRejected     a type not read, not what its name says, encrypted or broken
+#  └── VoiceRejected        no speech-to-text configured, or nothing heard
+# SpeechFailed              the speech-to-text server is down, failing or too slow
+
+
+class NoVision(InputRejected):
+    """The thread's model cannot see images."""
+
+    text = "This model can't see images; /model lists one that can."
+
+
+class ImageRejected(InputRejected):
+    """An image that cannot be used; the text says why."""
+
+    text = "I couldn't open that image: it is damaged, cut short or not an image."
+
+
+class DocumentRejected(InputRejected):
+    """A file that cannot be read; the text says why (and what is supported)."""
+
+    text = "I couldn't read that file."
+
+
+class VoiceRejected(InputRejected):
+    """A voice note that cannot be used; the text says why."""
+
+    text = (
+        "I can't listen to voice messages here: no speech-to-text is set up. "
+        "Please type your message instead."
+    )
+
+
+class SpeechFailed(ChatlinkError):
+    """The speech-to-text server is down, failed or did not answer in time."""
+
+    text = (
+        "I couldn't transcribe that voice message: the speech-to-text service is down or too "
+        "slow. Please try again in a moment, or type it."
+    )

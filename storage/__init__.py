@@ -18,7 +18,8 @@ from storage.errors import (
 )
 from storage.invites import InviteStore
 from storage.link_codes import LinkCodeStore
-from storage.messages import MessageStore
+from storage.media import MediaStore
+from storage.messages import MessageStore, NewImage
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.records import (
     Account,
@@ -28,9 +29,11 @@ from storage.records import (
     Invite,
     LinkCode,
     Stats,
+    StoredImage,
     StoredMessage,
     ThreadSettings,
     ThreadState,
+    Upload,
     UsageTotal,
     WebSession,
 )
@@ -53,15 +56,19 @@ __all__ = [
     "InviteStore",
     "LinkCode",
     "LinkCodeStore",
+    "MediaStore",
     "MessageStore",
+    "NewImage",
     "PlatformTaken",
     "SessionStore",
     "Stats",
     "StorageError",
+    "StoredImage",
     "StoredMessage",
     "ThreadSettings",
     "ThreadSettingsStore",
     "ThreadState",
+    "Upload",
     "UsageStore",
     "UsageTotal",
     "UsernameTaken",

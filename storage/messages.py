@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
 from storage.group_commit import GroupCommit, Row, inserting
 from storage.records import StoredMessage, ThreadState
-from storage.tables import messages, threads
+from storage.tables import media, messages, threads
+
+# An image to store with a message: (mime, width, height, bytes).
+NewImage = tuple[str, int, int, bytes]
 
 
 def _message(row: Any) -> StoredMessage:
-    return StoredMessage(row.id, row.thread_id, row.role, row.content, row.platform, row.created_at)
+    return StoredMessage(
+        row.id, row.thread_id, row.role, row.content, row.platform, row.created_at, row.images
+    )
 
 
 async def _mark_notices(conn: AsyncConnection, rows: list[Row]) -> list[int]:
@@ -117,6 +122,43 @@ class MessageStore:
             }
         )
         return StoredMessage(new_id, thread_id, role, content, platform, now)
+
+    async def append_with_images(
+        self,
+        thread_id: int,
+        role: str,
+        content: str,
+        platform: str,
+        now: datetime,
+        images: Sequence[NewImage],
+    ) -> StoredMessage:
+        """Store a message and its images in one transaction: both or neither. Not
+        group-committed: rare, and each may be a megabyte."""
+        row = {
+            "thread_id": thread_id,
+            "role": role,
+            "content": content,
+            "platform": platform,
+            "created_at": now,
+            "images": len(images),
+        }
+        async with self.db.write() as conn:
+            [new_id] = await self.db.backend.insert_ids(conn, messages, [row])
+            await conn.execute(
+                insert(media),
+                [
+                    {
+                        "message_id": new_id,
+                        "position": position,
+                        "mime": mime,
+                        "width": width,
+                        "height": height,
+                        "data": data,
+                    }
+                    for position, (mime, width, height, data) in enumerate(images)
+                ],
+            )
+        return StoredMessage(new_id, thread_id, role, content, platform, now, len(images))
 
     def on_stop(self, callback: Callable[[int], object]) -> None:
         """Call `callback(thread_id)` when another replica asks to stop a thread's reply."""

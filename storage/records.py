@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 
@@ -87,6 +87,32 @@ class StoredMessage:
     content: str
     platform: str
     created_at: datetime
+    images: int = 0  # images that came with it (see MediaStore)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredImage:
+    """An image of a message: re-encoded bytes and their size."""
+
+    message_id: int
+    position: int
+    mime: str
+    width: int
+    height: int
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A web upload waiting for its message."""
+
+    id: str
+    account_id: int
+    kind: str
+    name: str
+    claimed_type: str
+    data: bytes = field(repr=False)
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

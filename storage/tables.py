@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -157,6 +158,39 @@ class MessageRow(Base):
     content: Mapped[str] = mapped_column(Text)
     platform: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # How many images came with it (their bytes are in `media`): a history read learns
+    # which messages have any without a join.
+    images: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class MediaRow(Base):
+    """An image of a message, re-encoded (JPEG or PNG, no metadata); goes with its message."""
+
+    __tablename__ = "media"
+    __table_args__ = (UniqueConstraint("message_id", "position"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(BigId, ForeignKey("messages.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)  # 0, 1 ... in the order they came
+    mime: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class UploadRow(Base):
+    """A file uploaded through the web API, waiting for the message that names it."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (Index(None, "account_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(255))
+    claimed_type: Mapped[str] = mapped_column(String(128))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class WebSessionRow(Base):
@@ -211,6 +245,8 @@ identities = cast(Table, IdentityRow.__table__)
 link_codes = cast(Table, LinkCodeRow.__table__)
 threads = cast(Table, ThreadRow.__table__)
 messages = cast(Table, MessageRow.__table__)
+media = cast(Table, MediaRow.__table__)
+uploads = cast(Table, UploadRow.__table__)
 turns = cast(Table, TurnRow.__table__)
 web_sessions = cast(Table, WebSessionRow.__table__)
 usage_records = cast(Table, UsageRow.__table__)

@@ -23,16 +23,17 @@ ROOMS: dict[str, set[str]] = {
     "secret": {"errors", "settings"},
     "monitoring": {"messages"},
     "providers": {"errors", "settings"},
+    # What comes with a message: downloads, images, documents, speech to text.
+    "media": {"errors", "messages", "settings"},
     "limits": {"errors", "clock"},
     "delivery": {"errors", "messages"},
-    "media": {"errors", "messages", "settings"},  # downloads: what the doors fetch, bounded
     "rendering": {"delivery"},  # Markdown to what each door shows, split as delivery splits
     "accounts": {"clock", "errors", "limits", "monitoring"},
     "linking": {"accounts", "clock", "delivery", "errors", "limits", "monitoring"},
     # MCP servers and the tool loop: what the model may call, for whom.
     "tools": {"errors", "messages", "monitoring", "providers"},
     "conversation": LEAVES
-    | {"accounts", "delivery", "limits", "linking", "monitoring", "providers", "tools"},
+    | {"accounts", "delivery", "limits", "linking", "media", "monitoring", "providers", "tools"},
     "operations": LEAVES
     | {"accounts", "conversation", "limits", "linking", "monitoring", "providers", "tools"},
     "app": LEAVES
@@ -42,6 +43,7 @@ ROOMS: dict[str, set[str]] = {
         "delivery",
         "limits",
         "linking",
+        "media",
         "monitoring",
         "operations",
         "providers",

@@ -10,9 +10,9 @@ from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
 from adapters.web.deps import ApiAccount, ChatlinkDep, ReadingAccount, tokens_dependency
+from adapters.web.media_api import CHAT_BODY, read_chat
 from adapters.web.schemas import (
     AccountOut,
-    ChatIn,
     ChatOut,
     ChatPlatform,
     DeletedOut,
@@ -28,8 +28,9 @@ from adapters.web.schemas import (
 )
 from adapters.web.security import ApiTokens, client_address, csrf_matches
 from bot.accounts import Account
+from bot.app import Chatlink
 from bot.conversation import PRIVATE_THREAD
-from bot.messages import IncomingMessage, Platform, ReplyKind
+from bot.messages import Attachment, IncomingMessage, Platform, ReplyKind
 from bot.monitoring import CONTENT_TYPE, scrub
 from bot.rendering import to_html
 
@@ -41,15 +42,18 @@ PROBLEMS: dict[int | str, dict[str, object]] = {
 }
 
 
-def web_message(account: Account, text: str) -> IncomingMessage:
-    """A message typed on the web by a logged-in account (its private thread)."""
+def web_message(
+    account: Account, text: str, attachments: tuple[Attachment, ...] = ()
+) -> IncomingMessage:
+    """A message typed (or files sent) on the web by a logged-in account (its private thread)."""
     return IncomingMessage(
         platform=Platform.WEB,
         user_id=str(account.id),
         chat_id=f"web:{account.id}",
         is_private=True,
-        text=text,
+        text=text if text or not attachments else None,
         display_name=account.username,
+        attachments=attachments,
     )
 
 
@@ -94,18 +98,36 @@ async def me(account: ApiAccount, chatlink: ChatlinkDep) -> AccountOut:
     )
 
 
-@api.post("/chat", response_model=ChatOut, responses=PROBLEMS | {503: {"model": Problem}})
-async def chat(body: ChatIn, account: ApiAccount, chatlink: ChatlinkDep) -> ChatOut:
-    """Send a message on the account's private thread and get the reply."""
-    replies = await chatlink.core.handle(web_message(account, body.message), account=account)
-    reply = replies[0]
+@api.post(
+    "/chat",
+    response_model=ChatOut,
+    responses=PROBLEMS | {503: {"model": Problem}},
+    openapi_extra=CHAT_BODY,
+)
+async def chat(request: Request, account: ApiAccount, chatlink: ChatlinkDep) -> ChatOut:
+    """Send a message on the account's private thread and get the reply: JSON
+    `{"message": ...}`, or multipart/form-data with `message` and one or more `files`
+    (images, voice notes, documents; MAX_ATTACHMENT_MB in all)."""
+    text, attachments = await read_chat(request)
+    return await answer_chat(account, chatlink, text, attachments)
+
+
+async def answer_chat(
+    account: Account, chatlink: Chatlink, text: str, attachments: tuple[Attachment, ...] = ()
+) -> ChatOut:
+    """The core's answer to a message of the account, as POST /api/chat gives it."""
+    replies = await chatlink.core.handle(web_message(account, text, attachments), account=account)
+    # The answer, after any notes that lead it (what was heard in a voice note).
+    main = next((r for r in replies if r.kind is not ReplyKind.INFO), replies[0])
+    notes = [r.text for r in replies if r is not main]
+    reply = main
     if reply.refusal is not None:
         # Answered where every refusal is (adapters.web.errors): 429 with Retry-After, 403...
         raise reply.refusal
     if reply.kind is ReplyKind.ERROR:
         # The model or the database failed: worth a retry later, unlike a bug (500).
         raise HTTPException(status_code=503, detail=reply.text)
-    return ChatOut(reply=reply.text, thread=PRIVATE_THREAD, kind=reply.kind.value)
+    return ChatOut(reply=reply.text, thread=PRIVATE_THREAD, kind=reply.kind.value, notes=notes)
 
 
 @api.get("/history", response_model=HistoryOut, responses=PROBLEMS)
@@ -128,6 +150,7 @@ async def history(
                 platform=m.platform,
                 created_at=m.created_at,
                 html=to_html(m.content) if m.role == "assistant" else None,
+                images=[f"/api/messages/{m.id}/images/{n}" for n in range(m.images)],
             )
             for m in page
         ],

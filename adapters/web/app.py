@@ -25,6 +25,7 @@ from adapters.web.deps import viewer
 from adapters.web.errors import headers_of, status_of
 from adapters.web.failsafe import Failsafe
 from adapters.web.live import live
+from adapters.web.media_api import UPLOAD_PATHS, media_api, upload_max_bytes
 from adapters.web.pages import CsrfFailed, LoginRequired, pages, redirect, render
 from adapters.web.security import (
     ApiTokens,
@@ -74,6 +75,7 @@ def create_app(
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
 
     app.include_router(api)
+    app.include_router(media_api)
     app.include_router(controls_api)
     app.include_router(health)
     app.include_router(live)
@@ -150,7 +152,12 @@ def create_app(
         same_site="lax",
         https_only=settings.public_url.startswith("https://"),
     )
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_request_bytes,
+        upload_paths=UPLOAD_PATHS,
+        upload_max_bytes=upload_max_bytes(settings.max_attachment_mb),
+    )
     # Only our own names in Host: a page on a rebinding domain cannot drive this server,
     # and redirects built from Host (the trailing slash) point nowhere else.
     app.add_middleware(

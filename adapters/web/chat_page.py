@@ -84,6 +84,7 @@ async def chat_page(request: Request) -> Response:
         older=history[0].id if len(history) == HISTORY_ON_PAGE else None,
         page_size=HISTORY_ON_PAGE,
         max_chars=chatlink.settings.max_message_chars,
+        max_file_bytes=int(chatlink.settings.max_attachment_mb * 1024 * 1024),
         **panel,
     )
 

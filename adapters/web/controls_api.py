@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from adapters.web.api import PROBLEMS, chat
+from adapters.web.api import PROBLEMS, answer_chat
 from adapters.web.controls_schemas import (
     ModelOut,
     ModelUsageOut,
@@ -18,7 +18,7 @@ from adapters.web.controls_schemas import (
     UsageOut,
 )
 from adapters.web.deps import ApiAccount, ChatlinkDep
-from adapters.web.schemas import ChatIn, ChatOut, Problem
+from adapters.web.schemas import ChatOut, Problem
 from bot.conversation import PRIVATE_THREAD
 from bot.providers import OFF
 
@@ -93,13 +93,13 @@ async def put_settings(body: SettingsIn, account: ApiAccount, chatlink: Chatlink
 @controls_api.post("/retry", response_model=ChatOut, responses=PROBLEMS | {503: {"model": Problem}})
 async def retry(account: ApiAccount, chatlink: ChatlinkDep) -> ChatOut:
     """Write the private thread's last reply again (it replaces the old one)."""
-    return await chat(ChatIn(message="/retry"), account, chatlink)
+    return await answer_chat(account, chatlink, "/retry")
 
 
 @controls_api.post("/undo", response_model=ChatOut, responses=PROBLEMS)
 async def undo(account: ApiAccount, chatlink: ChatlinkDep) -> ChatOut:
     """Remove the private thread's last exchange; `reply` says what went."""
-    return await chat(ChatIn(message="/undo"), account, chatlink)
+    return await answer_chat(account, chatlink, "/undo")
 
 
 @controls_api.post("/stop", response_model=StoppedOut, responses=PROBLEMS)

@@ -21,6 +21,7 @@ STATUS: list[tuple[type[errors.ChatlinkError], int]] = [
     (errors.NotLinked, 400),
     (errors.InputRejected, 422),
     (errors.Busy, 503),
+    (errors.SpeechFailed, 503),
     (errors.ConfigError, 500),
 ]
 

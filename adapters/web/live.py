@@ -10,8 +10,9 @@ what was not answered after a reconnect) is handled once and answered again (ada
 `{"type": "stop"}` while a reply streams stops it (the model call ends, nothing half-written is
 stored, and that message's reply says so); it is answered at once with
 `{"type": "stopped", "stopped": true|false}` (whether a reply was being made). Messages sent
-meanwhile wait their turn, in order. Bad frames get `{"type": "error", "detail": ...}` and the
-socket stays.
+meanwhile wait their turn, in order. Files uploaded first (POST /api/uploads) go with a
+message that names them: `{"message": "...", "files": ["<id>", ...]}` (the message may be empty
+then). Bad frames get `{"type": "error", "detail": ...}` and the socket stays.
 Authentication: `Authorization: Bearer <token>`, or the page's session cookie from the same origin.
 """
 
@@ -33,8 +34,8 @@ from bot.accounts import Account, credential_version
 from bot.app import Chatlink
 from bot.conversation import PRIVATE_THREAD
 from bot.delivery import answer_for, describe
-from bot.errors import AccountDisabled
-from bot.messages import Reply
+from bot.errors import AccountDisabled, ChatlinkError
+from bot.messages import Reply, ReplyKind
 from bot.rendering import to_html
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,10 @@ SERVICE_RESTART = 1012  # close code: the server is restarting, come back later 
 CLIENT_LEFT = "client_left_mid_reply"  # an everyday event (a reload, a closed tab): INFO
 BAD_FRAME = (
     'Send text frames of JSON like {"message": "hello"} or {"type": "stop"}, in valid UTF-8'
-    " (an id, if any, up to 64 characters of A-Z a-z 0-9 _ -)."
+    " (an id, if any, up to 64 characters of A-Z a-z 0-9 _ -; files uploaded first go along"
+    ' as "files": ["<id>"]).'
 )
+MOST_FILES = 10
 
 
 def allowed_origins(websocket: WebSocket) -> set[str]:
@@ -161,13 +164,13 @@ async def _serve(
         if message is None:
             await websocket.send_json({"type": "error", "detail": BAD_FRAME})
             continue
-        text, client_id = message
+        text, client_id, files = message
         try:
             seen = resends_of(websocket).get(account.id, client_id) if client_id else None
             if seen is not None:  # sent again after a reconnect: answered from its handling
                 await _send_replies(websocket, await asyncio.shield(seen), client_id)
             else:
-                await _answer(websocket, chatlink, current, text, client_id)
+                await _answer(websocket, chatlink, current, text, client_id, files)
         except WebSocketDisconnect:
             return CLIENT_LEFT
         except Exception as error:
@@ -188,9 +191,15 @@ async def _answer(
     account: Account,
     text: str,
     client_id: str | None,
+    files: list[str],
 ) -> None:
     sent = 0
     gone = False
+    try:
+        attachments = await chatlink.core.files.take(account.id, files) if files else ()
+    except ChatlinkError as error:  # gone, or someone else's: answered like any refusal
+        await _send_replies(websocket, [Reply.refused(error)], client_id)
+        return
 
     async def stream(so_far: str) -> None:
         nonlocal sent, gone
@@ -200,7 +209,9 @@ async def _answer(
             sent = len(so_far)
 
     handling = asyncio.create_task(
-        chatlink.core.handle(web_message(account, text), on_progress=stream, account=account)
+        chatlink.core.handle(
+            web_message(account, text, attachments), on_progress=stream, account=account
+        )
     )
     if client_id:
         resends_of(websocket).add(account.id, client_id, handling)
@@ -266,8 +277,8 @@ def _is_stop(raw: object) -> bool:
     return False
 
 
-def _message(raw: object) -> tuple[str, str | None] | None:
-    """The message's text and client id, or None for a bad frame."""
+def _message(raw: object) -> tuple[str, str | None, list[str]] | None:
+    """The message's text, client id and the upload ids it names, or None for a bad frame."""
     if not isinstance(raw, str):
         return None
     try:
@@ -282,8 +293,15 @@ def _message(raw: object) -> tuple[str, str | None] | None:
     ):
         return None
     text: str = data["message"]
+    files = data.get("files", [])
+    if (
+        not isinstance(files, list)
+        or len(files) > MOST_FILES
+        or not all(isinstance(f, str) and 0 < len(f) <= 64 for f in files)
+    ):
+        return None
     try:
         text.encode("utf-8")  # a lone surrogate (\ud800) is valid JSON, not text
     except UnicodeEncodeError:
         return None
-    return text, client_id
+    return text, client_id, files

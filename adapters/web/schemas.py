@@ -53,6 +53,15 @@ class ChatOut(BaseModel):
     reply: str
     thread: str
     kind: str
+    notes: list[str] = Field(
+        [], description="short notes beside the reply: what was heard in a voice message"
+    )
+
+
+class UploadOut(BaseModel):
+    id: str = Field(description='name it in a WebSocket message: {"files": [id]}')
+    kind: str = Field(description="image, audio or document")
+    name: str
 
 
 class MessageOut(BaseModel):
@@ -64,6 +73,7 @@ class MessageOut(BaseModel):
     html: str | None = Field(
         None, description="a model reply's Markdown as sanitised HTML, as the chat page shows it"
     )
+    images: list[str] = Field([], description="where its images are (GET, same credentials)")
 
 
 class HistoryOut(BaseModel):

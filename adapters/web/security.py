@@ -127,27 +127,49 @@ DRAIN_S = 2.0  # how long a refused body is read on before the 413 goes out anyw
 
 class BodyLimit:
     """Refuses request bodies over `max_bytes` with 413: by Content-Length when given,
-    else by reading (and buffering, since it is small) a chunked body before the app runs."""
+    else by reading (and buffering) a chunked body before the app runs.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    A multipart POST to one of `upload_paths` (files: MAX_ATTACHMENT_MB) may be up to
+    `upload_max_bytes` instead; every other request keeps MAX_REQUEST_BYTES."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        upload_paths: tuple[str, ...] = (),
+        upload_max_bytes: int = 0,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_paths = upload_paths
+        self.upload_max_bytes = upload_max_bytes
+
+    def limit(self, scope: Scope) -> int:
+        """The bound of this request's body."""
+        if scope.get("method") == "POST" and scope["path"] in self.upload_paths:
+            kind = next((v for k, v in scope.get("headers", []) if k == b"content-type"), b"")
+            if kind.lower().startswith(b"multipart/form-data"):
+                return max(self.max_bytes, self.upload_max_bytes)
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit(scope)
+        # A little over a large bound is read on too, so that a file just too big is told so.
+        drain = DRAIN_BYTES if limit == self.max_bytes else limit + DRAIN_BYTES
         length = next((v for k, v in scope.get("headers", []) if k == b"content-length"), None)
         if length is not None:
             try:
                 declared = int(length)
             except ValueError:
                 declared = DRAIN_BYTES + 1
-            if declared > self.max_bytes:
-                if declared <= DRAIN_BYTES:
+            if declared > limit:
+                if declared <= drain:
                     # Read it first: a client still writing would see a reset, not the 413.
-                    await self._drain(receive, 0)
-                await self._refuse(send)
+                    await self._drain(receive, 0, drain)
+                await self._refuse(send, limit)
                 return
             await self.app(scope, receive, send)
             return
@@ -158,10 +180,10 @@ class BodyLimit:
                 return  # the client went away
             body += message.get("body", b"")
             more = message.get("more_body", False)
-            if len(body) > self.max_bytes:
+            if len(body) > limit:
                 if more:  # else the whole body is in: nothing is left to drain
-                    await self._drain(receive, len(body))
-                await self._refuse(send)
+                    await self._drain(receive, len(body), drain)
+                await self._refuse(send, limit)
                 return
             if not more:
                 break
@@ -176,22 +198,20 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _drain(self, receive: Receive, seen: int) -> None:
+    async def _drain(self, receive: Receive, seen: int, most: int = DRAIN_BYTES) -> None:
         # Read a little more of the refused body, so a client still sending gets the 413
         # instead of a reset connection; give up after DRAIN_BYTES or DRAIN_S, so a client
         # that stops sending holds neither the request nor a shutdown.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(DRAIN_S):
-                while seen < DRAIN_BYTES:
+                while seen < most:
                     message = await receive()
                     if message["type"] != "http.request" or not message.get("more_body", False):
                         return
                     seen += len(message.get("body", b""))
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {"detail": f"Request body too large (limit {self.max_bytes} bytes)."}
-        ).encode()
+    async def _refuse(self, send: Send, limit: int) -> None:
+        body = json.dumps({"detail": f"Request body too large (limit {limit} bytes)."}).encode()
         await send(
             {
                 "type": "http.response.start",

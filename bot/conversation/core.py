@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from bot.accounts import AccountCache
 from bot.conversation.chat_commands import ChatCommands
 from bot.conversation.commands import parse_command
+from bot.conversation.files import Files
 from bot.conversation.memory import Memory, thread_key
 from bot.conversation.ordering import Place, TurnOrder
 from bot.conversation.replying import (
@@ -22,6 +23,7 @@ from bot.delivery import STORAGE_FAILED
 from bot.errors import AccountDisabled, ChatlinkError, InputRejected, RateLimited
 from bot.limits import UsageLimits
 from bot.linking import LinkService
+from bot.media import MediaReader
 from bot.messages import IncomingMessage, Platform, ProgressCallback, Reply, ReplyKind
 from bot.monitoring import Metrics
 from bot.providers import Catalogue, ModelSpec, ReplyProvider
@@ -41,7 +43,7 @@ __all__ = ["CONTEXT_TRIMMED", "MODEL_FAILED", "SUMMARY_PROMPT", "ChatCore", "Emp
 # Commands answered in the thread's turn, after the messages before them.
 IN_TURN = ("retry", "undo")
 
-NOT_TEXT = "I can only read text messages."
+NOT_TEXT = "I can only read text, images, voice messages and documents."
 EMPTY = "Send me some text."
 NOT_LINKED_PRIVATE = (
     "Hi! This chat is not linked to an account yet. Send /link and I will give you a "
@@ -72,6 +74,7 @@ class ChatCore:
         allowed_groups: dict[Platform, set[str]] | None = None,
         metrics: Metrics | None = None,
         tools: ToolRegistry | None = None,
+        media: MediaReader | None = None,
     ) -> None:
         self.account_store = account_store
         self.accounts = AccountCache(account_store)
@@ -103,6 +106,7 @@ class ChatCore:
             summarize_memory=summarize_memory,
             reply_timeout_s=reply_timeout_s,
             base_prompt_tokens=base_prompt_tokens,
+            reader=media,
             clock=memory.clock,
             tools=tools,
         )
@@ -116,6 +120,8 @@ class ChatCore:
         )
         # The thread's controls, for doors that offer them outside chat (the web API).
         self.controls = self.commands.controls
+        # Uploads waiting for a message, and stored images shown back (the web door).
+        self.files = Files(memory.media, clock=memory.clock)
 
     def place(self, message: IncomingMessage) -> Place:
         """The message's place in its sender's line, for a door to hold until it has shown
@@ -130,7 +136,11 @@ class ChatCore:
         """Whether the answer may come from the model, streamed: doors then show typing and
         a live reply. Commands, refusals of the input and ignored messages do not."""
         text = _clean(message).text
-        if self._ignored(message) or text is None:
+        if self._ignored(message):
+            return False
+        if message.attachments:  # read in the turn, then answered by the model
+            return len((text or "").strip()) <= self.max_message_chars
+        if text is None:
             return False
         command = parse_command(text)
         if command is not None:
@@ -209,9 +219,10 @@ class ChatCore:
         self, message: IncomingMessage, known: Account | None, arrival: int
     ) -> list[Reply] | _Turn:
         """Answer commands and refusals at once; for a chat message, queue its turn."""
-        if message.text is None:
+        if message.text is None and not message.attachments:
             return [Reply.refused(InputRejected(NOT_TEXT))]
-        command = parse_command(message.text)
+        # A caption is never a command: the files it came with are the message.
+        command = None if message.attachments else parse_command(message.text or "")
         if command is not None:
             if not command.is_for(message.bot_username):
                 return []
@@ -219,8 +230,8 @@ class ChatCore:
             if command.name in IN_TURN and account is not None and not account.disabled:
                 return await self._queue(account, message, "", arrival, action=command.name)
             return await self.commands.run(message, command, account)
-        text = message.text.strip()
-        if not text:
+        text = (message.text or "").strip()
+        if not text and not message.attachments:
             return [Reply.refused(InputRejected(EMPTY))]
         if len(text) > self.max_message_chars:
             too_long = InputRejected(

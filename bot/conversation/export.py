@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from bot.accounts import AccountService
@@ -13,9 +14,20 @@ from storage import Account
 async def export_account(
     account: Account, accounts: AccountService, memory: Memory
 ) -> dict[str, Any]:
-    """Account, linked identities and every stored message; never the password hash."""
+    """Account, linked identities and every stored message with its images (base64, as
+    stored: re-encoded, without metadata); never the password hash."""
     identities = await accounts.identities_of(account.id)
     messages = await memory.everything(account.id)
+    images: dict[int, list[dict[str, Any]]] = {}
+    for image in await memory.media.images_of_account(account.id):
+        images.setdefault(image.message_id, []).append(
+            {
+                "type": image.mime,
+                "width": image.width,
+                "height": image.height,
+                "data_base64": base64.b64encode(image.data).decode("ascii"),
+            }
+        )
     return {
         "exported_at": utcnow().isoformat() + "Z",
         "account": {
@@ -41,6 +53,7 @@ async def export_account(
                 "content": m.content,
                 "platform": m.platform,
                 "created_at": m.created_at.isoformat() + "Z",
+                **({"images": images[m.id]} if m.id in images else {}),
             }
             for key, m in messages
         ],

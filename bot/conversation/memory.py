@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -14,11 +14,12 @@ from typing import Any
 from bot.clock import Clock, utcnow
 from bot.conversation.history_cache import HistoryCache
 from bot.conversation.ordering import KeyedLocks
+from bot.conversation.pictures import with_pictures
 from bot.conversation.tokens import estimate_turns
 from bot.conversation.window import Bounds, place
 from bot.messages import IncomingMessage
 from bot.providers import Turn
-from storage import MessageStore, StoredMessage
+from storage import MediaStore, MessageStore, NewImage, StoredMessage
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,12 @@ class Memory:
         max_chars: int = 16_000,
         max_tokens: int = 1_000_000,
         cache_bytes: int = 0,
+        max_images: int = 4,
         clock: Clock = utcnow,
     ) -> None:
         self.store = store
+        self.media = MediaStore(store.db)
+        self.max_images = max_images
         self.max_messages = max_messages
         self.max_chars = max_chars
         self.max_tokens = max_tokens
@@ -112,9 +116,21 @@ class Memory:
                 self._thread_ids.popitem(last=False)
             return thread_id
 
-    async def remember(self, thread_id: int, role: str, content: str, platform: str) -> None:
-        """Store one turn (committed on return)."""
-        stored = await self.store.append(thread_id, role, content, platform, self.clock())
+    async def remember(
+        self,
+        thread_id: int,
+        role: str,
+        content: str,
+        platform: str,
+        images: Sequence[NewImage] = (),
+    ) -> None:
+        """Store one turn, with its images (committed on return)."""
+        if images:
+            stored = await self.store.append_with_images(
+                thread_id, role, content, platform, self.clock(), images
+            )
+        else:
+            stored = await self.store.append(thread_id, role, content, platform, self.clock())
         self._cache.append(stored)
 
     async def take_turn(self, thread_id: int) -> int:
@@ -135,10 +151,13 @@ class Memory:
         """The ticket's turn is over."""
         await self.store.end_turn(ticket)
 
-    async def history(self, thread_id: int, max_tokens: int | None = None) -> Context:
+    async def history(
+        self, thread_id: int, max_tokens: int | None = None, *, vision: bool = False
+    ) -> Context:
         """The thread's context window, oldest first, within the count, character and token
         bounds (`max_tokens`, else the memory's own), after the thread's summary (if any) as
-        a system turn. Its start moves in blocks (see window.py)."""
+        a system turn. Its start moves in blocks (see window.py); with `vision`, the last
+        `max_images` images go along (see pictures)."""
         cached = self._cache.get(thread_id)
         if cached is not None:
             summary, until, window_from = cached.summary, cached.summary_until, cached.window_from
@@ -161,7 +180,9 @@ class Memory:
         window = place(recent, max(window_from, until + 1), bounds)
         if window.moved:
             self._move_window(thread_id, recent[window.start].id)
-        turns = [Turn(m.role, m.content) for m in recent[window.start :]]
+        kept = recent[window.start :]
+        turns = [Turn(m.role, m.content) for m in kept]
+        turns = await with_pictures(turns, kept, self.media, self.max_images, vision=vision)
         fold_before = 0
         if window.fold_at is not None:  # one block ahead: the summary and the start move together
             fold_before = recent[window.fold_at].id

@@ -13,6 +13,7 @@ from bot.conversation.choices import Choices, resolve
 from bot.conversation.memory import Memory
 from bot.conversation.tokens import estimate, estimate_turns
 from bot.limits import UsageLimits
+from bot.media import MediaReader
 from bot.messages import IncomingMessage, ProgressCallback, Reply, ReplyKind
 from bot.monitoring import Metrics
 from bot.providers import (
@@ -48,6 +49,7 @@ CONTEXT_TRIMMED = (
     "my context. /reset starts afresh.)"
 )
 QUOTE_WORDS = 8
+HEARD_WORDS = 30
 MIN_CONTEXT_TOKENS = 256  # history read however small a model's window
 
 
@@ -74,11 +76,13 @@ class Replier:
         summarize_memory: bool,
         reply_timeout_s: float,
         base_prompt_tokens: int = 0,
+        reader: MediaReader | None = None,
         clock: Clock = utcnow,
         tools: ToolRegistry | None = None,
     ) -> None:
         self.tools = tools  # MCP_SERVERS_FILE's servers, for models marked `tools`
         self.base_prompt_tokens = base_prompt_tokens
+        self.reader = reader or MediaReader()
         self.memory = memory
         self.catalogue = catalogue
         self.thread_settings = thread_settings
@@ -120,10 +124,28 @@ class Replier:
         text: str,
         on_progress: ProgressCallback | None,
     ) -> list[Reply]:
-        """Store the message, then generate and store the reply."""
-        # Committed before anything slow: the message survives a model failure or a crash.
-        await self.memory.remember(thread_id, "user", text, message.platform.value)
-        return await self._reply(account, message, thread_id, on_progress, replacing=None)
+        """Store the message, then generate and store the reply. Attachments are read
+        first (any that cannot be used refuses the message, and nothing is stored); a voice
+        note's transcript becomes the message, shown back as a quote before the reply."""
+        if not message.attachments:
+            # Committed before anything slow: the message survives a model failure or a crash.
+            await self.memory.remember(thread_id, "user", text, message.platform.value)
+            return await self._reply(account, message, thread_id, on_progress, replacing=None)
+        choices = await self.choices(account, thread_id)
+        intake = await self.reader.read(message.attachments, vision=choices.model.vision)
+        images = [(i.mime, i.width, i.height, i.data) for i in intake.images]
+        content = intake.text(text)
+        await self.memory.remember(thread_id, "user", content, message.platform.value, images)
+        if not intake.heard:
+            return await self._reply(account, message, thread_id, on_progress, replacing=None)
+        heard = Reply(_heard(intake.heard))
+        if on_progress is not None:  # the live message shows what was heard at once
+            try:
+                await on_progress(heard.text)
+            except Exception:
+                log.warning("live reply update failed; continuing without it", exc_info=True)
+        replies = await self._reply(account, message, thread_id, None, replacing=None)
+        return [heard, *replies]
 
     async def retry(
         self,
@@ -147,6 +169,8 @@ class Replier:
             return [Reply(NOTHING_TO_UNDO)]
         words = removed[0].content.split()
         quote = " ".join(words[:QUOTE_WORDS]) + (" …" if len(words) > QUOTE_WORDS else "")
+        if not words and removed[0].images:
+            quote = "(an image)"
         replies = len(removed) - 1
         return [
             Reply(
@@ -167,7 +191,7 @@ class Replier:
         choices = await self.choices(account, thread_id)
         system = choices.system_turns()
         budget = self._budget(choices, system)
-        context = await self.memory.history(thread_id, budget)
+        context = await self.memory.history(thread_id, budget, vision=choices.model.vision)
         history = context.turns
         if replacing:  # /retry: the history up to the last user message, as it was sent
             history = history[: len(history) - len(replacing)]
@@ -358,6 +382,12 @@ class Replier:
             log.warning(
                 "summarising failed: account_id=%s error=%s", account_id, type(exc).__name__
             )
+
+
+def _heard(transcripts: tuple[str, ...]) -> str:
+    words = " ".join(transcripts).split()
+    quote = " ".join(words[:HEARD_WORDS]) + (" …" if len(words) > HEARD_WORDS else "")
+    return f'🎤 I heard: "{quote}"'
 
 
 async def generate(

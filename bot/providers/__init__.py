@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.errors import ConfigError
-from bot.providers.base import ReplyProvider, Turn, Usage
+from bot.providers.base import Picture, ReplyProvider, Turn, Usage
 from bot.providers.catalogue import Catalogue, build_catalogue, legacy_spec
 from bot.providers.demo import DEMO_MARKDOWN
 from bot.providers.echo import EchoProvider
@@ -26,6 +26,7 @@ __all__ = [
     "EchoProvider",
     "ModelSpec",
     "Persona",
+    "Picture",
     "ReplyProvider",
     "ToolCall",
     "ToolRequest",

@@ -10,6 +10,7 @@ from anthropic.types import MessageParam, TextBlockParam
 
 from bot.providers.anthropic_tools import stream_anthropic_tools
 from bot.providers.base import IncompleteReply, Turn, Usage
+from bot.providers.content import anthropic_content
 from bot.providers.prompt_cache import anthropic_messages, anthropic_system
 from bot.providers.tool_calls import ToolCall, ToolRequest
 
@@ -76,7 +77,7 @@ class AnthropicProvider:
         )
         turns = cast(
             "list[MessageParam]",
-            [{"role": t.role, "content": t.content} for t in _alternating(history)],
+            [{"role": t.role, "content": anthropic_content(t)} for t in _alternating(history)],
         )
         # cache breakpoints: see prompt_cache
         return system, cast("list[dict[str, Any]]", anthropic_messages(turns))
@@ -106,7 +107,9 @@ def _alternating(history: Sequence[Turn]) -> list[Turn]:
     merged: list[Turn] = []
     for turn in (t for t in history if t.role != "system"):
         if merged and merged[-1].role == turn.role:
-            merged[-1] = Turn(turn.role, merged[-1].content + "\n\n" + turn.content)
+            previous = merged[-1]
+            content = "\n\n".join(c for c in (previous.content, turn.content) if c)
+            merged[-1] = Turn(turn.role, content, previous.images + turn.images)
         else:
             merged.append(turn)
     while merged and merged[0].role != "user":

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
+class Picture:
+    """An image a user turn carries for a vision model: JPEG or PNG bytes, and their size."""
+
+    mime: str
+    data: bytes = field(repr=False)
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
 class Turn:
-    """One message of the history handed to a provider; roles are "user" and "assistant"."""
+    """One message of the history handed to a provider; roles are "user" and "assistant".
+
+    `images` go with a user turn to models that can see (see `content`)."""
 
     role: str
     content: str
+    images: tuple[Picture, ...] = ()
 
 
 @dataclass(slots=True)

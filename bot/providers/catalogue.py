@@ -82,6 +82,7 @@ def legacy_spec(settings: Settings) -> ModelSpec:
         max_tokens=settings.llm_max_tokens,
         temperature=settings.llm_temperature,
         tools=settings.llm_tools,
+        vision=settings.llm_vision,
         default=True,
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 
 from bot.providers.base import Turn, Usage
+from bot.providers.content import describe_images
 from bot.providers.demo import DEMO_MARKDOWN
 from bot.providers.tool_calls import ToolCall, ToolRequest, ToolSpec
 
@@ -32,7 +33,8 @@ def echo_reply(history: Sequence[Turn]) -> str:
         return DEMO_MARKDOWN
     if current.content.strip().lower().startswith(DEMO_TOOL):
         return TOOLS_OFF
-    lines = [f"Echo: {current.content}"]
+    lines = [f"Echo: {current.content}"] if current.content or not current.images else []
+    lines += [f"(I got {image}.)" for image in describe_images(current)]
     if not earlier:
         lines.append("(This is the start of our conversation; I remember nothing before it.)")
     else:

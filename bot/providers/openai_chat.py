@@ -9,6 +9,7 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
 from bot.providers.base import IncompleteReply, Turn, Usage
+from bot.providers.content import openai_content
 from bot.providers.openai_tools import stream_openai_tools
 from bot.providers.tool_calls import ToolCall, ToolRequest
 
@@ -79,7 +80,7 @@ class OpenAIChatProvider:
     def messages(self, history: Sequence[Turn]) -> list[dict[str, Any]]:
         """The request's messages: the base prompt, then the history."""
         turns = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
-        return turns + [{"role": t.role, "content": t.content} for t in history]
+        return turns + [{"role": t.role, "content": openai_content(t)} for t in history]
 
     def stream_tools(
         self, history: Sequence[Turn], request: ToolRequest, usage: Usage

@@ -11,6 +11,7 @@ prompt tokens counted, and the cached ones reported as each API does.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -89,6 +90,8 @@ class FakeModel:
 
     async def _openai(self, request: Request) -> Response:
         body, plan = await self._take(request)
+        if (wrong := _bad_image_parts(body, "openai")) is not None:
+            return JSONResponse({"error": {"message": wrong, "type": "invalid_request_error"}}, 400)
         if plan.status != 200:
             error = {"error": {"message": f"status {plan.status}", "type": "server_error"}}
             if plan.error_code is not None:
@@ -120,6 +123,9 @@ class FakeModel:
 
     async def _anthropic(self, request: Request) -> Response:
         body, plan = await self._take(request)
+        if (wrong := _bad_image_parts(body, "anthropic")) is not None:
+            error = {"type": "error", "error": {"type": "invalid_request_error", "message": wrong}}
+            return JSONResponse(error, 400)
         if plan.status != 200:
             kind = plan.error_code or "api_error"
             error = {"type": "error", "error": {"type": kind, "message": "busy"}}
@@ -204,3 +210,35 @@ def _openai_completion(text: str) -> dict[str, Any]:
                      "message": {"role": "assistant", "content": text}}],
         "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
     }  # fmt: skip
+
+
+IMAGE_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
+
+
+def _bad_image_parts(body: dict[str, Any], api: str) -> str | None:
+    """What the real API would refuse in a request's image parts (None: nothing): OpenAI
+    `image_url` parts with a base64 data URL, Anthropic `image` blocks with a base64 source,
+    of a type the API reads."""
+    for message in body.get("messages", []):
+        content = message.get("content")
+        for part in content if isinstance(content, list) else []:
+            if api == "openai" and part.get("type") == "image_url":
+                url = part.get("image_url", {}).get("url", "")
+                header, _, data = url.partition(",")
+                kind = header.removeprefix("data:").removesuffix(";base64")
+                if not header.startswith("data:") or not header.endswith(";base64"):
+                    return "image_url must be a base64 data URL here"
+            elif api == "anthropic" and part.get("type") == "image":
+                source = part.get("source", {})
+                kind, data = source.get("media_type", ""), source.get("data", "")
+                if source.get("type") != "base64":
+                    return "image source must be base64"
+            else:
+                continue
+            if message.get("role") != "user" or kind not in IMAGE_TYPES:
+                return f"images go in user messages, as one of {sorted(IMAGE_TYPES)}"
+            try:
+                base64.b64decode(data, validate=True)
+            except ValueError:
+                return "image data is not valid base64"
+    return None

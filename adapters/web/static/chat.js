@@ -50,12 +50,15 @@
     if (next.sent) return;
     next.sent = true;
     next.item.classList.remove("unsent", "failed");
-    socket.send(JSON.stringify({ message: next.text, id: next.id }));
+    const frame = { message: next.text, id: next.id };
+    if (next.files) frame.files = next.files; // uploaded by attach.js
+    socket.send(JSON.stringify(frame));
     working(true);
   }
 
-  function queue(text, item) {
-    const entry = { id: newId(), text: text, item: item, sent: false };
+  function queue(text, item, files) {
+    // `files`: ids of uploads (POST /api/uploads, by attach.js) that go with the message.
+    const entry = { id: newId(), text: text, item: item, files: files, sent: false };
     waiting.push(entry);
     sendNext();
     if (!entry.sent && !socket) item.classList.add("unsent"); // goes once the server is back
@@ -87,7 +90,7 @@
       .then(function (data) {
         const last = data.messages[data.messages.length - 1];
         const kept = last && last.role === "user" && last.content === entry.text.trim();
-        queue(kept ? "/retry" : entry.text, entry.item);
+        queue(kept ? "/retry" : entry.text, entry.item, kept ? undefined : entry.files);
       });
   }
 
@@ -174,6 +177,18 @@
       retryIn = Math.min(retryIn * 2, 15000);
     });
   }
+
+  // attach.js sends files (already uploaded: their ids) through the same queue.
+  window.chatlinkQueue = function (text, files, item) {
+    waiting.push({ text: text, files: files, item: item, sent: false });
+    sendNext();
+    if (!socket) connect();
+  };
+
+  // attach.js sends files (already uploaded: their ids) through the same queue.
+  window.chatlinkQueue = function (text, files, item) {
+    queue(text, item, files);
+  };
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();

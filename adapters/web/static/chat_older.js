@@ -20,7 +20,15 @@
         const height = document.body.scrollHeight;
         const first = list.firstElementChild;
         data.messages.forEach(function (message) {
-          list.insertBefore(view.make(message.role, message.content, message.html), first);
+          const item = view.make(message.role, message.content, message.html);
+          (message.images || []).forEach(function (src) {
+            const image = document.createElement("img");
+            image.className = "attached";
+            image.src = src; // GET /api/messages/{id}/images/{n}: the owner's only
+            image.alt = "An image you sent";
+            item.insertBefore(image, item.lastElementChild);
+          });
+          list.insertBefore(item, first);
         });
         window.scrollBy(0, document.body.scrollHeight - height);
         if (data.next_before) older.dataset.before = String(data.next_before);
