@@ -72,6 +72,7 @@ async def running(
             max_attachment_mb=1,
             max_voice_seconds=60,
             download_timeout_s=1.0,
+            llm_vision=True,
         )
         async with open_chatlink(settings, clock=clock, provider=scripted) as app:
             alice = await link_account_first(app, "alice", platform=Platform.DISCORD)
@@ -85,12 +86,24 @@ async def running(
                 await door.stop()
 
 
+def _png(width: int, height: int) -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    out = BytesIO()
+    Image.new("RGB", (width, height), (200, 120, 40)).save(out, "PNG")
+    return out.getvalue()
+
+
 async def test_image_voice_audio_and_files_reach_the_core_as_sent(running: Running) -> None:
     cdn = running.cdn
-    png = b"\x89PNG\r\n\x1a\n" + os.urandom(3000)
+    png = _png(40, 30)
     image = cdn.attachment("cat.png", png, content_type="image/png")
     answer = await running.answer("what is this?", attachments=[image])
+    # The echo model (LLM_VISION here) says what reached it, after the core re-encoded it.
     assert answer.startswith("Echo: what is this?"), answer
+    assert "an image, 40x30" in answer, answer
     [message] = running.seen
     [got] = message.attachments
     assert (got.kind, got.name, got.claimed_type, got.data) == (
@@ -169,7 +182,7 @@ async def test_a_slow_download_times_out_and_the_bot_keeps_answering(running: Ru
 
 async def test_guild_files_are_fetched_only_when_the_bot_is_addressed(running: Running) -> None:
     cdn = running.cdn
-    asked = cdn.attachment("chart.png", b"\x89PNG" + os.urandom(100), content_type="image/png")
+    asked = cdn.attachment("chart.png", _png(8, 8), content_type="image/png")
     await running.fake.message(
         "<@4242> and this?", guild=True, mentions_bot=True, attachments=[asked]
     )

@@ -66,6 +66,7 @@ async def running(
             max_attachment_mb=LIMIT_MB,
             max_voice_seconds=60,
             download_timeout_s=1.0,
+            llm_vision=True,
         )
         async with open_chatlink(settings, clock=clock, provider=scripted) as app:
             alice = await link_account_first(app, "alice")
@@ -78,12 +79,23 @@ async def running(
                 await door.stop()
 
 
+def _jpeg(width: int, height: int) -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    out = BytesIO()
+    Image.effect_noise((width, height), 60).convert("RGB").save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
 async def test_photo_takes_the_largest_size_within_the_limit(running: Running) -> None:
     fake = running.fake
-    small, middle, big = b"s" * 900, os.urandom(300_000), os.urandom(2 * MB)
+    small, middle, big = b"s" * 900, _jpeg(800, 600), os.urandom(2 * MB)
     sizes = fake.photo((small, 90, 90, None), (middle, 800, 600, None), (big, 2560, 1920, None))
     answer = await running.answer(text=None, photo=sizes, caption="what is this?")
     assert answer.startswith("Echo: what is this?"), answer
+    assert "an image, 800x600, JPEG" in answer, answer  # re-encoded by the core, then echoed
     [message] = running.seen
     assert message.text == "what is this?"
     assert message.attachments == (
@@ -180,7 +192,7 @@ async def test_group_photos_are_fetched_only_when_addressed(running: Running) ->
     chatter = fake.photo((os.urandom(500), 90, 90, None))
     await fake.say(None, chat_id=GROUP, chat_type="supergroup", photo=chatter, caption="lol")
     mention = {"type": "mention", "offset": 0, "length": len(BOT_USERNAME) + 1}
-    asked = fake.photo((os.urandom(700), 90, 90, None))
+    asked = fake.photo((_jpeg(90, 90), 90, 90, None))
     await fake.say(
         None, chat_id=GROUP, chat_type="supergroup", photo=asked,
         caption=f"@{BOT_USERNAME} what is it?", caption_entities=[mention],
@@ -210,5 +222,5 @@ async def test_an_animation_is_not_read_as_a_document(running: Running) -> None:
     # Telegram sends a GIF's `document` too, for older clients.
     document = gif | {"file_name": "cat.gif.mp4", "mime_type": "video/mp4"}
     answer = await running.answer(text=None, animation=animation, document=document)
-    assert answer == "I can only read text messages."
+    assert answer == "I can only read text, images, voice messages and documents."
     assert not fake.fetched(gif) and running.seen[0].attachments == ()

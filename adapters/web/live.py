@@ -35,7 +35,7 @@ from bot.app import Chatlink
 from bot.conversation import PRIVATE_THREAD
 from bot.delivery import answer_for, describe
 from bot.errors import AccountDisabled, ChatlinkError
-from bot.messages import Reply, ReplyKind
+from bot.messages import Reply
 from bot.rendering import to_html
 
 log = logging.getLogger(__name__)
