@@ -224,3 +224,37 @@ async def test_an_animation_is_not_read_as_a_document(running: Running) -> None:
     answer = await running.answer(text=None, animation=animation, document=document)
     assert answer == "I can only read text, images, voice messages and documents."
     assert not fake.fetched(gif) and running.seen[0].attachments == ()
+
+
+async def test_files_from_a_group_not_allowed_are_never_fetched(
+    tmp_path: Path, clock: FakeClock, scripted: ScriptedModel
+) -> None:
+    fake = FakeTelegram()
+    async with serve(fake.app()) as url:
+        settings = make_settings(
+            tmp_path,
+            telegram_bot_token=TOKEN,
+            telegram_api_base_url=f"{url}/bot",
+            telegram_file_base_url=f"{url}/file/bot",
+            telegram_allowed_chats=[-100999],  # not GROUP
+            llm_vision=True,
+        )
+        async with open_chatlink(settings, clock=clock, provider=scripted) as app:
+            await link_account_first(app, "alice")
+            door = TelegramDoor(app, poll_timeout=1)
+            await door.start()
+            try:
+                mention = {"type": "mention", "offset": 0, "length": len(BOT_USERNAME) + 1}
+                outside = fake.photo((_jpeg(90, 90), 90, 90, None))
+                await fake.say(
+                    None, chat_id=GROUP, chat_type="supergroup", photo=outside,
+                    caption=f"@{BOT_USERNAME} look", caption_entities=[mention],
+                )  # fmt: skip
+                await fake.say("/help")
+                await fake.wait_sent(1)
+            finally:
+                fake.files.release()
+                await door.stop()  # waits for every update taken to be handled
+    assert not fake.fetched(outside[0])
+    assert [c for c in fake.calls if c.method == "getFile"] == []
+    assert fake.sent(chat_id=GROUP) == []

@@ -136,7 +136,7 @@ class ChatCore:
         """Whether the answer may come from the model, streamed: doors then show typing and
         a live reply. Commands, refusals of the input and ignored messages do not."""
         text = _clean(message).text
-        if self._ignored(message):
+        if self.ignores(message):
             return False
         if message.attachments:  # read in the turn, then answered by the model
             return len((text or "").strip()) <= self.max_message_chars
@@ -168,7 +168,9 @@ class ChatCore:
         self.metrics.handled(message.platform.value, replies)
         return replies
 
-    def _ignored(self, message: IncomingMessage) -> bool:
+    def ignores(self, message: IncomingMessage) -> bool:
+        """Whether `message` gets no answer: a group message not addressed to the bot, or
+        from a group the operator did not allow (stored nowhere)."""
         if not message.is_private and not message.addressed:
             return True
         allowed = self.allowed_groups.get(message.platform)
@@ -183,7 +185,7 @@ class ChatCore:
         account: Account | None,
         place: Place | None,
     ) -> list[Reply]:
-        if self._ignored(message):
+        if self.ignores(message):
             return []
         message = _clean(message)
         arrival = self.order.arrive()  # before the first await: this is arrival order

@@ -39,6 +39,11 @@ class Core(Protocol[P]):
         """Whether the answer may come from the model, streamed."""
         ...
 
+    def ignores(self, message: IncomingMessage) -> bool:
+        """Whether the message gets no answer at all (a group not allowed, not addressed):
+        its files are then never downloaded."""
+        ...
+
     async def handle(
         self,
         message: IncomingMessage,
@@ -95,7 +100,7 @@ async def answer(
                 typing = asyncio.create_task(rendering.typing())
                 live = rendering.live_reply()
             try:
-                ready = await _with_files(message, fetch)
+                ready = await _with_files(message, None if core.ignores(message) else fetch)
                 if isinstance(ready, Reply):
                     replies = [ready]
                 else:
