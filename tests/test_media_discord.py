@@ -18,6 +18,7 @@ from tests.fakes.discord_api import TOKEN, FakeDiscord
 from tests.fakes.discord_cdn import IS_VOICE_MESSAGE, FakeCdn
 from tests.fakes.scripted_model import ScriptedModel
 from tests.fakes.serve import serve
+from tests.support.media import png
 from tests.support.people import link_account_first
 from tests.support.settings import FakeClock, make_settings
 
@@ -86,20 +87,10 @@ async def running(
                 await door.stop()
 
 
-def _png(width: int, height: int) -> bytes:
-    from io import BytesIO
-
-    from PIL import Image
-
-    out = BytesIO()
-    Image.new("RGB", (width, height), (200, 120, 40)).save(out, "PNG")
-    return out.getvalue()
-
-
 async def test_image_voice_audio_and_files_reach_the_core_as_sent(running: Running) -> None:
     cdn = running.cdn
-    png = _png(40, 30)
-    image = cdn.attachment("cat.png", png, content_type="image/png")
+    picture = png(40, 30)
+    image = cdn.attachment("cat.png", picture, content_type="image/png")
     answer = await running.answer("what is this?", attachments=[image])
     # The echo model (LLM_VISION here) says what reached it, after the core re-encoded it.
     assert answer.startswith("Echo: what is this?"), answer
@@ -107,7 +98,7 @@ async def test_image_voice_audio_and_files_reach_the_core_as_sent(running: Runni
     [message] = running.seen
     [got] = message.attachments
     assert (got.kind, got.name, got.claimed_type, got.data) == (
-        AttachmentKind.IMAGE, "cat.png", "image/png", png,
+        AttachmentKind.IMAGE, "cat.png", "image/png", picture,
     )  # fmt: skip
 
     ogg = b"OggS" + os.urandom(4000)
@@ -182,7 +173,7 @@ async def test_a_slow_download_times_out_and_the_bot_keeps_answering(running: Ru
 
 async def test_guild_files_are_fetched_only_when_the_bot_is_addressed(running: Running) -> None:
     cdn = running.cdn
-    asked = cdn.attachment("chart.png", _png(8, 8), content_type="image/png")
+    asked = cdn.attachment("chart.png", png(8, 8), content_type="image/png")
     await running.fake.message(
         "<@4242> and this?", guild=True, mentions_bot=True, attachments=[asked]
     )

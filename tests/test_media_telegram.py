@@ -18,7 +18,9 @@ from bot.messages import Attachment, AttachmentKind, IncomingMessage
 from storage import Account
 from tests.fakes.scripted_model import ScriptedModel
 from tests.fakes.serve import serve
+from tests.fakes.speech_api import FakeSpeech
 from tests.fakes.telegram_api import BOT_USERNAME, TOKEN, FakeTelegram
+from tests.support.media import jpeg_with_exif
 from tests.support.people import link_account_first
 from tests.support.settings import FakeClock, make_settings
 
@@ -79,19 +81,9 @@ async def running(
                 await door.stop()
 
 
-def _jpeg(width: int, height: int) -> bytes:
-    from io import BytesIO
-
-    from PIL import Image
-
-    out = BytesIO()
-    Image.effect_noise((width, height), 60).convert("RGB").save(out, "JPEG", quality=90)
-    return out.getvalue()
-
-
 async def test_photo_takes_the_largest_size_within_the_limit(running: Running) -> None:
     fake = running.fake
-    small, middle, big = b"s" * 900, _jpeg(800, 600), os.urandom(2 * MB)
+    small, middle, big = b"s" * 900, jpeg_with_exif(800, 600), os.urandom(2 * MB)
     sizes = fake.photo((small, 90, 90, None), (middle, 800, 600, None), (big, 2560, 1920, None))
     answer = await running.answer(text=None, photo=sizes, caption="what is this?")
     assert answer.startswith("Echo: what is this?"), answer
@@ -192,7 +184,7 @@ async def test_group_photos_are_fetched_only_when_addressed(running: Running) ->
     chatter = fake.photo((os.urandom(500), 90, 90, None))
     await fake.say(None, chat_id=GROUP, chat_type="supergroup", photo=chatter, caption="lol")
     mention = {"type": "mention", "offset": 0, "length": len(BOT_USERNAME) + 1}
-    asked = fake.photo((_jpeg(90, 90), 90, 90, None))
+    asked = fake.photo((jpeg_with_exif(90, 90), 90, 90, None))
     await fake.say(
         None, chat_id=GROUP, chat_type="supergroup", photo=asked,
         caption=f"@{BOT_USERNAME} what is it?", caption_entities=[mention],
@@ -245,7 +237,7 @@ async def test_files_from_a_group_not_allowed_are_never_fetched(
             await door.start()
             try:
                 mention = {"type": "mention", "offset": 0, "length": len(BOT_USERNAME) + 1}
-                outside = fake.photo((_jpeg(90, 90), 90, 90, None))
+                outside = fake.photo((jpeg_with_exif(90, 90), 90, 90, None))
                 await fake.say(
                     None, chat_id=GROUP, chat_type="supergroup", photo=outside,
                     caption=f"@{BOT_USERNAME} look", caption_entities=[mention],
@@ -258,3 +250,49 @@ async def test_files_from_a_group_not_allowed_are_never_fetched(
     assert not fake.fetched(outside[0])
     assert [c for c in fake.calls if c.method == "getFile"] == []
     assert fake.sent(chat_id=GROUP) == []
+
+
+async def test_voice_note_and_document_through_the_door_to_the_model(
+    tmp_path: Path, clock: FakeClock, scripted: ScriptedModel
+) -> None:
+    """End to end: a Telegram voice note reaches the speech-to-text stand-in as sent and its
+    transcript is the person's message; a CSV document is a labelled block in the turn."""
+    fake, speech = FakeTelegram(), FakeSpeech(text="remind me to buy oat milk")
+    async with serve(fake.app()) as url, serve(speech.app()) as stt_url:
+        settings = make_settings(
+            tmp_path,
+            telegram_bot_token=TOKEN,
+            telegram_api_base_url=f"{url}/bot",
+            telegram_file_base_url=f"{url}/file/bot",
+            stt_provider="openai",
+            stt_base_url=f"{stt_url}/v1",
+            stt_model="whisper-test",
+        )
+        async with open_chatlink(settings, clock=clock, provider=scripted) as app:
+            alice = await link_account_first(app, "alice")
+            door = TelegramDoor(app, poll_timeout=1)
+            await door.start()
+            try:
+                ogg = b"OggS" + os.urandom(3000)
+                voice = fake.add_file(ogg, folder="voice") | {
+                    "duration": 4,
+                    "mime_type": "audio/ogg",
+                }
+                await fake.say(None, voice=voice)
+                sent = await fake.wait_sent(2)
+                table = fake.add_file(b"name,price\ntea,3\n") | {
+                    "file_name": "prices.csv", "mime_type": "text/csv",
+                }  # fmt: skip
+                await fake.say(None, document=table, caption="total?")
+                sent = await fake.wait_sent(3)
+            finally:
+                fake.files.release()
+                await door.stop()
+            [upload] = speech.uploads
+            assert upload.data == ogg and upload.model == "whisper-test"
+            assert '🎤 I heard: "remind me to buy oat milk"' in sent
+            assert any(s.startswith("Echo: remind me to buy oat milk") for s in sent), sent
+            assert "file prices.csv" in sent[-1] and "tea,3" in sent[-1], sent[-1]
+            await app.core.memory.settle()
+            stored = [m.content for _, m in await app.core.memory.everything(alice.id)]
+            assert stored[0] == "remind me to buy oat milk"
