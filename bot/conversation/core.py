@@ -18,6 +18,7 @@ from bot.conversation.replying import (
     EmptyReply,
     Replier,
 )
+from bot.conversation.settings_cache import ThreadSettingsCache
 from bot.delivery import STORAGE_FAILED
 from bot.errors import AccountDisabled, ChatlinkError, InputRejected, RateLimited
 from bot.limits import UsageLimits
@@ -84,7 +85,12 @@ class ChatCore:
         self.provider = catalogue.provider(catalogue.default.name)
         self.usage = usage
         db = memory.store.db
-        self.thread_settings = thread_settings or ThreadSettingsStore(db)
+        # Every reply reads its thread's settings: cached where the history is (SQLite).
+        self.thread_settings = ThreadSettingsCache(
+            thread_settings or ThreadSettingsStore(db),
+            enabled=memory.store.caches_may_stand_for_database,
+        )
+        memory.store.watch(self.thread_settings.clear)
         # Per platform, the groups (Telegram chats, Discord servers) the bot speaks in;
         # a platform missing here speaks everywhere.
         self.allowed_groups = allowed_groups or {}

@@ -6,17 +6,19 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
+from datetime import datetime
 from typing import Any
 
 from bot.clock import Clock, utcnow
 from bot.conversation.choices import Choices, resolve
 from bot.conversation.memory import Memory
+from bot.conversation.settings_cache import ThreadSettingsCache
 from bot.conversation.tokens import estimate, estimate_turns
 from bot.limits import UsageLimits
 from bot.messages import IncomingMessage, ProgressCallback, Reply, ReplyKind
 from bot.monitoring import Metrics
 from bot.providers import Catalogue, ReplyProvider, Turn, Usage, describe_failure
-from storage import Account, ThreadSettingsStore, UsageStore
+from storage import Account, UsageStore
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,7 @@ class Replier:
         *,
         memory: Memory,
         catalogue: Catalogue,
-        thread_settings: ThreadSettingsStore,
+        thread_settings: ThreadSettingsCache,
         usage: UsageLimits,
         usage_store: UsageStore,
         metrics: Metrics,
@@ -72,6 +74,7 @@ class Replier:
         self.reply_timeout_s = reply_timeout_s
         self.clock = clock
         self._background: set[asyncio.Task[None]] = set()
+        self._ledger_writes: set[asyncio.Task[None]] = set()
         # The stream being read per thread, for /stop (from here or another replica).
         self._streams: dict[int, asyncio.Task[str]] = {}
         memory.store.on_stop(self._stop_here)
@@ -238,11 +241,29 @@ class Replier:
     async def _record(self, account_id: int, model: str, tokens: int) -> None:
         try:
             await self.usage.record(account_id, tokens)
-            await self.usage_store.record(account_id, model, tokens, self.clock())
+        except Exception as exc:
+            log.warning("usage not counted: account_id=%s error=%s", account_id, type(exc).__name__)
+        # The ledger row is committed after the turn, not in it: the thread's next message
+        # need not wait for one more commit round (`usage_settled` for readers of the ledger).
+        at = self.clock()
+        task = asyncio.create_task(self._ledger(account_id, model, tokens, at))
+        self._background.add(task)
+        self._ledger_writes.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._ledger_writes.discard)
+
+    async def _ledger(self, account_id: int, model: str, tokens: int, at: datetime) -> None:
+        try:
+            await self.usage_store.record(account_id, model, tokens, at)
         except Exception as exc:
             log.warning(
                 "usage not recorded: account_id=%s error=%s", account_id, type(exc).__name__
             )
+
+    async def usage_settled(self) -> None:
+        """Wait until the usage rows of every reply already given are committed."""
+        if self._ledger_writes:
+            await asyncio.wait(set(self._ledger_writes))
 
     def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
