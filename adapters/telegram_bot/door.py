@@ -45,6 +45,7 @@ from adapters.telegram_bot.formatted import (
     reply_parts,
 )
 from adapters.telegram_bot.keyboards import choices_keyboard, pressed
+from adapters.telegram_bot.requests import BoundedRequest
 from adapters.telegram_bot.translate import incoming
 from adapters.telegram_bot.webhook import TelegramWebhook
 from bot.app import Chatlink
@@ -104,6 +105,7 @@ class TelegramDoor:
             .token(self.token)
             .base_url(settings.telegram_api_base_url)
             .rate_limiter(rate_limiter or AIORateLimiter(max_retries=3))
+            .request(BoundedRequest())
             .concurrent_updates(UNBOUNDED)
         )
         if settings.telegram_mode == "webhook":

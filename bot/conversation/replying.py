@@ -326,7 +326,8 @@ async def generate(
 ) -> str:
     """The whole reply, streamed through `on_progress`; EmptyReply when there is none.
 
-    The first piece is shown at once; later pieces are coalesced, one call at most every
+    `on_progress` hears "" as the model is asked, then the first piece at once; later
+    pieces are coalesced, one call at most every
     `every_s` (a model sends a piece every few tens of milliseconds: a frame or an edit for
     each cost more CPU than the rest of the reply). Once the stream ends, the whole text goes
     in one more call if part of it was held, so the last call always shows all of it."""
@@ -345,6 +346,8 @@ async def generate(
             log.warning("live reply update failed; continuing without it", exc_info=True)
             on_progress = None
 
+    if on_progress is not None:
+        await show()  # "": the model is asked now (a door may start its typing action)
     async for piece in provider.stream(history, usage):
         parts.append(piece)
         if on_progress is None:
