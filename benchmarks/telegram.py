@@ -238,7 +238,10 @@ def main() -> None:
             f"{results[name]['bot_cpu']:>8.0%} {server[name]:>10.0%}"
         )
     for name, r in results.items():
-        print(f"  {name} Bot API calls: " + ", ".join(f"{m} {n / r['updates']:.2f}" for m, n in sorted(r["calls"].items())))
+        print(
+            f"  {name} Bot API calls: "
+            + ", ".join(f"{m} {n / r['updates']:.2f}" for m, n in sorted(r["calls"].items()))
+        )
     ratio = rates["chatlink"] / rates["bare"]
     print(f"{'ratio chatlink / bare (target >= 70%)':<44} {ratio:>10.1%}")
 
