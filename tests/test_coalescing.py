@@ -1,5 +1,6 @@
-"""Streamed pieces reach the door coalesced: the first at once, then at most one call per
-interval, and the last call always holds the whole reply. The clock is the test's."""
+"""Streamed pieces reach the door coalesced: "" as the model is asked, the first piece at once,
+then at most one call per interval, and the last call always holds the whole reply. The clock
+is the test's."""
 
 from __future__ import annotations
 
@@ -52,8 +53,8 @@ async def test_forty_pieces_over_four_seconds_make_a_few_calls() -> None:
     model = Pieces([f"w{n} " for n in range(40)], step_s=0.1)
     reply, seen = await _shown(model)
     assert reply == "".join(model.pieces)
-    assert seen[0] == "w0 "  # the first piece at once
-    assert 2 <= len(seen) <= 10  # one per half second, not one per piece
+    assert seen[:2] == ["", "w0 "]  # the model asked, then its first piece at once
+    assert 3 <= len(seen) <= 11  # one per half second, not one per piece
     assert seen[-1] == reply  # the whole text, though its last pieces came within the interval
     assert all(reply.startswith(text) for text in seen)
     assert len(set(seen)) == len(seen)  # never the same text twice
@@ -62,7 +63,7 @@ async def test_forty_pieces_over_four_seconds_make_a_few_calls() -> None:
 async def test_slow_pieces_each_show_and_the_end_adds_no_call() -> None:
     model = Pieces(["one ", "two ", "three"], step_s=1.0)
     reply, seen = await _shown(model)
-    assert seen == ["one ", "one two ", "one two three"] and seen[-1] == reply
+    assert seen == ["", "one ", "one two ", "one two three"] and seen[-1] == reply
 
 
 async def test_a_failing_door_still_gets_the_reply_returned() -> None:
@@ -74,7 +75,7 @@ async def test_a_failing_door_still_gets_the_reply_returned() -> None:
         raise RuntimeError("edit refused")
 
     reply = await generate(model, [Turn("user", "hi")], Usage(), broken, clock=model.clock)
-    assert reply == "abc" and calls == ["a"]  # no more calls after the failure
+    assert reply == "abc" and calls == [""]  # no more calls after the failure
 
 
 async def test_nothing_streamed_is_an_empty_reply() -> None:

@@ -91,6 +91,7 @@ class ChatCore:
             enabled=memory.store.caches_may_stand_for_database,
         )
         memory.store.watch(self.thread_settings.clear)
+        memory.watch_new_threads(self.thread_settings.new_thread)
         # Per platform, the groups (Telegram chats, Discord servers) the bot speaks in;
         # a platform missing here speaks everywhere.
         self.allowed_groups = allowed_groups or {}
@@ -212,6 +213,8 @@ class ChatCore:
         self, message: IncomingMessage, known: Account | None, arrival: int
     ) -> list[Reply] | _Turn:
         """Answer commands and refusals at once; for a chat message, queue its turn."""
+        if known is not None:
+            self.accounts.know(known)  # just read by the door: the turn's re-check is free
         if message.text is None:
             return [Reply.refused(InputRejected(NOT_TEXT))]
         command = parse_command(message.text)

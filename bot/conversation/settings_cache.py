@@ -54,6 +54,11 @@ class ThreadSettingsCache:
             self._threads[thread_id] = changed
         return changed
 
+    def new_thread(self, thread_id: int) -> None:
+        """A thread created just now by this process: it has chosen nothing yet."""
+        if self.enabled:
+            self._threads[thread_id] = ThreadSettings()
+
     def clear(self) -> None:
         """Forget every thread (the database changed behind this process)."""
         self._generation += 1
