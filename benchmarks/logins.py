@@ -110,7 +110,14 @@ async def run(folder: Path, args: argparse.Namespace) -> tuple[Phase, Phase, lis
     finally:
         db.close()
     alone, loaded, logins = Phase(), Phase(), []
-    async with open_chatlink(settings(folder, rate_limit_per_minute=args.rate_limit)) as app:
+    async with open_chatlink(
+        settings(
+            folder,
+            rate_limit_per_minute=args.rate_limit,
+            # The burst of logins is what is measured: none turned away past LOGIN_QUEUE_MAX.
+            login_queue_max=1_000,
+        )
+    ) as app:
         await chat(app, args.conversations, 1, "warm-up")  # threads created, caches filled
         for round_ in range(args.rounds):
             latencies, seconds = await chat(app, args.conversations, args.messages, f"{round_}a")

@@ -237,6 +237,11 @@ def main() -> None:
             f"{label:<44} {rates[name]:>10,.0f} {calls[name]:>13.2f} "
             f"{results[name]['bot_cpu']:>8.0%} {server[name]:>10.0%}"
         )
+    for name, r in results.items():
+        print(
+            f"  {name} Bot API calls: "
+            + ", ".join(f"{m} {n / r['updates']:.2f}" for m, n in sorted(r["calls"].items()))
+        )
     ratio = rates["chatlink"] / rates["bare"]
     print(f"{'ratio chatlink / bare (target >= 70%)':<44} {ratio:>10.1%}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,7 +33,9 @@ class GroupCommit:
     """Write rows, each caller waiting until its row is committed.
 
     Rows that arrive while a commit is under way go together in the next one: one
-    transaction (and with `inserting`, one multi-row INSERT) for all of them.
+    transaction (and with `inserting`, one multi-row INSERT) for all of them. The group
+    commits of one database share that transaction: a reply's message and its usage row,
+    written at the same moment through two of them, cost one commit, not two in turn.
     Nobody waits for a batch to fill up, so a lone row is committed at once. A batch that
     fails is retried row by row, so one bad row fails only its own caller.
 
@@ -47,14 +50,35 @@ class GroupCommit:
         self.db = db
         self.apply = apply
         self.on_foreign_write = on_foreign_write
-        self._waiting: list[tuple[Row, asyncio.Future[int]]] = []
-        self._flusher: asyncio.Task[None] | None = None
-        self._mark: int | None = None
+        self._writer = _writers.setdefault(db, _Writer(db))
+        self._writer.watch(on_foreign_write)
 
     async def write(self, row: Row) -> int:
         """Write one row; returns its result (an id) once it is committed."""
+        return await self._writer.write(self.apply, row)
+
+
+# What a waiting row is written by, the row, and its caller's future.
+_Pending = tuple[Apply, Row, "asyncio.Future[int]"]
+
+
+class _Writer:
+    """The one queue of group-committed rows of a database, whatever writes them."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._waiting: list[_Pending] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._mark: int | None = None
+        self._watchers: list[Callable[[], None]] = []
+
+    def watch(self, callback: Callable[[], None] | None) -> None:
+        if callback is not None and callback not in self._watchers:
+            self._watchers.append(callback)
+
+    async def write(self, apply: Apply, row: Row) -> int:
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._waiting.append((row, done))
+        self._waiting.append((apply, row, done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         return await done
@@ -63,36 +87,50 @@ class GroupCommit:
         while self._waiting:
             batch, self._waiting = self._waiting, []
             # A caller that gave up before its row went out gets nothing stored.
-            batch = [(row, done) for row, done in batch if not done.done()]
+            batch = [pending for pending in batch if not pending[2].done()]
             if not batch:
                 continue
             try:
-                ids = await self._commit([row for row, _ in batch])
+                ids = await self._commit(batch)
             except Exception as exc:
                 if len(batch) == 1:
-                    _settle(batch[0][1], exc)
+                    _settle(batch[0][2], exc)
                     continue
-                for row, done in batch:
+                for pending in batch:
                     try:
-                        _settle(done, (await self._commit([row]))[0])
+                        _settle(pending[2], (await self._commit([pending]))[0])
                     except Exception as row_exc:
-                        _settle(done, row_exc)
+                        _settle(pending[2], row_exc)
                 continue
-            for (_, done), new_id in zip(batch, ids, strict=True):
+            for (_, _, done), new_id in zip(batch, ids, strict=True):
                 _settle(done, new_id)
 
-    async def _commit(self, rows: list[Row]) -> list[int]:
+    async def _commit(self, batch: list[_Pending]) -> list[int]:
+        # One statement per kind of row, in the order each kind first came; the results
+        # go back to the rows' places in the batch.
+        by_apply: dict[Apply, list[int]] = {}
+        for place, (apply, _, _) in enumerate(batch):
+            by_apply.setdefault(apply, []).append(place)
+        ids = [0] * len(batch)
         async with self.db.write() as conn:
             await self._notice_foreign_writes(conn)
-            return await self.apply(conn, rows)
+            for apply, places in by_apply.items():
+                results = await apply(conn, [batch[place][1] for place in places])
+                for place, result in zip(places, results, strict=True):
+                    ids[place] = result
+        return ids
 
     async def _notice_foreign_writes(self, conn: AsyncConnection) -> None:
         mark = await self.db.backend.foreign_write_mark(conn)
         changed = self._mark is not None and mark != self._mark
         self._mark = mark
-        if changed and self.on_foreign_write is not None:
+        if changed:
             log.debug("another process wrote to the database; dropping cached state")
-            self.on_foreign_write()
+            for callback in self._watchers:
+                callback()
+
+
+_writers: weakref.WeakKeyDictionary[Database, _Writer] = weakref.WeakKeyDictionary()
 
 
 def _settle(done: asyncio.Future[int], outcome: int | BaseException) -> None:

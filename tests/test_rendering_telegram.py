@@ -194,3 +194,34 @@ def test_the_stand_in_refuses_what_telegram_refuses() -> None:
         assert str(problem({"text": markup, "parse_mode": "HTML"})).startswith(refused), markup
     assert problem({"text": "<b>x</b> &lt; <i>y</i>", "parse_mode": "HTML"}) is None
     assert problem({"text": "x" * 4097}) == "Bad Request: message is too long"
+
+
+def test_text_without_markup_is_sent_as_written_without_a_parse() -> None:
+    """The shortcut's promise: text it skips would have rendered with no entity at all."""
+    import random
+
+    from bot.rendering.telegram_split import might_format
+
+    rng = random.Random(20)
+    alphabet = "abcXYZ019 .,:;!?()'\"/@$%^+&{}\n  \n\n1.2) é😀"
+    samples = ["Echo: hello\n(I remember 4 earlier messages here.)", "1. one\n2. two", "a\n\n\nb"]
+    samples += [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 80))) for _ in range(500)
+    ]
+    for text in samples:
+        if might_format(text):
+            continue
+        assert to_telegram(text).spans == (), text
+        assert telegram_messages(text) == [Formatted(text)] or len(text) > 4096
+    for marked in (
+        "*a*",
+        "`c`",
+        "[l](http://x)",
+        "# h",
+        "t\n===",
+        "> q",
+        "~~s~~",
+        "    code",
+        "a|b",
+    ):
+        assert might_format(marked), marked

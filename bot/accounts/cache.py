@@ -51,6 +51,15 @@ class AccountCache:
         """The account with this id."""
         return await self._get(("id", account_id), lambda: self.store.by_id(account_id))
 
+    def know(self, account: Account) -> None:
+        """Remember an account the caller has just read (a door that authenticated its
+        sender), unless one is remembered already: the turn's re-check then needs no query."""
+        if self.store.generation != self._generation:
+            return  # changed meanwhile: the next lookup clears and asks the database
+        entry = self._entries.get(("id", account.id))
+        if entry is None or entry[0] <= self.clock():
+            self._keep(("id", account.id), account)
+
     def clear(self) -> None:
         """Forget everything (the database changed behind this process's back)."""
         self._entries.clear()

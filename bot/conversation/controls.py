@@ -134,6 +134,7 @@ class ThreadControls:
         choices = await self.current(account, key)
         today = await self.usage.today(account.id)
         minute = await self.usage.this_minute(account.id)
+        await self.replier.usage_settled()  # the ledger rows of replies already given
         by_model = await self.replier.usage_store.by_model(
             self.usage.day_start(), account_id=account.id
         )

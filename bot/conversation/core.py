@@ -19,6 +19,7 @@ from bot.conversation.replying import (
     EmptyReply,
     Replier,
 )
+from bot.conversation.settings_cache import ThreadSettingsCache
 from bot.delivery import STORAGE_FAILED
 from bot.errors import AccountDisabled, ChatlinkError, InputRejected, RateLimited
 from bot.limits import UsageLimits
@@ -89,7 +90,13 @@ class ChatCore:
         self.provider = catalogue.provider(catalogue.default.name)
         self.usage = usage
         db = memory.store.db
-        self.thread_settings = thread_settings or ThreadSettingsStore(db)
+        # Every reply reads its thread's settings: cached where the history is (SQLite).
+        self.thread_settings = ThreadSettingsCache(
+            thread_settings or ThreadSettingsStore(db),
+            enabled=memory.store.caches_may_stand_for_database,
+        )
+        memory.store.watch(self.thread_settings.clear)
+        memory.watch_new_threads(self.thread_settings.new_thread)
         # Per platform, the groups (Telegram chats, Discord servers) the bot speaks in;
         # a platform missing here speaks everywhere.
         self.allowed_groups = allowed_groups or {}
@@ -221,6 +228,8 @@ class ChatCore:
         self, message: IncomingMessage, known: Account | None, arrival: int
     ) -> list[Reply] | _Turn:
         """Answer commands and refusals at once; for a chat message, queue its turn."""
+        if known is not None:
+            self.accounts.know(known)  # just read by the door: the turn's re-check is free
         if message.text is None and not message.attachments:
             return [Reply.refused(InputRejected(NOT_TEXT))]
         # A caption is never a command: the files it came with are the message.

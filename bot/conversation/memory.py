@@ -83,6 +83,12 @@ class Memory:
         self._cache = HistoryCache(size, max_messages + 1)
         store.watch(self._cache.clear)
         self._writes: set[asyncio.Task[None]] = set()
+        self._new_thread_watchers: list[Callable[[int], None]] = []
+
+    def watch_new_threads(self, callback: Callable[[int], None]) -> None:
+        """Call `callback(thread_id)` when this process creates a thread (one known to hold
+        nothing yet: no messages, no settings)."""
+        self._new_thread_watchers.append(callback)
 
     @asynccontextmanager
     async def exclusive(self, account_id: int) -> AsyncIterator[None]:
@@ -111,6 +117,8 @@ class Memory:
             thread_id, created = await self.store.open_thread(account_id, key, self.clock())
             if created:  # known to be empty: its first message needs no history query
                 self._cache.put(thread_id, None, [])
+                for callback in self._new_thread_watchers:
+                    callback(thread_id)
             self._thread_ids[cache_key] = thread_id
             if len(self._thread_ids) > THREAD_CACHE_SIZE:
                 self._thread_ids.popitem(last=False)

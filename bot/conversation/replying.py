@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from datetime import datetime
 from typing import Any
 
 from bot.clock import Clock, utcnow
 from bot.conversation.choices import Choices, resolve
 from bot.conversation.memory import Memory
+from bot.conversation.settings_cache import ThreadSettingsCache
 from bot.conversation.tokens import estimate, estimate_turns
 from bot.limits import UsageLimits
 from bot.media import MediaReader
@@ -25,7 +27,7 @@ from bot.providers import (
     describe_failure,
 )
 from bot.tools import ToolRegistry, run_tool_loop
-from storage import Account, ThreadSettingsStore, UsageStore
+from storage import Account, UsageStore
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ CONTEXT_TRIMMED = (
 QUOTE_WORDS = 8
 HEARD_WORDS = 30
 MIN_CONTEXT_TOKENS = 256  # history read however small a model's window
+PROGRESS_EVERY_S = 0.5  # streamed text goes to the door at most this often, after the first
 
 
 class EmptyReply(Exception):
@@ -69,7 +72,7 @@ class Replier:
         *,
         memory: Memory,
         catalogue: Catalogue,
-        thread_settings: ThreadSettingsStore,
+        thread_settings: ThreadSettingsCache,
         usage: UsageLimits,
         usage_store: UsageStore,
         metrics: Metrics,
@@ -93,6 +96,7 @@ class Replier:
         self.reply_timeout_s = reply_timeout_s
         self.clock = clock
         self._background: set[asyncio.Task[None]] = set()
+        self._ledger_writes: set[asyncio.Task[None]] = set()
         # The stream being read per thread, for /stop (from here or another replica).
         self._streams: dict[int, asyncio.Task[str]] = {}
         memory.store.on_stop(self._stop_here)
@@ -309,11 +313,26 @@ class Replier:
         cache = usage or Usage()
         try:
             await self.usage.record(account_id, tokens)
+        except Exception as exc:
+            log.warning("usage not counted: account_id=%s error=%s", account_id, type(exc).__name__)
+        # The ledger row is committed after the turn, not in it: the thread's next message
+        # need not wait for one more commit round (`usage_settled` for readers of the ledger).
+        at = self.clock()
+        task = asyncio.create_task(self._ledger(account_id, model, tokens, at, cache))
+        self._background.add(task)
+        self._ledger_writes.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._ledger_writes.discard)
+
+    async def _ledger(
+        self, account_id: int, model: str, tokens: int, at: datetime, cache: Usage
+    ) -> None:
+        try:
             await self.usage_store.record(
                 account_id,
                 model,
                 tokens,
-                self.clock(),
+                at,
                 cache_read=cache.cache_read_tokens,
                 cache_write=cache.cache_write_tokens,
             )
@@ -321,6 +340,11 @@ class Replier:
             log.warning(
                 "usage not recorded: account_id=%s error=%s", account_id, type(exc).__name__
             )
+
+    async def usage_settled(self) -> None:
+        """Wait until the usage rows of every reply already given are committed."""
+        if self._ledger_writes:
+            await asyncio.wait(set(self._ledger_writes))
 
     def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -395,19 +419,45 @@ async def generate(
     history: list[Turn],
     usage: Usage,
     on_progress: ProgressCallback | None,
+    *,
+    every_s: float = PROGRESS_EVERY_S,
+    clock: Callable[[], float] = time.monotonic,
 ) -> str:
-    """The whole reply, streamed through `on_progress`; EmptyReply when there is none."""
+    """The whole reply, streamed through `on_progress`; EmptyReply when there is none.
+
+    `on_progress` hears "" as the model is asked, then the first piece at once; later
+    pieces are coalesced, one call at most every
+    `every_s` (a model sends a piece every few tens of milliseconds: a frame or an edit for
+    each cost more CPU than the rest of the reply). Once the stream ends, the whole text goes
+    in one more call if part of it was held, so the last call always shows all of it."""
     parts: list[str] = []
+    shown_at: float | None = None
+    shown = 0  # pieces shown so far
+
+    async def show() -> None:
+        nonlocal on_progress, shown
+        assert on_progress is not None
+        shown = len(parts)
+        try:
+            await on_progress("".join(parts))
+        except Exception:
+            # A failed live edit must not lose the reply: it is delivered at the end.
+            log.warning("live reply update failed; continuing without it", exc_info=True)
+            on_progress = None
+
+    if on_progress is not None:
+        await show()  # "": the model is asked now (a door may start its typing action)
     async for piece in provider.stream(history, usage):
         parts.append(piece)
-        if on_progress is not None:
-            try:
-                await on_progress("".join(parts))
-            except Exception:
-                # A failed live edit must not lose the reply: it is delivered at the end.
-                log.warning("live reply update failed; continuing without it", exc_info=True)
-                on_progress = None
+        if on_progress is None:
+            continue
+        now = clock()
+        if shown_at is None or now - shown_at >= every_s:
+            shown_at = now
+            await show()
     reply = "".join(parts)
     if not reply.strip():
         raise EmptyReply()
+    if on_progress is not None and shown < len(parts):
+        await show()
     return reply

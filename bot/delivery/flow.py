@@ -95,18 +95,29 @@ async def answer(
     place = core.place(message)
     try:
         async with place, slots or contextlib.nullcontext():
-            typing = None
+            typing: asyncio.Task[None] | None = None
+            progress: ProgressCallback | None = None
             if core.will_stream(message):
-                typing = asyncio.create_task(rendering.typing())
                 live = rendering.live_reply()
+                shown = live
+
+                async def show(text: str) -> None:
+                    nonlocal typing
+                    # The first call ("") comes as the model is asked: typing from then on,
+                    # not while the message waited for its turn (a flood of quick replies
+                    # would otherwise cost a typing action each).
+                    if typing is None:
+                        typing = asyncio.create_task(rendering.typing())
+                    await shown.update(text)
+
+                progress = show
+
             try:
                 ready = await _with_files(message, None if core.ignores(message) else fetch)
                 if isinstance(ready, Reply):
                     replies = [ready]
                 else:
-                    replies = await core.handle(
-                        ready, live.update if live is not None else None, place=place
-                    )
+                    replies = await core.handle(ready, progress, place=place)
             except Exception:
                 log.exception("%s: handling %s failed", message.platform.value, rendering.about)
                 replies = [Reply(APOLOGY, kind=ReplyKind.ERROR)]

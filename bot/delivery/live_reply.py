@@ -25,7 +25,7 @@ class LiveReply(Generic[Handle, Part]):
     `split` renders a finished text into messages (by default: plain text cut at `limit` as
     `measure` counts), `draft` a text still growing (by default the same). `update` is
     throttled to one round of edits per `interval_s` (platforms rate-limit
-    edits), starting only once the reply has taken that long; `finish` shows the exact
+    edits), starting only once the reply has streamed that long; `finish` shows the exact
     text, so what people end up reading is always the whole reply, split the same way as
     a reply that never streamed.
     """
@@ -55,8 +55,9 @@ class LiveReply(Generic[Handle, Part]):
         self.interval_s = interval_s
         self.clock = clock
         self.shown: list[tuple[Handle, Part]] = []
-        # Nothing is shown before `interval_s` has passed: a quick reply goes out once, whole.
-        self._last = clock()
+        # Nothing is shown before `interval_s` has passed since the first text: a reply that
+        # streams quickly goes out once, whole, however long it waited for its turn.
+        self._last: float | None = None
 
     @property
     def started(self) -> bool:
@@ -65,9 +66,14 @@ class LiveReply(Generic[Handle, Part]):
 
     async def update(self, text: str) -> None:
         """Show the text so far, unless the last round was less than `interval_s` ago."""
-        if not text.strip() or self.clock() - self._last < self.interval_s:
+        if not text.strip():
             return
-        self._last = self.clock()
+        now = self.clock()
+        if self._last is None:
+            self._last = now
+        if now - self._last < self.interval_s:
+            return
+        self._last = now
         parts = self.draft(text)
         marked = self.draft(text + TYPING_MARK)
         # The mark shows the reply is still coming, unless it would need a message of its own.

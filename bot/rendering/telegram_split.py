@@ -39,11 +39,25 @@ def telegram_messages(
     markdown: str, limit: int = MESSAGE_LIMIT, *, draft: bool = False
 ) -> list[Formatted]:
     """The model's Markdown as Telegram messages; `draft` for a reply still streaming."""
+    if not might_format(markdown):
+        return [Formatted(part) for part in split_text(markdown, limit, utf16_length)]
     marked = (to_telegram_draft if draft else to_telegram)(markdown)
     if not marked.spans:
         # Nothing to format: the text goes out exactly as written, split as it always was.
         return [Formatted(part) for part in split_text(markdown, limit, utf16_length)]
     return split_marked(marked, limit)
+
+
+# Every construct that gives a span (emphasis, code, links, strikethrough, headings, quotes,
+# tables, fences) needs one of these; an indented code block needs a line opening with
+# four spaces. Text with none of them renders with no span, so it goes out as written.
+_MARKUP = frozenset("*_`[]<>~#|=-\t\\")
+
+
+def might_format(text: str) -> bool:
+    """Whether `text` may hold Markdown that renders with formatting (False: surely not,
+    so the parse can be skipped: most short replies and every notice)."""
+    return not _MARKUP.isdisjoint(text) or "\n    " in text or text.startswith("    ")
 
 
 def split_marked(marked: Marked, limit: int = MESSAGE_LIMIT) -> list[Formatted]:

@@ -1,0 +1,83 @@
+"""Streamed pieces reach the door coalesced: "" as the model is asked, the first piece at once,
+then at most one call per interval, and the last call always holds the whole reply. The clock
+is the test's."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+
+from bot.conversation.replying import EmptyReply, generate
+from bot.providers import Turn, Usage
+
+
+class Pieces:
+    """A model that streams the given pieces, the test's clock moving `step_s` for each."""
+
+    name = "pieces"
+
+    def __init__(self, pieces: list[str], step_s: float) -> None:
+        self.pieces = pieces
+        self.step_s = step_s
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
+        for piece in self.pieces:
+            self.now += self.step_s
+            yield piece
+
+    async def check(self) -> str:
+        return "pieces"
+
+    async def close(self) -> None:
+        return None
+
+
+async def _shown(model: Pieces, every_s: float = 0.5) -> tuple[str, list[str]]:
+    seen: list[str] = []
+
+    async def on_progress(text: str) -> None:
+        seen.append(text)
+
+    reply = await generate(
+        model, [Turn("user", "hi")], Usage(), on_progress, every_s=every_s, clock=model.clock
+    )
+    return reply, seen
+
+
+async def test_forty_pieces_over_four_seconds_make_a_few_calls() -> None:
+    model = Pieces([f"w{n} " for n in range(40)], step_s=0.1)
+    reply, seen = await _shown(model)
+    assert reply == "".join(model.pieces)
+    assert seen[:2] == ["", "w0 "]  # the model asked, then its first piece at once
+    assert 3 <= len(seen) <= 11  # one per half second, not one per piece
+    assert seen[-1] == reply  # the whole text, though its last pieces came within the interval
+    assert all(reply.startswith(text) for text in seen)
+    assert len(set(seen)) == len(seen)  # never the same text twice
+
+
+async def test_slow_pieces_each_show_and_the_end_adds_no_call() -> None:
+    model = Pieces(["one ", "two ", "three"], step_s=1.0)
+    reply, seen = await _shown(model)
+    assert seen == ["", "one ", "one two ", "one two three"] and seen[-1] == reply
+
+
+async def test_a_failing_door_still_gets_the_reply_returned() -> None:
+    model = Pieces(["a", "b", "c"], step_s=1.0)
+    calls: list[str] = []
+
+    async def broken(text: str) -> None:
+        calls.append(text)
+        raise RuntimeError("edit refused")
+
+    reply = await generate(model, [Turn("user", "hi")], Usage(), broken, clock=model.clock)
+    assert reply == "abc" and calls == [""]  # no more calls after the failure
+
+
+async def test_nothing_streamed_is_an_empty_reply() -> None:
+    with pytest.raises(EmptyReply):
+        await _shown(Pieces([" ", ""], step_s=0.1))
