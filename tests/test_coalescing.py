@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from bot.conversation.replying import EmptyReply, generate
+from bot.conversation.streaming import EmptyReply, generate
 from bot.providers import Turn, Usage
 
 

@@ -12,14 +12,9 @@ from bot.conversation.commands import parse_command
 from bot.conversation.files import Files
 from bot.conversation.memory import Memory, thread_key
 from bot.conversation.ordering import Place, TurnOrder
-from bot.conversation.replying import (
-    CONTEXT_TRIMMED,
-    MODEL_FAILED,
-    SUMMARY_PROMPT,
-    EmptyReply,
-    Replier,
-)
+from bot.conversation.replying import CONTEXT_TRIMMED, MODEL_FAILED, SUMMARY_PROMPT, Replier
 from bot.conversation.settings_cache import ThreadSettingsCache
+from bot.conversation.streaming import EmptyReply
 from bot.delivery import STORAGE_FAILED
 from bot.errors import AccountDisabled, ChatlinkError, InputRejected, RateLimited
 from bot.limits import UsageLimits

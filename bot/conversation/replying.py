@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
-from datetime import datetime
+from collections.abc import Coroutine
 from typing import Any
 
 from bot.clock import Clock, utcnow
 from bot.conversation.choices import Choices, resolve
+from bot.conversation.ledger import UsageLedger
 from bot.conversation.memory import Memory
 from bot.conversation.settings_cache import ThreadSettingsCache
+from bot.conversation.streaming import EmptyReply, generate
 from bot.conversation.tokens import estimate, estimate_turns
 from bot.limits import UsageLimits
 from bot.media import MediaReader
@@ -53,11 +54,6 @@ CONTEXT_TRIMMED = (
 QUOTE_WORDS = 8
 HEARD_WORDS = 30
 MIN_CONTEXT_TOKENS = 256  # history read however small a model's window
-PROGRESS_EVERY_S = 0.5  # streamed text goes to the door at most this often, after the first
-
-
-class EmptyReply(Exception):
-    """The model answered nothing."""
 
 
 class Stopped(Exception):
@@ -89,14 +85,13 @@ class Replier:
         self.memory = memory
         self.catalogue = catalogue
         self.thread_settings = thread_settings
-        self.usage = usage
-        self.usage_store = usage_store
+        self.usage_store = usage_store  # read by /usage
         self.metrics = metrics
         self.summarize_memory = summarize_memory
         self.reply_timeout_s = reply_timeout_s
         self.clock = clock
         self._background: set[asyncio.Task[None]] = set()
-        self._ledger_writes: set[asyncio.Task[None]] = set()
+        self.ledger = UsageLedger(usage, usage_store, clock)
         # The stream being read per thread, for /stop (from here or another replica).
         self._streams: dict[int, asyncio.Task[str]] = {}
         memory.store.on_stop(self._stop_here)
@@ -209,7 +204,9 @@ class Replier:
                 work = self._generate(choices, account, message, history, usage, on_progress)
                 reply = await self._stoppable(thread_id, work)
         except Stopped:
-            await self._record(account.id, name, usage.total or estimate_turns(history), usage)
+            await self.ledger.record(
+                account.id, name, usage.total or estimate_turns(history), usage
+            )
             return [Reply(STOPPED)]
         except Exception as exc:
             self.metrics.model_errors.labels(provider.name).inc()
@@ -221,7 +218,9 @@ class Replier:
                 name,
                 describe_failure(exc),
             )
-            await self._record(account.id, name, usage.total or estimate_turns(history), usage)
+            await self.ledger.record(
+                account.id, name, usage.total or estimate_turns(history), usage
+            )
             return [Reply(MODEL_FAILED, kind=ReplyKind.ERROR)]
         # Only a whole reply is stored: a failed, cut or stopped stream stores nothing.
         if replacing is None:
@@ -229,7 +228,7 @@ class Replier:
         else:
             await self.memory.replace_replies(thread_id, replacing, reply, message.platform.value)
         tokens = usage.total or estimate_turns(history) + estimate(reply)
-        await self._record(account.id, name, tokens, usage)
+        await self.ledger.record(account.id, name, tokens, usage)
         self.metrics.reply_seconds.observe(time.perf_counter() - started)
         log.info(
             "replied: account_id=%s provider=%s model=%s ms=%.0f tokens=%d",
@@ -304,47 +303,9 @@ class Replier:
             if self._streams.get(thread_id) is task:
                 del self._streams[thread_id]
 
-    async def _record(
-        self, account_id: int, model: str, tokens: int, usage: Usage | None = None
-    ) -> None:
-        # Cached input tokens count in full against DAILY_TOKEN_BUDGET: the model still reads
-        # them, and discounts differ by provider (none on local servers). They are kept apart
-        # in the records, for /usage.
-        cache = usage or Usage()
-        try:
-            await self.usage.record(account_id, tokens)
-        except Exception as exc:
-            log.warning("usage not counted: account_id=%s error=%s", account_id, type(exc).__name__)
-        # The ledger row is committed after the turn, not in it: the thread's next message
-        # need not wait for one more commit round (`usage_settled` for readers of the ledger).
-        at = self.clock()
-        task = asyncio.create_task(self._ledger(account_id, model, tokens, at, cache))
-        self._background.add(task)
-        self._ledger_writes.add(task)
-        task.add_done_callback(self._background.discard)
-        task.add_done_callback(self._ledger_writes.discard)
-
-    async def _ledger(
-        self, account_id: int, model: str, tokens: int, at: datetime, cache: Usage
-    ) -> None:
-        try:
-            await self.usage_store.record(
-                account_id,
-                model,
-                tokens,
-                at,
-                cache_read=cache.cache_read_tokens,
-                cache_write=cache.cache_write_tokens,
-            )
-        except Exception as exc:
-            log.warning(
-                "usage not recorded: account_id=%s error=%s", account_id, type(exc).__name__
-            )
-
     async def usage_settled(self) -> None:
         """Wait until the usage rows of every reply already given are committed."""
-        if self._ledger_writes:
-            await asyncio.wait(set(self._ledger_writes))
+        await self.ledger.settled()
 
     def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -357,8 +318,8 @@ class Replier:
         loop = asyncio.get_running_loop()
         deadline = None if grace_s is None else loop.time() + grace_s
         cancelled = 0
-        while self._background:
-            pending = set(self._background)
+        while self._background or self.ledger.writes:
+            pending = set(self._background) | self.ledger.writes
             left = None if deadline is None else max(0.0, deadline - loop.time())
             _, late = await asyncio.wait(pending, timeout=left)
             if late:
@@ -395,7 +356,7 @@ class Replier:
             usage = Usage()
             text = await generate(provider, request, usage, None)
             spent = usage.total or estimate_turns(request) + estimate(text)
-            await self._record(account_id, model, spent, usage)
+            await self.ledger.record(account_id, model, spent, usage)
             return text.strip()
 
         try:
@@ -412,52 +373,3 @@ def _heard(transcripts: tuple[str, ...]) -> str:
     words = " ".join(transcripts).split()
     quote = " ".join(words[:HEARD_WORDS]) + (" …" if len(words) > HEARD_WORDS else "")
     return f'🎤 I heard: "{quote}"'
-
-
-async def generate(
-    provider: ReplyProvider,
-    history: list[Turn],
-    usage: Usage,
-    on_progress: ProgressCallback | None,
-    *,
-    every_s: float = PROGRESS_EVERY_S,
-    clock: Callable[[], float] = time.monotonic,
-) -> str:
-    """The whole reply, streamed through `on_progress`; EmptyReply when there is none.
-
-    `on_progress` hears "" as the model is asked, then the first piece at once; later
-    pieces are coalesced, one call at most every
-    `every_s` (a model sends a piece every few tens of milliseconds: a frame or an edit for
-    each cost more CPU than the rest of the reply). Once the stream ends, the whole text goes
-    in one more call if part of it was held, so the last call always shows all of it."""
-    parts: list[str] = []
-    shown_at: float | None = None
-    shown = 0  # pieces shown so far
-
-    async def show() -> None:
-        nonlocal on_progress, shown
-        assert on_progress is not None
-        shown = len(parts)
-        try:
-            await on_progress("".join(parts))
-        except Exception:
-            # A failed live edit must not lose the reply: it is delivered at the end.
-            log.warning("live reply update failed; continuing without it", exc_info=True)
-            on_progress = None
-
-    if on_progress is not None:
-        await show()  # "": the model is asked now (a door may start its typing action)
-    async for piece in provider.stream(history, usage):
-        parts.append(piece)
-        if on_progress is None:
-            continue
-        now = clock()
-        if shown_at is None or now - shown_at >= every_s:
-            shown_at = now
-            await show()
-    reply = "".join(parts)
-    if not reply.strip():
-        raise EmptyReply()
-    if on_progress is not None and shown < len(parts):
-        await show()
-    return reply
