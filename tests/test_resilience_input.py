@@ -412,6 +412,7 @@ async def test_database_refusing_writes_mid_run(
     alice = await bearer(http, "alice")
     response = await http.post("/api/chat", json={"message": "hello"}, headers=alice)
     assert response.status_code == 200
+    await app.core.replier.usage_settled()  # its usage row is written after the turn
     socket_url = f"ws://127.0.0.1:{web.port}/api/ws"
     async with connect(socket_url, additional_headers=alice) as socket:
         before = snapshot(app.db)
@@ -528,6 +529,7 @@ async def test_core_answers_when_the_database_refuses_writes(
     # What every chat door (Telegram, Discord) gets from the core: an answer, not an error.
     await link_account_first(app, "alice")
     await app.core.handle(dm("hello"))
+    await app.core.replier.usage_settled()  # its usage row is written after the turn
     caplog.set_level(logging.INFO)
     before = snapshot(app.db)
     async with sqlite_faults.disk_full(app.db):
