@@ -5,16 +5,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
-from anthropic import omit
-from anthropic.types import MessageParam
+from anthropic import AsyncAnthropic, omit
+from anthropic.types import MessageParam, TextBlockParam
 
 from bot.providers.base import IncompleteReply, Turn, Usage
 from bot.providers.tool_calls import ToolCall, ToolRequest, ToolRound, ToolSpec
 
-if TYPE_CHECKING:
-    from bot.providers.anthropic_messages import AnthropicProvider
+
+class Messages(Protocol):
+    """What a round needs of the provider (bot.providers.anthropic_messages, which imports
+    this)."""
+
+    client: AsyncAnthropic
+    model: str
+    max_tokens: int
+
+    def request(
+        self, history: Sequence[Turn]
+    ) -> tuple[list[TextBlockParam], list[dict[str, Any]]]: ...
 
 
 def tool_params(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
@@ -49,7 +59,7 @@ def round_messages(rounds: Sequence[ToolRound]) -> list[dict[str, Any]]:
 
 
 async def stream_anthropic_tools(
-    provider: AnthropicProvider, history: Sequence[Turn], request: ToolRequest, usage: Usage
+    provider: Messages, history: Sequence[Turn], request: ToolRequest, usage: Usage
 ) -> AsyncIterator[str | ToolCall]:
     """Stream one round: text deltas as they come, then the `tool_use` blocks of the message."""
     system, messages = provider.request(history)

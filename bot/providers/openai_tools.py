@@ -4,15 +4,24 @@ the results as `role: "tool"` messages."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
+from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
 from bot.providers.base import IncompleteReply, Turn, Usage
 from bot.providers.tool_calls import ToolCall, ToolRequest, ToolRound, ToolSpec
 
-if TYPE_CHECKING:
-    from bot.providers.openai_chat import OpenAIChatProvider
+
+class Chat(Protocol):
+    """What a round needs of the provider (bot.providers.openai_chat, which imports this)."""
+
+    client: AsyncOpenAI
+    model: str
+    temperature: float
+    max_tokens: int
+
+    def messages(self, history: Sequence[Turn]) -> list[dict[str, Any]]: ...
 
 
 def tool_params(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
@@ -47,7 +56,7 @@ def round_messages(rounds: Sequence[ToolRound]) -> list[dict[str, Any]]:
 
 
 async def stream_openai_tools(
-    provider: OpenAIChatProvider, history: Sequence[Turn], request: ToolRequest, usage: Usage
+    provider: Chat, history: Sequence[Turn], request: ToolRequest, usage: Usage
 ) -> AsyncIterator[str | ToolCall]:
     """Stream one round: text deltas as they come, then the calls assembled from their deltas."""
     turns = provider.messages(history) + round_messages(request.rounds)
