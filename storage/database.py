@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -40,6 +40,9 @@ class Database:
         # Why the last write failed, and when (monotonic): a read (the health probe's
         # SELECT 1) can still succeed while every write fails (disk full, read-only).
         self._write_failure: tuple[str, float] | None = None
+        # The one queue of group-committed rows (storage.group_commit), made by its first user:
+        # kept here, not in a module registry, so it goes when the database does.
+        self.group_writer: Any = None
 
     @property
     def sqlite_path(self) -> Path | None:

@@ -50,7 +50,9 @@ class GroupCommit:
         self.db = db
         self.apply = apply
         self.on_foreign_write = on_foreign_write
-        self._writer = _writers.setdefault(db, _Writer(db))
+        if db.group_writer is None:
+            db.group_writer = _Writer(db)
+        self._writer: _Writer = db.group_writer
         self._writer.watch(on_foreign_write)
 
     async def write(self, row: Row) -> int:
@@ -66,11 +68,20 @@ class _Writer:
     """The one queue of group-committed rows of a database, whatever writes them."""
 
     def __init__(self, db: Database) -> None:
-        self.db = db
+        # Weakly: the database holds its writer, so a strong reference back would make a
+        # cycle that only a full collection frees.
+        self._db = weakref.ref(db)
         self._waiting: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
         self._mark: int | None = None
         self._watchers: list[Callable[[], None]] = []
+
+    @property
+    def db(self) -> Database:
+        db = self._db()
+        if db is None:  # only its own group commits hold a writer: they hold the database too
+            raise RuntimeError("the database of this group commit is gone")
+        return db
 
     def watch(self, callback: Callable[[], None] | None) -> None:
         if callback is not None and callback not in self._watchers:
@@ -128,9 +139,6 @@ class _Writer:
             log.debug("another process wrote to the database; dropping cached state")
             for callback in self._watchers:
                 callback()
-
-
-_writers: weakref.WeakKeyDictionary[Database, _Writer] = weakref.WeakKeyDictionary()
 
 
 def _settle(done: asyncio.Future[int], outcome: int | BaseException) -> None:

@@ -109,11 +109,12 @@ class MediaStore:
         return True
 
     async def take_uploads(
-        self, account_id: int, ids: Sequence[str], *, expired_before: datetime
+        self, account_id: int, ids: Sequence[str], *, expired_before: datetime, keep: bool = False
     ) -> list[Upload]:
         """The account's unexpired uploads with these ids, in the order of `ids`, removed as
-        they are taken (an upload goes with one message). All or nothing: when one is not
-        found, none is removed, and those found are returned for the caller to tell."""
+        they are taken (an upload goes with one message) unless `keep`. All or nothing: when
+        one is not found, none is removed, and those found are returned for the caller to
+        tell."""
         query = select(uploads).where(
             uploads.c.account_id == account_id,
             uploads.c.id.in_(list(ids)),
@@ -121,9 +122,18 @@ class MediaStore:
         )
         async with self.db.write() as conn:
             found = {row.id: _upload(row) for row in (await conn.execute(query)).all()}
-            if found and len(found) == len(set(ids)):
+            if found and len(found) == len(set(ids)) and not keep:
                 await conn.execute(delete(uploads).where(uploads.c.id.in_(list(found))))
         return [found[i] for i in ids if i in found]
+
+    async def drop_uploads(self, account_id: int, ids: Sequence[str]) -> None:
+        """Remove the account's uploads with these ids (their message was taken)."""
+        async with self.db.write() as conn:
+            await conn.execute(
+                delete(uploads).where(
+                    uploads.c.account_id == account_id, uploads.c.id.in_(list(ids))
+                )
+            )
 
     async def uploads_of(self, account_id: int) -> int:
         """How many uploads an account holds (expired ones included until swept)."""

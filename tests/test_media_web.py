@@ -129,6 +129,31 @@ async def test_upload_then_websocket(http: httpx.AsyncClient, web: WebDoor, app:
     assert await stored(app) == (2, 1)
 
 
+async def test_a_refused_message_keeps_its_upload_for_a_retry(
+    http: httpx.AsyncClient, web: WebDoor, app: Chatlink
+) -> None:
+    auth = await bearer(http)
+    uploaded = await http.post(
+        "/api/uploads",
+        files={"file": ("p.jpg", jpeg_with_exif(30, 20), "image/jpeg")},
+        headers=auth,
+    )
+    upload_id = uploaded.json()["id"]
+    async with connect(f"ws://127.0.0.1:{web.port}/api/ws", additional_headers=auth) as socket:
+        # Refused in the core (too long), after the upload was read: nothing stored...
+        await socket.send(json.dumps({"message": "x" * 9_000, "files": [upload_id]}))
+        refused = json.loads(await socket.recv())
+        assert refused["kind"] == "rejected", refused
+        assert await stored(app) == (0, 0)
+        # ... and the same upload goes with the message sent again.
+        await socket.send(json.dumps({"message": "look", "files": [upload_id]}))
+        while (frame := json.loads(await socket.recv()))["type"] != "reply":
+            pass
+        assert frame["kind"] == "model" and "(I got an image, 30x20, JPEG.)" in frame["text"]
+    assert await app.core.files.store.uploads_of(1) == 0  # used up once answered
+    assert await stored(app) == (2, 1)
+
+
 async def test_uploads_are_bounded_per_account(http: httpx.AsyncClient) -> None:
     auth = await bearer(http)
     for _ in range(10):

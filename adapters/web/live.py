@@ -35,7 +35,7 @@ from bot.app import Chatlink
 from bot.conversation import PRIVATE_THREAD
 from bot.delivery import answer_for, describe
 from bot.errors import AccountDisabled, ChatlinkError
-from bot.messages import Reply
+from bot.messages import Reply, ReplyKind
 from bot.rendering import to_html
 
 log = logging.getLogger(__name__)
@@ -196,7 +196,9 @@ async def _answer(
     sent = 0
     gone = False
     try:
-        attachments = await chatlink.core.files.take(account.id, files) if files else ()
+        # Kept until the message is answered: a refused one (a limit, no vision, STT down)
+        # can be sent again with the same files (the page's Retry).
+        attachments = await chatlink.core.files.take(account.id, files, keep=True) if files else ()
     except ChatlinkError as error:  # gone, or someone else's: answered like any refusal
         await _send_replies(websocket, [Reply.refused(error)], client_id)
         return
@@ -208,11 +210,15 @@ async def _answer(
             gone = not await _send(websocket, {"type": "chunk", "text": so_far[sent:]})
             sent = len(so_far)
 
-    handling = asyncio.create_task(
-        chatlink.core.handle(
+    async def handle() -> list[Reply]:
+        replies = await chatlink.core.handle(
             web_message(account, text, attachments), on_progress=stream, account=account
         )
-    )
+        if files and replies and replies[0].kind not in (ReplyKind.REJECTED, ReplyKind.ERROR):
+            await chatlink.core.files.drop(account.id, files)
+        return replies
+
+    handling = asyncio.create_task(handle())
     if client_id:
         resends_of(websocket).add(account.id, client_id, handling)
     registry = _in_flight(websocket)

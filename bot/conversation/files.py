@@ -58,20 +58,27 @@ class Files:
             raise RateLimited.custom(TOO_MANY.format(most=self.most), self.ttl.total_seconds())
         return upload.id
 
-    async def take(self, account_id: int, ids: Sequence[str]) -> tuple[Attachment, ...]:
-        """The account's uploads with these ids, as attachments (each used once); refused
-        when one is unknown, someone else's or expired (and then none is used up)."""
+    async def take(
+        self, account_id: int, ids: Sequence[str], *, keep: bool = False
+    ) -> tuple[Attachment, ...]:
+        """The account's uploads with these ids, as attachments (each used once, or kept for
+        `drop` with `keep`); refused when one is unknown, someone else's or expired (and then
+        none is used up)."""
         wanted = list(dict.fromkeys(ids))
         if len(wanted) > MOST_PER_MESSAGE:
             raise InputRejected(TOO_MANY_FILES.format(most=MOST_PER_MESSAGE))
         found = await self.store.take_uploads(
-            account_id, wanted, expired_before=self.clock() - self.ttl
+            account_id, wanted, expired_before=self.clock() - self.ttl, keep=keep
         )
         if len(found) != len(wanted):
             raise InputRejected(GONE)
         return tuple(
             Attachment(AttachmentKind(u.kind), u.name, u.claimed_type, u.data) for u in found
         )
+
+    async def drop(self, account_id: int, ids: Sequence[str]) -> None:
+        """Use up uploads taken with `keep` (their message was answered)."""
+        await self.store.drop_uploads(account_id, list(dict.fromkeys(ids)))
 
     async def image(self, account_id: int, message_id: int, position: int) -> StoredImage | None:
         """A stored image of one of the account's messages (None: no such image, or not

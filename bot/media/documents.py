@@ -114,7 +114,7 @@ def _pdf(data: bytes, name: str, max_chars: int) -> Document:
     except DocumentRejected:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError):
-        log.info("pdf not readable: %s", name)
+        log.debug("pdf not readable: %s", name)  # a file name may be personal: not at INFO
         raise DocumentRejected(BROKEN.format(name=name)) from None
     text = "\n".join(parts).strip()
     if not text:

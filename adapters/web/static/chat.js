@@ -180,13 +180,6 @@
 
   // attach.js sends files (already uploaded: their ids) through the same queue.
   window.chatlinkQueue = function (text, files, item) {
-    waiting.push({ text: text, files: files, item: item, sent: false });
-    sendNext();
-    if (!socket) connect();
-  };
-
-  // attach.js sends files (already uploaded: their ids) through the same queue.
-  window.chatlinkQueue = function (text, files, item) {
     queue(text, item, files);
   };
 
