@@ -81,3 +81,21 @@ async def test_a_failing_door_still_gets_the_reply_returned() -> None:
 async def test_nothing_streamed_is_an_empty_reply() -> None:
     with pytest.raises(EmptyReply):
         await _shown(Pieces([" ", ""], step_s=0.1))
+
+
+async def test_tool_rounds_coalesce_their_text_like_plain_replies() -> None:
+    from bot.tools.loop import Progress
+
+    now = [0.0]
+    heard: list[str] = []
+
+    async def hear(text: str) -> None:
+        heard.append(text)
+
+    progress = Progress(hear, every_s=0.5, clock=lambda: now[0])
+    await progress.start()  # "": the model is asked (the door's typing starts)
+    for at, text in [(0.0, "a"), (0.1, "ab"), (0.2, "abc"), (0.6, "abcd"), (0.7, "abcde")]:
+        now[0] = at
+        await progress.piece(text)
+    await progress.flush()  # the round ended: what was held is shown
+    assert heard == ["", "a", "abcd", "abcde"]

@@ -346,7 +346,9 @@ class Replier:
         conversation so far. Otherwise (a backlog), from a transcript of them."""
 
         async def summarize(previous: str | None, turns: list[Turn]) -> str:
-            if conversation is not None and all(t in conversation for t in turns):
+            # By role and text: the folded turns come without their images.
+            sent = {(t.role, t.content) for t in conversation or ()}
+            if conversation is not None and all((t.role, t.content) in sent for t in turns):
                 request = [*conversation, SUMMARY_TURN]
             else:
                 transcript = "\n".join(f"{t.role}: {t.content}" for t in turns)

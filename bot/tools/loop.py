@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from bot.messages import ProgressCallback
 from bot.providers import ToolCall, ToolingProvider, ToolRequest, ToolResult, ToolRound, Turn, Usage
@@ -21,6 +22,9 @@ log = logging.getLogger(__name__)
 
 STATUS = "_using {title}…_"
 TICK_S = 1.0  # a status line is shown again this often while a call runs (edits are throttled)
+# The model's text goes to the door at most this often (the first piece at once, the rest of a
+# round when it ends), as replies without tools do (bot.conversation.streaming).
+PIECES_EVERY_S = 0.5
 TOO_MANY_STEPS = (
     "(I stopped after {steps} rounds of tool calls without finishing. Ask again, perhaps "
     "more narrowly.)"
@@ -32,15 +36,48 @@ BAD_ARGUMENTS = "The arguments must be a JSON object."
 class Progress:
     """The live view: only ever appended to; a failed update turns further updates off."""
 
-    def __init__(self, on_progress: ProgressCallback | None) -> None:
+    def __init__(
+        self,
+        on_progress: ProgressCallback | None,
+        *,
+        every_s: float = PIECES_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.on_progress = on_progress
         self.shown = ""
+        self.every_s = every_s
+        self.clock = clock
+        self._piece_at: float | None = None
+        self._held: str | None = None  # the text of a round not shown yet (coalesced)
+
+    async def start(self) -> None:
+        """Say the model is being asked (""): a door starts its typing action then."""
+        await self._send("")
+
+    async def piece(self, text: str) -> None:
+        """The round's text so far: shown at once the first time, then at most every
+        `every_s`; `flush` shows what was held."""
+        now = self.clock()
+        if self._piece_at is None or now - self._piece_at >= self.every_s:
+            self._piece_at, self._held = now, None
+            await self.show(text)
+        else:
+            self._held = text
+
+    async def flush(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            await self.show(held)
 
     def join(self, text: str) -> str:
         return self.shown + ("\n\n" if self.shown and text else "") + text
 
     async def show(self, text: str) -> None:
-        if self.on_progress is None or not text.strip():
+        if text.strip():
+            await self._send(text)
+
+    async def _send(self, text: str) -> None:
+        if self.on_progress is None:
             return
         try:
             await self.on_progress(text)
@@ -69,6 +106,7 @@ async def run_tool_loop(
     specs = [tool.spec for tool in offered]
     by_name = {tool.spec.name: tool for tool in offered}
     progress = Progress(on_progress)
+    await progress.start()
     rounds: list[ToolRound] = []
     texts: list[str] = []
     calls_made = 0
@@ -82,7 +120,8 @@ async def run_tool_loop(
                 calls.append(piece)
                 continue
             pieces.append(piece)
-            await progress.show(progress.join("".join(pieces)))
+            await progress.piece(progress.join("".join(pieces)))
+        await progress.flush()
         text = "".join(pieces)
         if text.strip():
             texts.append(text.strip())
