@@ -126,6 +126,11 @@ class MediaStore:
                 await conn.execute(delete(uploads).where(uploads.c.id.in_(list(found))))
         return [found[i] for i in ids if i in found]
 
+    async def drop_uploads_of(self, account_id: int) -> None:
+        """Remove every upload of an account (its messages are being erased)."""
+        async with self.db.write() as conn:
+            await conn.execute(delete(uploads).where(uploads.c.account_id == account_id))
+
     async def drop_uploads(self, account_id: int, ids: Sequence[str]) -> None:
         """Remove the account's uploads with these ids (their message was taken)."""
         async with self.db.write() as conn:

@@ -198,3 +198,11 @@ async def test_a_voice_note_and_a_document_through_the_api(
     )  # fmt: skip
     assert notes.status_code == 200
     assert notes.json()["reply"].startswith("Echo: file todo.md:\n- milk\n\ntidy this")
+
+
+async def test_forget_drops_uploads_waiting(http: httpx.AsyncClient, app: Chatlink) -> None:
+    auth = await bearer(http)
+    await http.post("/api/uploads", files={"file": ("a.txt", b"hi")}, headers=auth)
+    assert await app.core.files.store.uploads_of(1) == 1
+    assert (await http.delete("/api/history", headers=auth)).status_code == 200
+    assert await app.core.files.store.uploads_of(1) == 0

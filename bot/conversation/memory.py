@@ -309,9 +309,11 @@ class Memory:
         await self.remember(thread_id, "assistant", content, platform)
 
     async def forget(self, account_id: int) -> int:
-        """Erase every message of an account."""
+        """Erase every message of an account (their images go with them) and the uploads
+        waiting for a message."""
         async with self.exclusive(account_id):
             self._cache.clear()  # rare enough not to look up the account's threads
+            await self.media.drop_uploads_of(account_id)
             return await self.store.forget_account(account_id)
 
     async def count(self, account_id: int) -> int:
