@@ -7,9 +7,10 @@
   "use strict";
   const form = document.getElementById("chat-form");
   const input = document.getElementById("chat-input");
-  const list = document.getElementById("messages");
   const actions = form && form.querySelector(".chat-actions");
-  if (!form || !actions || !("WebSocket" in window) || !window.fetch || !window.FormData) return;
+  const view = window.chatView; // the page's bubbles (chat_view.js)
+  if (!form || !actions || !view) return;
+  if (!("WebSocket" in window) || !window.fetch || !window.FormData) return;
 
   const maxFile = Number(form.dataset.maxFile || 0);
   const csrf = (form.querySelector("input[name=csrf_token]") || {}).value || "";
@@ -50,15 +51,7 @@
   form.insertBefore(tray, actions);
 
   function notice(text) {
-    const item = document.createElement("li");
-    item.className = "notice";
-    item.dir = "auto";
-    const body = document.createElement("span");
-    body.className = "text";
-    body.textContent = text;
-    item.appendChild(body);
-    list.appendChild(item);
-    item.scrollIntoView({ block: "end" });
+    view.add("notice", text);
   }
 
   function refresh() {
@@ -195,18 +188,11 @@
       pending = [];
       refresh();
       input.value = "";
-      const item = document.createElement("li");
-      item.className = "user";
-      item.dir = "auto";
-      const body = document.createElement("span");
-      body.className = "text";
-      body.textContent = text;
-      item.appendChild(body);
-      list.appendChild(item);
+      const item = view.add("user", text);
       files.forEach(function (file) {
         preview(item, file);
       });
-      item.scrollIntoView({ block: "end" });
+      view.scrollToEnd();
       Promise.all(files.map(upload))
         .then(function (ids) {
           window.chatlinkQueue(text, ids, item);
