@@ -11,7 +11,7 @@ from anthropic.types import MessageParam, TextBlockParam
 from bot.providers.anthropic_tools import stream_anthropic_tools
 from bot.providers.base import IncompleteReply, Turn, Usage
 from bot.providers.content import anthropic_content
-from bot.providers.prompt_cache import anthropic_messages, anthropic_system
+from bot.providers.prompt_cache import add_anthropic_usage, anthropic_messages, anthropic_system
 from bot.providers.tool_calls import ToolCall, ToolRequest
 
 
@@ -58,13 +58,7 @@ class AnthropicProvider:
             async for text in events.text_stream:
                 yield text
             final = await events.get_final_message()
-            read = final.usage.cache_read_input_tokens or 0
-            written = final.usage.cache_creation_input_tokens or 0
-            # `input_tokens` counts only what came after the last breakpoint.
-            usage.input_tokens = final.usage.input_tokens + read + written
-            usage.cache_read_tokens = read
-            usage.cache_write_tokens = written
-            usage.output_tokens = final.usage.output_tokens
+            add_anthropic_usage(usage, final.usage)
             if final.stop_reason is None:  # ended without message_delta/message_stop
                 raise IncompleteReply()
 

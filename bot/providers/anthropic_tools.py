@@ -11,6 +11,7 @@ from anthropic import AsyncAnthropic, omit
 from anthropic.types import MessageParam, TextBlockParam
 
 from bot.providers.base import IncompleteReply, Turn, Usage
+from bot.providers.prompt_cache import add_anthropic_usage
 from bot.providers.tool_calls import ToolCall, ToolRequest, ToolRound, ToolSpec
 
 
@@ -80,13 +81,7 @@ async def stream_anthropic_tools(
             if event.type == "text":
                 yield event.text
         final = await events.get_final_message()
-    read = final.usage.cache_read_input_tokens or 0
-    written = final.usage.cache_creation_input_tokens or 0
-    # `input_tokens` counts only what came after the last cache breakpoint.
-    usage.input_tokens += final.usage.input_tokens + read + written
-    usage.cache_read_tokens += read
-    usage.cache_write_tokens += written
-    usage.output_tokens += final.usage.output_tokens
+    add_anthropic_usage(usage, final.usage)
     if final.stop_reason is None:
         raise IncompleteReply()
     for block in final.content:

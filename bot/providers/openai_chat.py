@@ -11,6 +11,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from bot.providers.base import IncompleteReply, Turn, Usage
 from bot.providers.content import openai_content
 from bot.providers.openai_tools import stream_openai_tools
+from bot.providers.prompt_cache import add_openai_usage
 from bot.providers.tool_calls import ToolCall, ToolRequest
 
 # Local servers (Ollama, vLLM ...) ignore the key, but the SDK insists on one.
@@ -63,17 +64,15 @@ class OpenAIChatProvider:
             stream_options={"include_usage": True},
         )
         finished = False
+        reported = None  # the usage chunk (the last one wins, should a server send several)
         async with chunks:
             async for chunk in chunks:
-                if chunk.usage is not None:
-                    usage.input_tokens = chunk.usage.prompt_tokens
-                    usage.output_tokens = chunk.usage.completion_tokens
-                    details = chunk.usage.prompt_tokens_details  # automatic prefix caching
-                    usage.cache_read_tokens = (details and details.cached_tokens) or 0
+                reported = chunk.usage or reported
                 for choice in chunk.choices:
                     if choice.delta.content:
                         yield choice.delta.content
                     finished = finished or choice.finish_reason is not None
+        add_openai_usage(usage, reported)
         if not finished:  # the connection closed early but cleanly: not a whole reply
             raise IncompleteReply()
 

@@ -10,6 +10,7 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
 from bot.providers.base import IncompleteReply, Turn, Usage
+from bot.providers.prompt_cache import add_openai_usage
 from bot.providers.tool_calls import ToolCall, ToolRequest, ToolRound, ToolSpec
 
 
@@ -76,13 +77,10 @@ async def stream_openai_tools(
     )
     finished = False
     calls: dict[int, list[str]] = {}  # by index: id, name, the arguments' JSON so far
+    reported = None  # the round's usage chunk
     async with chunks:
         async for chunk in chunks:
-            if chunk.usage is not None:
-                usage.input_tokens += chunk.usage.prompt_tokens
-                usage.output_tokens += chunk.usage.completion_tokens
-                details = chunk.usage.prompt_tokens_details  # automatic prefix caching
-                usage.cache_read_tokens += (details and details.cached_tokens) or 0
+            reported = chunk.usage or reported
             for choice in chunk.choices:
                 if choice.delta.content:
                     yield choice.delta.content
@@ -93,6 +91,7 @@ async def stream_openai_tools(
                         call[1] += delta.function.name or ""
                         call[2] += delta.function.arguments or ""
                 finished = finished or choice.finish_reason is not None
+    add_openai_usage(usage, reported)
     if not finished:
         raise IncompleteReply()
     for index in sorted(calls):

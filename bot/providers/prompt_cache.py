@@ -22,6 +22,10 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from anthropic.types import MessageParam, TextBlockParam
+from anthropic.types import Usage as AnthropicUsage
+from openai.types import CompletionUsage
+
+from bot.providers.base import Usage
 
 EPHEMERAL = {"type": "ephemeral"}
 MAX_BREAKPOINTS = 4  # what the Messages API accepts in one request
@@ -62,3 +66,24 @@ def _with_breakpoint(message: MessageParam) -> MessageParam:
         return message
     blocks[-1]["cache_control"] = dict(EPHEMERAL)
     return cast("MessageParam", {**message, "content": blocks})
+
+
+def add_anthropic_usage(usage: Usage, reported: AnthropicUsage) -> None:
+    """Add one response's tokens to `usage`, the cache's reads and writes apart."""
+    read = reported.cache_read_input_tokens or 0
+    written = reported.cache_creation_input_tokens or 0
+    # `input_tokens` counts only what came after the last breakpoint.
+    usage.input_tokens += reported.input_tokens + read + written
+    usage.cache_read_tokens += read
+    usage.cache_write_tokens += written
+    usage.output_tokens += reported.output_tokens
+
+
+def add_openai_usage(usage: Usage, reported: CompletionUsage | None) -> None:
+    """Add one streamed response's tokens (its last usage chunk, if any) to `usage`."""
+    if reported is None:
+        return
+    usage.input_tokens += reported.prompt_tokens
+    usage.output_tokens += reported.completion_tokens
+    details = reported.prompt_tokens_details  # automatic prefix caching
+    usage.cache_read_tokens += (details and details.cached_tokens) or 0
