@@ -15,6 +15,7 @@ from adapters.telegram_bot import TelegramDoor
 from adapters.telegram_bot.media import largest_photo
 from bot.app import Chatlink, open_chatlink
 from bot.messages import Attachment, AttachmentKind, IncomingMessage
+from bot.settings import Settings
 from storage import Account
 from tests.fakes.scripted_model import ScriptedModel
 from tests.fakes.serve import serve
@@ -54,17 +55,26 @@ class Running:
         return [m.content for _, m in await self.app.core.memory.everything(self.alice.id)]
 
 
+def door_settings(tmp_path: Path, url: str, **extra: Any) -> Settings:
+    """The Telegram door against the stand-in at `url`, files fetched from it too."""
+    return make_settings(
+        tmp_path,
+        telegram_bot_token=TOKEN,
+        telegram_api_base_url=f"{url}/bot",
+        telegram_file_base_url=f"{url}/file/bot",
+        **extra,
+    )
+
+
 @pytest.fixture
 async def running(
     tmp_path: Path, clock: FakeClock, scripted: ScriptedModel
 ) -> AsyncIterator[Running]:
     fake = FakeTelegram()
     async with serve(fake.app()) as url:
-        settings = make_settings(
+        settings = door_settings(
             tmp_path,
-            telegram_bot_token=TOKEN,
-            telegram_api_base_url=f"{url}/bot",
-            telegram_file_base_url=f"{url}/file/bot",
+            url,
             max_attachment_mb=LIMIT_MB,
             max_voice_seconds=60,
             download_timeout_s=1.0,
@@ -223,11 +233,9 @@ async def test_files_from_a_group_not_allowed_are_never_fetched(
 ) -> None:
     fake = FakeTelegram()
     async with serve(fake.app()) as url:
-        settings = make_settings(
+        settings = door_settings(
             tmp_path,
-            telegram_bot_token=TOKEN,
-            telegram_api_base_url=f"{url}/bot",
-            telegram_file_base_url=f"{url}/file/bot",
+            url,
             telegram_allowed_chats=[-100999],  # not GROUP
             llm_vision=True,
         )
@@ -259,11 +267,9 @@ async def test_voice_note_and_document_through_the_door_to_the_model(
     transcript is the person's message; a CSV document is a labelled block in the turn."""
     fake, speech = FakeTelegram(), FakeSpeech(text="remind me to buy oat milk")
     async with serve(fake.app()) as url, serve(speech.app()) as stt_url:
-        settings = make_settings(
+        settings = door_settings(
             tmp_path,
-            telegram_bot_token=TOKEN,
-            telegram_api_base_url=f"{url}/bot",
-            telegram_file_base_url=f"{url}/file/bot",
+            url,
             stt_provider="openai",
             stt_base_url=f"{stt_url}/v1",
             stt_model="whisper-test",
