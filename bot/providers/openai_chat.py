@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, cast
+from typing import Any
 
 from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletionMessageParam
 
 from bot.providers.base import IncompleteReply, Turn, Usage
 from bot.providers.content import openai_content
+from bot.providers.openai_stream import choices, delta, stream_chunks
 from bot.providers.openai_tools import stream_openai_tools
 from bot.providers.prompt_cache import add_openai_usage
 from bot.providers.tool_calls import ToolCall, ToolRequest
@@ -54,24 +54,22 @@ class OpenAIChatProvider:
 
         System turns first, then the history: the layout that keeps the prefix identical
         from turn to turn, for servers that cache prompt prefixes (see prompt_cache)."""
-        messages = cast("list[ChatCompletionMessageParam]", self.messages(history))
-        chunks = await self.client.chat.completions.create(
-            model=self.model,
-            messages=messages,
-            temperature=self.temperature,
-            max_tokens=self.max_tokens,
-            stream=True,
-            stream_options={"include_usage": True},
-        )
         finished = False
         reported = None  # the usage chunk (the last one wins, should a server send several)
-        async with chunks:
-            async for chunk in chunks:
-                reported = chunk.usage or reported
-                for choice in chunk.choices:
-                    if choice.delta.content:
-                        yield choice.delta.content
-                    finished = finished or choice.finish_reason is not None
+        async for chunk in stream_chunks(
+            self.client,
+            model=self.model,
+            messages=self.messages(history),
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            stream_options={"include_usage": True},
+        ):
+            reported = chunk.get("usage") or reported
+            for choice in choices(chunk):
+                content = delta(choice).get("content")
+                if isinstance(content, str) and content:
+                    yield content
+                finished = finished or choice.get("finish_reason") is not None
         add_openai_usage(usage, reported)
         if not finished:  # the connection closed early but cleanly: not a whole reply
             raise IncompleteReply()

@@ -4,12 +4,12 @@ the results as `role: "tool"` messages."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletionMessageParam
 
 from bot.providers.base import IncompleteReply, Turn, Usage
+from bot.providers.openai_stream import choices, delta, stream_chunks, tool_call_deltas
 from bot.providers.prompt_cache import add_openai_usage
 from bot.providers.tool_calls import ToolCall, ToolRequest, ToolRound, ToolSpec
 
@@ -66,31 +66,30 @@ async def stream_openai_tools(
         extra["tools"] = tool_params(request.tools)
         if request.final:
             extra["tool_choice"] = "none"
-    chunks = await provider.client.chat.completions.create(
-        model=provider.model,
-        messages=cast("list[ChatCompletionMessageParam]", turns),
-        temperature=provider.temperature,
-        max_tokens=provider.max_tokens,
-        stream=True,
-        stream_options={"include_usage": True},
-        **extra,
-    )
     finished = False
     calls: dict[int, list[str]] = {}  # by index: id, name, the arguments' JSON so far
     reported = None  # the round's usage chunk
-    async with chunks:
-        async for chunk in chunks:
-            reported = chunk.usage or reported
-            for choice in chunk.choices:
-                if choice.delta.content:
-                    yield choice.delta.content
-                for delta in choice.delta.tool_calls or ():
-                    call = calls.setdefault(delta.index, ["", "", ""])
-                    call[0] = delta.id or call[0]
-                    if delta.function is not None:
-                        call[1] += delta.function.name or ""
-                        call[2] += delta.function.arguments or ""
-                finished = finished or choice.finish_reason is not None
+    async for chunk in stream_chunks(
+        provider.client,
+        model=provider.model,
+        messages=turns,
+        temperature=provider.temperature,
+        max_tokens=provider.max_tokens,
+        stream_options={"include_usage": True},
+        **extra,
+    ):
+        reported = chunk.get("usage") or reported
+        for choice in choices(chunk):
+            change = delta(choice)
+            content = change.get("content")
+            if isinstance(content, str) and content:
+                yield content
+            for part in tool_call_deltas(change):
+                call = calls.setdefault(part.index, ["", "", ""])
+                call[0] = part.id or call[0]
+                call[1] += part.name
+                call[2] += part.arguments
+            finished = finished or choice.get("finish_reason") is not None
     add_openai_usage(usage, reported)
     if not finished:
         raise IncompleteReply()

@@ -23,7 +23,6 @@ from typing import Any, cast
 
 from anthropic.types import MessageParam, TextBlockParam
 from anthropic.types import Usage as AnthropicUsage
-from openai.types import CompletionUsage
 
 from bot.providers.base import Usage
 
@@ -79,11 +78,18 @@ def add_anthropic_usage(usage: Usage, reported: AnthropicUsage) -> None:
     usage.output_tokens += reported.output_tokens
 
 
-def add_openai_usage(usage: Usage, reported: CompletionUsage | None) -> None:
+def add_openai_usage(usage: Usage, reported: dict[str, Any] | None) -> None:
     """Add one streamed response's tokens (its last usage chunk, if any) to `usage`."""
-    if reported is None:
+    if not reported:
         return
-    usage.input_tokens += reported.prompt_tokens
-    usage.output_tokens += reported.completion_tokens
-    details = reported.prompt_tokens_details  # automatic prefix caching
-    usage.cache_read_tokens += (details and details.cached_tokens) or 0
+    usage.input_tokens += _count(reported, "prompt_tokens")
+    usage.output_tokens += _count(reported, "completion_tokens")
+    details = reported.get("prompt_tokens_details")  # automatic prefix caching
+    if isinstance(details, dict):
+        usage.cache_read_tokens += _count(details, "cached_tokens")
+
+
+def _count(counts: dict[str, Any], key: str) -> int:
+    """A token count as reported, 0 when it is missing or not a whole number."""
+    value = counts.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
