@@ -202,3 +202,17 @@ def test_invites_and_admins_from_the_cli(tmp_path: Path) -> None:
     assert "is now an admin" in chatlink(tmp_path, "user", "promote", "root").stdout
     assert "admin" in chatlink(tmp_path, "user", "list").stdout
     assert "is no admin" in chatlink(tmp_path, "user", "demote", "root").stdout
+
+
+def test_a_served_process_freezes_what_it_built_and_collects_less_often() -> None:
+    """`chatlink run` settles the collector before it serves (see settle_collector)."""
+    script = (
+        "import gc; from adapters.cli.main import GC_THRESHOLDS, settle_collector; "
+        "before = gc.get_freeze_count(); settle_collector(); "
+        "print(before, gc.get_freeze_count() > 100_000, gc.get_threshold() == GC_THRESHOLDS)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=_env(), text=True,
+        capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert result.stdout.split() == ["0", "True", "True"], result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -165,6 +166,24 @@ async def _dispatch(
     raise AssertionError(args.command)
 
 
+# Objects allocated between young collections (Python's default is 700), and young
+# collections between older ones (default 10, 10).
+GC_THRESHOLDS = (10_000, 10, 100)
+
+
+def settle_collector() -> None:
+    """Tune the garbage collector for a long-running server, once what it serves is built.
+
+    What exists by now (the libraries, the app: about 350,000 objects) lives as long as the
+    process, so it is frozen out of every collection. With Python's defaults a busy server
+    still ran a full collection every second or so, each stopping the event loop for 0.1 to
+    0.36 s (1,000 streamed replies at once in benchmarks/streaming.py: 11 full collections,
+    2 s in all); with these thresholds there was none in that run, and CPU per reply fell
+    from 9.3 to 7.2 ms. Cyclic garbage still goes, only in fewer, larger batches."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 async def _run(app: Chatlink, build_doors: DoorFactory | None) -> int:
     settings = app.settings
     doors = list(build_doors(app)) if build_doors is not None else []
@@ -179,6 +198,7 @@ async def _run(app: Chatlink, build_doors: DoorFactory | None) -> int:
     )
     if not doors:
         log.warning("no door is configured: serving nothing until stopped (see README)")
+    settle_collector()
     await serve(doors, health=app.doors)
     log.info("stopped cleanly")
     return 0

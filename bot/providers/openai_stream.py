@@ -21,10 +21,19 @@ DONE = "[DONE]"
 STREAM_ERROR = "An error occurred during streaming"
 
 
-async def stream_chunks(client: AsyncOpenAI, **params: Any) -> AsyncIterator[dict[str, Any]]:
-    """Each chunk of `chat.completions.create(stream=True, **params)` as a dict, in order."""
+async def stream_chunks(
+    client: AsyncOpenAI, *, messages: list[dict[str, Any]], **params: Any
+) -> AsyncIterator[dict[str, Any]]:
+    """Each chunk of `chat.completions.create(stream=True, messages=..., **params)` as a
+    dict, in order."""
+    # The messages (and tools) are already JSON as the API takes it. Passed as parameters,
+    # the SDK would first walk every one against its TypedDicts (`async_maybe_transform`,
+    # which renames aliased keys and encodes files: nothing these have), which cost about
+    # as much CPU as reading the whole streamed reply. `extra_body` values take precedence
+    # over the parameters, as the SDK documents: they go as they are.
+    wire = {"messages": messages} | ({"tools": params.pop("tools")} if "tools" in params else {})
     create = client.chat.completions.with_streaming_response.create
-    async with create(stream=True, **params) as response:
+    async with create(messages=[], stream=True, extra_body=wire, **params) as response:
         async for data in sse_data(response.iter_lines()):
             if data.startswith(DONE):
                 break
