@@ -146,7 +146,9 @@ async def _serve(
             code = frame.get("code")
             return "server_restarting" if code == SERVICE_RESTART else f"client_closed code={code}"
         # A password change, a logout elsewhere or a disabled account ends the socket too.
-        current = await chatlink.accounts.by_id(account.id)
+        # Through the core's account cache, as bearer tokens are read: a change made here is
+        # seen at once, one made by another process within seconds (bot.accounts.cache).
+        current = await chatlink.core.accounts.by_id(account.id)
         if (
             current is None
             or credential_version(current) != credential_version(account)

@@ -225,6 +225,7 @@ class ChatCore:
         """Answer commands and refusals at once; for a chat message, queue its turn."""
         if known is not None:
             self.accounts.know(known)  # just read by the door: the turn's re-check is free
+            self.order.identify(arrival, known.id)
         if message.text is None and not message.attachments:
             return [Reply.refused(InputRejected(NOT_TEXT))]
         # A caption is never a command: the files it came with are the message.
@@ -234,6 +235,7 @@ class ChatCore:
                 return []
             account = known or await self._account_of(message)
             if command.name in IN_TURN and account is not None and not account.disabled:
+                self.order.identify(arrival, account.id)
                 return await self._queue(account, message, "", arrival, action=command.name)
             return await self.commands.run(message, command, account)
         text = (message.text or "").strip()
@@ -252,6 +254,7 @@ class ChatCore:
             return [Reply(NOT_LINKED_GROUP, open_private=True)]
         if account.disabled:
             raise AccountDisabled()
+        self.order.identify(arrival, account.id)
         return await self._queue(account, message, text, arrival)
 
     async def _account_of(self, message: IncomingMessage) -> Account | None:
@@ -272,7 +275,7 @@ class ChatCore:
         received it; over a limit, the ticket is handed back and nothing is stored."""
         thread_id = await self.memory.thread(account.id, thread_key(message))
         # Lookups overlap; from here until it queues for the account lock, each message goes
-        # in this process's arrival order (its ticket too).
+        # in this process's arrival order among the account's messages (its ticket too).
         await self.order.wait(arrival)
         ticket = await self.memory.take_turn(thread_id)
         try:
