@@ -17,6 +17,11 @@ Commands come one JSON object a line on stdin; each is answered with one line on
       {"updates": n, "seconds": first update handed out -> last reply, "server_cpu_seconds":
        this server's CPU time in that span, "calls": {method: n}, "unexpected": replies that
        answered nothing pending}
+      With "text": "t{i} ..." the messages are that text instead, and with "reply": "..." the
+      answer expected in every chat is that whole text (a streamed model reply). With
+      "record": true the report also holds "handed_out": {chat: when its update went out in a
+      getUpdates} and "sent": [[when, method, chat, final], ...] for every sendMessage and
+      editMessageText (wall-clock seconds, to compare with other processes).
   {"quit": true}
 The first line printed is {"port": PORT}.
 """
@@ -41,14 +46,20 @@ from bot.delivery.live_reply import TYPING_MARK  # noqa: E402
 from tests.fakes.telegram_api import TOKEN, FakeTelegram, me, sent_message  # noqa: E402
 
 LONG_POLL_CAP_S = 1.0
+LOAD_WITHIN_S = 300
+REPORT_LIMIT = 64 * 1024 * 1024  # a recorded load's report is one long line
 PREFIX = f"/bot{TOKEN}/".encode()
 
 
 class Load:
     """One batch of updates being answered, and what the bot called meanwhile."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, reply: str | None = None, record: bool = False) -> None:
         self.count = count
+        self.reply = reply
+        self.record = record
+        self.handed_out: dict[int, float] = {}
+        self.sent: list[tuple[float, str, int, bool]] = []
         self.pending: dict[int, Counter[str]] = {}
         self.left = count
         self.first_out: float | None = None
@@ -59,12 +70,16 @@ class Load:
         self.done = asyncio.get_running_loop().create_future()
 
     def expect(self, chat_id: int, text: str) -> None:
-        self.pending.setdefault(chat_id, Counter())[f"Echo: {text}"] += 1
+        answer = f"Echo: {text}" if self.reply is None else self.reply
+        self.pending.setdefault(chat_id, Counter())[answer] += 1
 
-    def answered(self, chat_id: int, text: str) -> None:
-        if text.endswith(TYPING_MARK):  # a reply still streaming: not the answer yet
+    def answered(self, chat_id: int, text: str, method: str) -> None:
+        partial = text.endswith(TYPING_MARK)  # a reply still streaming: not the answer yet
+        if self.record:
+            self.sent.append((time.time(), method, chat_id, not partial))
+        if partial:
             return
-        first_line = text.split("\n", 1)[0]
+        first_line = text.split("\n", 1)[0] if self.reply is None else text.strip()
         waiting = self.pending.get(chat_id)
         if waiting is None or waiting[first_line] <= 0:
             self.unexpected += 1  # the load has failed: say so now rather than never
@@ -86,7 +101,7 @@ class Load:
             "server_cpu_seconds": self.cpu_to - self.cpu_from,
             "calls": dict(self.calls),
             "unexpected": self.unexpected,
-        }
+        } | ({"handed_out": self.handed_out, "sent": self.sent} if self.record else {})
 
 
 class BotApi:
@@ -100,12 +115,22 @@ class BotApi:
         self.arrived = asyncio.Event()
         self.load: Load | None = None
 
-    def enqueue(self, chats: list[int], count: int, label: str) -> Load:
-        self.load = load = Load(count)
+    def enqueue(
+        self,
+        chats: list[int],
+        count: int,
+        label: str,
+        text: str | None = None,
+        reply: str | None = None,
+        record: bool = False,
+    ) -> Load:
+        self.load = load = Load(count, reply, record)
         for i in range(count):
-            chat, text = chats[i % len(chats)], f"{label} {i}"
-            load.expect(chat, text)
-            update = {"update_id": self.next_update_id, **self.builder.message(text, user_id=chat)}
+            chat = chats[i % len(chats)]
+            text_i = f"{label} {i}" if text is None else text.format(i=i)
+            load.expect(chat, text_i)
+            message = self.builder.message(text_i, user_id=chat)
+            update = {"update_id": self.next_update_id, **message}
             self.queue.append((self.next_update_id, json.dumps(update).encode()))
             self.next_update_id += 1
         self.arrived.set()
@@ -121,7 +146,7 @@ class BotApi:
         if method in ("sendMessage", "editMessageText"):
             chat_id, text = int(params["chat_id"]), params["text"]
             if self.load is not None:
-                self.load.answered(chat_id, text)
+                self.load.answered(chat_id, text, method)
             if method == "editMessageText":
                 message_id = int(params["message_id"])
             else:
@@ -140,6 +165,11 @@ class BotApi:
         batch = [body for _, body in itertools.islice(self.queue, limit)]
         if self.load is not None and self.load.first_out is None:
             self.load.first_out, self.load.cpu_from = time.perf_counter(), time.process_time()
+        if self.load is not None and self.load.record:
+            now = time.time()
+            for body in batch:
+                chat = json.loads(body)["message"]["chat"]["id"]
+                self.load.handed_out.setdefault(chat, now)
         return b'{"ok":true,"result":[' + b",".join(batch) + b"]}"
 
     async def long_poll(self, params: dict[str, str]) -> bytes:
@@ -212,6 +242,54 @@ class Connection(asyncio.Protocol):
         self.transport.write(response("200 OK", answer))
         self.waiting = None
         self.data_received(b"")  # a request that came in meanwhile
+
+
+class LoopbackBotApi:
+    """This server in a process of its own, driven through its stdin and stdout (for the
+    benchmarks that use it)."""
+
+    def __init__(self) -> None:
+        self.process: asyncio.subprocess.Process | None = None
+        self.base_url = ""
+
+    async def __aenter__(self) -> LoopbackBotApi:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, limit=REPORT_LIMIT,
+        )  # fmt: skip
+        port = json.loads(await self._line(10))["port"]
+        self.base_url = f"http://127.0.0.1:{port}/bot"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.process is not None
+        if self.process.returncode is None:
+            self.process.kill()
+        await self.process.wait()
+
+    async def load(self, **command: Any) -> dict[str, Any]:
+        """Queue a load (see the module's docstring) and return the server's figures once
+        all of it is answered; SystemExit when it is not, or a reply answered nothing."""
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"load": command}).encode() + b"\n")
+        await self.process.stdin.drain()
+        label = command["label"]
+        try:
+            report: dict[str, Any] = json.loads(await self._line(LOAD_WITHIN_S))
+        except TimeoutError:
+            raise SystemExit(
+                f"{label}: not every update was answered in {LOAD_WITHIN_S} s"
+            ) from None
+        if report["unexpected"]:
+            raise SystemExit(f"{label}: {report['unexpected']} replies answered nothing sent")
+        return report
+
+    async def _line(self, within: float) -> bytes:
+        assert self.process is not None and self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), within)
+        if not line:
+            raise SystemExit("the loopback Bot API server stopped")
+        return line
 
 
 async def main() -> None:

@@ -1,17 +1,21 @@
-"""Streaming at scale: 1,000 conversations at once over WS /api/ws against a model stand-in
-that streams 40 pieces over 4 seconds, and 10,000 idle WebSocket connections held.
+"""Streaming at scale: 1,000 conversations at once over WS /api/ws and 1,000 through the
+Telegram door, against a model stand-in that streams 40 pieces over 4 seconds, and 10,000
+idle WebSocket connections held.
 
-    .venv/bin/python benchmarks/streaming.py [--conversations 1000] [--idle 10000]
-        [--hold 60]
+    .venv/bin/python benchmarks/streaming.py [--conversations 1000] [--telegram 1000]
+        [--idle 10000] [--hold 60]
 
-Three processes: `chatlink run` (web door only, SQLite, LLM_PROVIDER=openai pointed at the
-stand-in, a probe door that samples its event loop's lag every 10 ms), the stand-in (an
-OpenAI-compatible server of this script, `--serve-model`), and this one (the clients).
-Accounts are written straight into the database with one shared password hash and each
-client signs its bearer token with chatlink's own ApiTokens (SECRET_KEY is the script's):
-a thousand argon2 logins would take minutes of CPU and are not what is measured.
-Every conversation sends one message at the same moment and reads frames until its reply.
-Reported:
+Four processes: `chatlink run` (the web door and the Telegram door, SQLite,
+LLM_PROVIDER=openai pointed at the stand-in, a probe door that samples its event loop's lag
+every 10 ms), the stand-in (an OpenAI-compatible server of this script, `--serve-model`), the
+loopback Bot API server (benchmarks/bot_api_server.py), and this one (the clients).
+Accounts are written straight into the database with one shared password hash (the
+Telegram ones with their identity linked) and each WebSocket client signs its bearer token
+with chatlink's own ApiTokens (SECRET_KEY is the script's): a thousand argon2 logins would
+take minutes of CPU and are not what is measured.
+Over the WebSocket every conversation sends one message at the same moment and reads frames
+until its reply: once with every conversation new (its thread opened by that message), then
+once more on new sockets, the threads known ("warm"). Reported for each:
 - added first-text latency: the client's first text frame minus the stand-in's first piece
   of that conversation (one clock: the same machine), p50 and p99;
 - arrival to model request: the client sending its message to the stand-in receiving the
@@ -19,6 +23,13 @@ Reported:
 - frames per reply, chatlink's CPU per reply (its process over the load), its event-loop lag
   p99 over the load, its resident memory per open conversation (mid-stream against before);
 - every reply complete (the whole text) and stored (read back from the file).
+Through Telegram, `--telegram` private chats each send one message in the same getUpdates
+batches, and the door streams each reply as Telegram allows (its own flood limiter kept, as
+`chatlink run` has it: 30 messages a second overall; an edit a second per private chat).
+Reported: arrival (the update handed out) to model request, added first-text latency (the
+first sendMessage minus the stand-in's first piece), calls per reply, the most calls one chat
+got in any second and the most the bot made in any second, the time until every chat had its
+final text, CPU per reply, lag p99, and every final text delivered whole and stored.
 Then `--idle` WebSocket connections are opened and held for `--hold` seconds: resident memory
 per connection, and its growth over the hold. The soft limit on open files is raised to the
 hard limit first (this process and chatlink, which inherits it); if that is still short of
@@ -45,7 +56,7 @@ from typing import Any
 from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[0] = str(ROOT)
 
 from benchmarks.core import percentile  # noqa: E402
 
@@ -53,6 +64,8 @@ PIECES = 40
 STREAM_S = 4.0
 SECRET = "s" * 48
 PROBE_EVERY_S = 0.01
+FIRST_CHAT = 700_000_001
+ENV_PREFIXES = ("LLM_", "WEB_", "DATA_", "TELEGRAM_", "DISCORD_")
 
 
 # --- the model stand-in (its own process) -------------------------------------------------
@@ -165,8 +178,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def seed(folder: Path, people: int) -> list[str]:
-    """`people` accounts in a migrated database, and a bearer token for each."""
+async def seed(folder: Path, people: int, chats: list[int]) -> list[str]:
+    """`people` accounts in a migrated database, and a bearer token for each; an account
+    more for each Telegram chat, its identity linked."""
     from adapters.web.security import ApiTokens
     from benchmarks.support import add_accounts, connect, password_hash
     from storage import Account, Database, upgrade
@@ -179,19 +193,22 @@ async def seed(folder: Path, people: int) -> list[str]:
     hashed = await asyncio.to_thread(password_hash, "benchmark password")
     with connect(folder / "data" / "chatlink.db") as conn:
         ids = add_accounts(conn, [f"p{n}" for n in range(people)], hashed)
+        add_accounts(conn, [f"t{c}" for c in chats], hashed, [str(c) for c in chats])
     tokens = ApiTokens(SECRET, timedelta(days=1))
     now = datetime.now(UTC)
     return [tokens.issue(Account(i, f"p{n}", hashed, False, now)) for n, i in enumerate(ids)]
 
 
-async def converse(url: str, token: str, tag: str, start: asyncio.Event) -> dict[str, Any]:
+async def converse(
+    url: str, token: str, tag: str, start: asyncio.Event, text: str
+) -> dict[str, Any]:
     from websockets.asyncio.client import connect
 
     headers = {"Authorization": f"Bearer {token}"}
     async with connect(url, additional_headers=headers, max_queue=None) as socket:
         await start.wait()
         sent = time.time()
-        await socket.send(json.dumps({"message": f"{tag} tell me a story"}))
+        await socket.send(json.dumps({"message": f"{tag} {text}"}))
         frames, first, text = 0, None, ""
         while True:
             frame = json.loads(await socket.recv())
@@ -228,110 +245,239 @@ async def hold_idle(url: str, tokens: list[str], count: int, hold_s: float, pid:
     return [len(sockets), alive, before, opened, held]
 
 
+async def ws_round(
+    url: str, tokens: list[str], model: str, pid: int, probe: Path, text: str
+) -> dict[str, Any]:
+    """Every conversation sends `text` (after its tag) at once over a new socket; figures."""
+    import aiohttp
+
+    start = asyncio.Event()
+    talks = [
+        asyncio.create_task(converse(url, t, f"c{n}", start, text)) for n, t in enumerate(tokens)
+    ]
+    await asyncio.sleep(3)  # every socket open
+    open_rss = rss_bytes(pid)
+    cpu_from = cpu_seconds(pid)
+    probe.with_suffix(".mark").write_text("")  # the probe starts afresh
+    await asyncio.sleep(0.1)
+    start.set()
+    await asyncio.sleep(STREAM_S / 2)
+    mid_rss = rss_bytes(pid)
+    results = await asyncio.gather(*talks)
+    cpu = cpu_seconds(pid) - cpu_from
+    lags = await probed_lags(probe)
+    async with aiohttp.ClientSession() as http, http.get(f"{model}/report") as r:
+        seen = await r.json()
+    n = len(results)
+    return {
+        "whole": sum(r["reply"] == expected_reply() for r in results),
+        "added": [results[i]["first"] - seen[f"c{i}"]["first_piece"] for i in range(n)],
+        "asked": [seen[f"c{i}"]["request"] - results[i]["sent"] for i in range(n)],
+        "frames": [r["frames"] for r in results],
+        "cpu": cpu / n,
+        "lags": lags,
+        "open_rss": open_rss,
+        "mid_rss": mid_rss,
+    }
+
+
+async def telegram_round(
+    api: Any, chats: list[int], model: str, pid: int, probe: Path
+) -> dict[str, Any]:
+    """Every chat sends one message; the door streams the replies within Telegram's limits."""
+    import aiohttp
+
+    probe.with_suffix(".mark").write_text("")
+    await asyncio.sleep(0.1)
+    cpu_from = cpu_seconds(pid)
+    report = await api.load(
+        chats=chats, count=len(chats), label="telegram", text="t{i} tell me a story",
+        reply=expected_reply().strip(), record=True,
+    )  # fmt: skip
+    cpu = cpu_seconds(pid) - cpu_from
+    lags = await probed_lags(probe)
+    async with aiohttp.ClientSession() as http, http.get(f"{model}/report") as r:
+        seen = await r.json()
+    handed = {int(chat): when for chat, when in report["handed_out"].items()}
+    sent = report["sent"]  # [when, method, chat, final]
+    by_chat: dict[int, list[float]] = {}
+    for when, _method, chat, _final in sent:
+        by_chat.setdefault(chat, []).append(when)
+    finals = [when for when, _method, _chat, final in sent if final]
+    n = len(chats)
+    return {
+        "delivered": len({chat for _when, _method, chat, final in sent if final}),
+        "asked": [seen[f"t{i}"]["request"] - handed[chat] for i, chat in enumerate(chats)],
+        "added": [
+            min(by_chat[chat]) - seen[f"t{i}"]["first_piece"] for i, chat in enumerate(chats)
+        ],
+        "calls": len(sent) / n,
+        "per_chat_second": max(most_in_a_second(times) for times in by_chat.values()),
+        "overall_second": most_in_a_second(sorted(when for when, *_ in sent)),
+        "all_final_s": max(finals) - min(handed.values()),
+        "cpu": cpu / n,
+        "lags": lags,
+    }
+
+
+def most_in_a_second(times: list[float]) -> int:
+    """The most of these moments (sorted) that fall within any one second."""
+    most, first = 0, 0
+    for last, when in enumerate(times):
+        while when - times[first] >= 1.0:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
+async def probed_lags(probe: Path) -> list[float]:
+    """The lag samples since the probe last started afresh (and it starts afresh again)."""
+    probe.with_suffix(".mark").write_text("")
+    await asyncio.sleep(0.5)
+    lags: list[float] = json.loads(await asyncio.to_thread(probe.read_text))
+    return lags
+
+
+async def wait_healthy(port: int, log: Path) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        for _ in range(600):
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit(await asyncio.to_thread(log.read_text))
+
+
 async def measure(args: argparse.Namespace, folder: Path) -> None:
     import subprocess
 
+    from benchmarks.bot_api_server import LoopbackBotApi
     from tests.fakes.serve import free_port
+    from tests.fakes.telegram_api import TOKEN
 
     limit = raise_file_limit(args.idle * 2 + 1000)
-    tokens = await seed(folder, args.conversations)
+    chats = list(range(FIRST_CHAT, FIRST_CHAT + args.telegram))
+    tokens = await seed(folder, args.conversations, chats)
     model_port, web_port = free_port(), free_port()
-    model = subprocess.Popen(  # noqa: ASYNC220 (started before the clients exist)
+    model = f"http://127.0.0.1:{model_port}"
+    stand_in = subprocess.Popen(  # noqa: ASYNC220 (started before the clients exist)
         [sys.executable, __file__, "--serve-model", str(model_port)],
         stdout=subprocess.DEVNULL,
     )
     probe = folder / "lag.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "WEB_", "DATA_"))}
-    env |= {
-        "PYTHONPATH": str(ROOT), "DATA_DIR": str(folder / "data"), "SECRET_KEY": SECRET,
-        "WEB_PORT": str(web_port), "WEB_MAX_CONNECTIONS": str(args.idle + 2000),
-        "RATE_LIMIT_PER_MINUTE": "0", "LLM_PROVIDER": "openai",
-        "LLM_BASE_URL": f"http://127.0.0.1:{model_port}/v1", "LLM_MODEL": "m",
-        "LLM_API_KEY": "sk-stand-in", "LOG_LEVEL": "WARNING", "NO_PROXY": "127.0.0.1,localhost",
-    }  # fmt: skip
-    log = (folder / "chatlink.log").open("w")
-    server = subprocess.Popen(  # noqa: ASYNC220
-        [sys.executable, __file__, "--serve-chatlink", str(probe)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        import aiohttp
-
-        async with aiohttp.ClientSession() as http:
-            for _ in range(600):
-                try:
-                    async with http.get(f"http://127.0.0.1:{web_port}/healthz") as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                raise SystemExit((folder / "chatlink.log").read_text())
+    log_path = folder / "chatlink.log"
+    async with LoopbackBotApi() as api:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
+        env |= {
+            "PYTHONPATH": str(ROOT), "DATA_DIR": str(folder / "data"), "SECRET_KEY": SECRET,
+            "WEB_PORT": str(web_port), "WEB_MAX_CONNECTIONS": str(args.idle + 2000),
+            "RATE_LIMIT_PER_MINUTE": "0", "LLM_PROVIDER": "openai",
+            "LLM_BASE_URL": f"{model}/v1", "LLM_MODEL": "m",
+            "LLM_API_KEY": "sk-stand-in", "LOG_LEVEL": "WARNING",
+            "NO_PROXY": "127.0.0.1,localhost",
+            "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": api.base_url,
+        }  # fmt: skip
+        log = log_path.open("w")
+        server = subprocess.Popen(  # noqa: ASYNC220
+            [sys.executable, __file__, "--serve-chatlink", str(probe)],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            await wait_healthy(web_port, log_path)
             url = f"ws://127.0.0.1:{web_port}/api/ws"
             idle_rss = rss_bytes(server.pid)
-            start = asyncio.Event()
-            talks = [
-                asyncio.create_task(converse(url, t, f"c{n}", start)) for n, t in enumerate(tokens)
-            ]
-            await asyncio.sleep(3)  # every socket open
-            open_rss = rss_bytes(server.pid)
-            cpu_from = cpu_seconds(server.pid)
-            probe.with_suffix(".mark").write_text("")  # the probe starts afresh
-            await asyncio.sleep(0.1)
-            start.set()
-            await asyncio.sleep(STREAM_S / 2)
-            mid_rss = rss_bytes(server.pid)
-            results = await asyncio.gather(*talks)
-            cpu = cpu_seconds(server.pid) - cpu_from
-            probe.with_suffix(".mark").write_text("")
-            await asyncio.sleep(0.5)
-            lags = json.loads(probe.read_text())
-            async with http.get(f"http://127.0.0.1:{model_port}/report") as r:
-                seen = await r.json()
+            cold = await ws_round(url, tokens, model, server.pid, probe, "tell me a story")
+            warm = await ws_round(url, tokens, model, server.pid, probe, "and another one")
+            telegram = await telegram_round(api, chats, model, server.pid, probe) if chats else None
             idle = await hold_idle(url, tokens, args.idle, args.hold, server.pid)
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
-        model.terminate()
-        model.wait(timeout=10)
-        log.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+            stand_in.terminate()
+            stand_in.wait(timeout=10)
+            log.close()
     with sqlite3.connect(folder / "data" / "chatlink.db") as db:
         (stored,) = db.execute(
             "SELECT count(*) FROM messages WHERE role = 'assistant' AND content = ?",
             (expected_reply(),),
         ).fetchone()
-    whole = sum(r["reply"] == expected_reply() for r in results)
-    n = len(results)
-    added = [results[i]["first"] - seen[f"c{i}"]["first_piece"] for i in range(n)]
-    asked = [seen[f"c{i}"]["request"] - results[i]["sent"] for i in range(n)]
-    frames = [r["frames"] for r in results]
+    print(f"({limit})")
+    report(args, cold, warm, telegram, idle, idle_rss, stored)
+
+
+def p99_ms(values: list[float]) -> str:
+    return f"{percentile(values, 0.99) * 1000:.0f}"
+
+
+def ms(values: list[float]) -> str:
+    return f"{statistics.median(values) * 1000:.0f} / {percentile(values, 0.99) * 1000:.0f}"
+
+
+def report(
+    args: argparse.Namespace,
+    cold: dict[str, Any],
+    warm: dict[str, Any],
+    telegram: dict[str, Any] | None,
+    idle: list[Any],
+    idle_rss: int,
+    stored: int,
+) -> None:
+    n = args.conversations
     count, alive, before, opened, held = idle
-    rows = [
-        ("conversations at once over WS /api/ws", f"{n:,}"),
-        ("replies complete / stored", f"{whole:,} / {stored:,}"),
-        ("added first-text latency p50 / p99 (ms)",
-         f"{statistics.median(added) * 1000:.0f} / {percentile(added, 0.99) * 1000:.0f}"),
-        ("arrival to model request p50 / p99 (ms)",
-         f"{statistics.median(asked) * 1000:.0f} / {percentile(asked, 0.99) * 1000:.0f}"),
-        ("frames per reply (40 model pieces)", f"{statistics.mean(frames):.1f}"),
-        ("chatlink CPU per reply (ms)", f"{cpu / n * 1000:.1f}"),
-        ("chatlink event-loop lag p99 (ms)", f"{percentile(lags, 0.99) * 1000:.0f}"),
-        ("chatlink RSS per conversation: streaming / open, idle (KB)",
-         f"{(mid_rss - idle_rss) / n / 1024:.0f} / {(open_rss - idle_rss) / n / 1024:.0f}"),
+    rows: list[tuple[str, str]] = [
+        (f"WS /api/ws, {n:,} conversations at once", "new / warm"),
+        ("replies complete", f"{cold['whole']:,} / {warm['whole']:,}"),
+    ]
+    for label, key in (
+        ("added first-text latency p50 / p99 (ms)", "added"),
+        ("arrival to model request p50 / p99 (ms)", "asked"),
+    ):
+        rows.append((label, f"{ms(cold[key])}  |  {ms(warm[key])}"))
+    rows += [
+        ("frames per reply (40 model pieces)",
+         f"{statistics.mean(cold['frames']):.1f} / {statistics.mean(warm['frames']):.1f}"),
+        ("chatlink CPU per reply (ms)", f"{cold['cpu'] * 1000:.1f} / {warm['cpu'] * 1000:.1f}"),
+        ("chatlink event-loop lag p99 (ms)",
+         f"{p99_ms(cold['lags'])} / {p99_ms(warm['lags'])}"),
+        ("RSS per conversation: streaming / open, idle (KB)",
+         f"{(cold['mid_rss'] - idle_rss) / n / 1024:.0f} / "
+         f"{(cold['open_rss'] - idle_rss) / n / 1024:.0f}"),
+    ]  # fmt: skip
+    if telegram is not None:
+        t = len(telegram["asked"])
+        rows += [
+            (f"Telegram door, {t:,} private chats at once", ""),
+            ("final texts delivered whole", f"{telegram['delivered']:,}"),
+            ("arrival to model request p50 / p99 (ms)", ms(telegram["asked"])),
+            ("added first-text latency p50 / p99 (ms)", ms(telegram["added"])),
+            ("sendMessage + editMessageText per reply", f"{telegram['calls']:.2f}"),
+            ("most calls to one chat in a second", f"{telegram['per_chat_second']}"),
+            ("most calls in a second, overall", f"{telegram['overall_second']}"),
+            ("every final text out after (s)", f"{telegram['all_final_s']:.1f}"),
+            ("chatlink CPU per reply (ms)", f"{telegram['cpu'] * 1000:.1f}"),
+            ("chatlink event-loop lag p99 (ms)", p99_ms(telegram["lags"])),
+        ]  # fmt: skip
+    expected = 2 * n + (len(telegram["asked"]) if telegram is not None else 0)
+    rows += [
+        ("replies stored (all rounds)", f"{stored:,} / {expected:,}"),
         (f"idle WebSockets opened / open after {args.hold:g} s", f"{count:,} / {alive:,}"),
         ("RSS per idle WebSocket (KB)", f"{(opened - before) / max(count, 1) / 1024:.1f}"),
         (f"RSS growth over the {args.hold:g} s hold (KB)", f"{(held - opened) / 1024:.0f}"),
-    ]  # fmt: skip
-    print(f"({limit})")
-    print(f"{'measure':<60} {'value':>16}")
+    ]
+    print(f"{'measure':<56} {'value':>24}")
     for label, value in rows:
-        print(f"{label:<60} {value:>16}")
+        print(f"{label:<56} {value:>24}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=1000)
+    parser.add_argument("--telegram", type=int, default=1000, help="private chats (0: none)")
     parser.add_argument("--idle", type=int, default=10_000)
     parser.add_argument("--hold", type=float, default=60)
     parser.add_argument("--serve-model", type=int, help=argparse.SUPPRESS)

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import sys
@@ -54,6 +53,7 @@ from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Messa
 from telegram.ext import filters as telegram_filters  # noqa: E402
 
 from adapters.telegram_bot import door as door_module  # noqa: E402
+from benchmarks.bot_api_server import LoopbackBotApi  # noqa: E402
 from bot.app import Chatlink, open_chatlink  # noqa: E402
 from bot.conversation.memory import PRIVATE_THREAD  # noqa: E402
 from bot.messages import IncomingMessage, Platform  # noqa: E402
@@ -61,60 +61,18 @@ from bot.monitoring.logs import configure_logging  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from tests.fakes.telegram_api import TOKEN  # noqa: E402
 
-SERVER = Path(__file__).resolve().parent / "bot_api_server.py"
 PASSWORD = "benchmark password"
 FIRST_CHAT = 700_000_001
-LOAD_WITHIN_S = 240
 STOP_WITHIN_S = 60  # a bot that cannot finish its updates must not hold the run forever
 
 
-class LoopbackBotApi:
-    """benchmarks/bot_api_server.py in its own process, driven through its stdin and stdout."""
-
-    def __init__(self) -> None:
-        self.process: asyncio.subprocess.Process | None = None
-        self.base_url = ""
-
-    async def __aenter__(self) -> LoopbackBotApi:
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, str(SERVER), stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        port = json.loads(await self._line(10))["port"]
-        self.base_url = f"http://127.0.0.1:{port}/bot"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.process is not None
-        if self.process.returncode is None:
-            self.process.kill()
-        await self.process.wait()
-
-    async def load(self, chats: list[int], count: int, label: str) -> dict[str, Any]:
-        """Queue `count` messages and return the server's figures once all are answered."""
-        assert self.process is not None and self.process.stdin is not None
-        command = {"load": {"chats": chats, "count": count, "label": label}}
-        started, cpu_from = time.perf_counter(), time.process_time()
-        self.process.stdin.write(json.dumps(command).encode() + b"\n")
-        await self.process.stdin.drain()
-        try:
-            report: dict[str, Any] = json.loads(await self._line(LOAD_WITHIN_S))
-        except TimeoutError:
-            raise SystemExit(
-                f"{label}: not every update was answered in {LOAD_WITHIN_S} s"
-            ) from None
-        # The bot runs in this process: its CPU time (every thread) over the same load.
-        report["bot_cpu"] = (time.process_time() - cpu_from) / (time.perf_counter() - started)
-        if report["unexpected"]:
-            raise SystemExit(f"{label}: {report['unexpected']} replies answered nothing sent")
-        return report
-
-    async def _line(self, within: float) -> bytes:
-        assert self.process is not None and self.process.stdout is not None
-        line = await asyncio.wait_for(self.process.stdout.readline(), within)
-        if not line:
-            raise SystemExit("the loopback Bot API server stopped")
-        return line
+async def load(api: LoopbackBotApi, chats: list[int], count: int, label: str) -> dict[str, Any]:
+    """Queue `count` messages and return the server's figures once all are answered, with
+    the CPU share of this process (where the bot runs, every thread) over the load."""
+    started, cpu_from = time.perf_counter(), time.process_time()
+    report = await api.load(chats=chats, count=count, label=label)
+    report["bot_cpu"] = (time.process_time() - cpu_from) / (time.perf_counter() - started)
+    return report
 
 
 async def link_chats(app: Chatlink, chats: list[int]) -> list[int]:
@@ -193,14 +151,14 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, dict[str, Any
     results: dict[str, dict[str, Any]] = {}
     async with LoopbackBotApi() as api:
         async with chatlink_bot(folder, api.base_url, chats, args.flood_limits) as count_stored:
-            await api.load(chats, args.warmup, "chatlink warm-up")
-            results["chatlink"] = await api.load(chats, args.updates, "chatlink measured")
+            await load(api, chats, args.warmup, "chatlink warm-up")
+            results["chatlink"] = await load(api, chats, args.updates, "chatlink measured")
             expected = 2 * (args.warmup + args.updates)
             if (found := await count_stored()) != expected:
                 raise SystemExit(f"chatlink stored {found} messages, not {expected}")
         async with bare_bot(api.base_url, args.bare_concurrency):
-            await api.load(chats, args.warmup, "bare warm-up")
-            results["bare"] = await api.load(chats, args.updates, "bare measured")
+            await load(api, chats, args.warmup, "bare warm-up")
+            results["bare"] = await load(api, chats, args.updates, "bare measured")
     return results
 
 

@@ -4,6 +4,7 @@ is the test's."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
@@ -28,6 +29,7 @@ class Pieces:
     async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
         for piece in self.pieces:
             self.now += self.step_s
+            await asyncio.sleep(0)  # as a real stream waits on its connection
             yield piece
 
     async def check(self) -> str:
@@ -64,6 +66,31 @@ async def test_slow_pieces_each_show_and_the_end_adds_no_call() -> None:
     model = Pieces(["one ", "two ", "three"], step_s=1.0)
     reply, seen = await _shown(model)
     assert seen == ["", "one ", "one two ", "one two three"] and seen[-1] == reply
+
+
+async def test_a_slow_door_does_not_hold_up_the_stream() -> None:
+    """A door waiting on its platform's flood limits gets fewer, fuller updates, while the
+    model's stream is read at its own pace."""
+    release = asyncio.Event()
+
+    class ReadToTheEnd(Pieces):
+        async def stream(self, history: Sequence[Turn], usage: Usage) -> AsyncIterator[str]:
+            async for piece in super().stream(history, usage):
+                yield piece
+            release.set()  # the whole reply was read while the first edit waited
+
+    model = ReadToTheEnd([f"w{n} " for n in range(40)], step_s=0.1)
+    seen: list[str] = []
+
+    async def slow(text: str) -> None:
+        if text and not seen[1:]:
+            await release.wait()  # the first edit waits behind the limiter...
+        seen.append(text)
+
+    work = generate(model, [Turn("user", "hi")], Usage(), slow, every_s=0.5, clock=model.clock)
+    reply = await asyncio.wait_for(work, 5)  # (a stream waiting for the door never ends)
+    assert reply == "".join(model.pieces)
+    assert seen == ["", "w0 ", reply]  # the held first edit, then at once the whole reply
 
 
 async def test_a_failing_door_still_gets_the_reply_returned() -> None:

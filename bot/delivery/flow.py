@@ -109,6 +109,10 @@ async def answer(
                     if typing is None:
                         typing = asyncio.create_task(rendering.typing())
                     await shown.update(text)
+                    if shown.started:
+                        # The growing message shows the reply coming: no more typing
+                        # actions, which count against the same flood limits as the edits.
+                        typing.cancel()
 
                 progress = show
 
