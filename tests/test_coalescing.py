@@ -124,5 +124,6 @@ async def test_tool_rounds_coalesce_their_text_like_plain_replies() -> None:
     for at, text in [(0.0, "a"), (0.1, "ab"), (0.2, "abc"), (0.6, "abcd"), (0.7, "abcde")]:
         now[0] = at
         await progress.piece(text)
+        await asyncio.sleep(0)  # as a real stream waits on its connection
     await progress.flush()  # the round ended: what was held is shown
     assert heard == ["", "a", "abcd", "abcde"]

@@ -392,4 +392,5 @@ async def test_an_unreachable_model_logs_the_connection_error_and_its_cause(
         [reply] = await app.core.handle(dm("anyone there?"))
     assert reply.kind is ReplyKind.ERROR
     [line] = [r.getMessage() for r in caplog.records if "failed after" in r.getMessage()]
-    assert line.endswith(" model=fake-model error=APIConnectionError cause=ConnectError")
+    # aiohttp's word for it (bot.providers.openai_chat.openai_client); httpx's: ConnectError
+    assert line.endswith(" model=fake-model error=APIConnectionError cause=ClientConnectorError")

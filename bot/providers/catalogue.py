@@ -138,16 +138,11 @@ def _provider(
         "max_retries": settings.llm_max_retries,
     }
     if spec.provider == "openai":
-        from openai import AsyncOpenAI
-
-        from bot.providers.openai_chat import NO_KEY, OpenAIChatProvider
+        from bot.providers.openai_chat import OpenAIChatProvider, openai_client
 
         if shared not in clients:
-            clients[shared] = AsyncOpenAI(
-                api_key=key or NO_KEY,
-                base_url=spec.base_url,
-                timeout=settings.llm_timeout_s,
-                max_retries=settings.llm_max_retries,
+            clients[shared] = openai_client(
+                key, spec.base_url, settings.llm_timeout_s, settings.llm_max_retries
             )
         return OpenAIChatProvider(
             api_key=key, temperature=spec.temperature, client=clients[shared], **common

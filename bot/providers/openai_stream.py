@@ -10,12 +10,14 @@ reading (an `error` object in the stream, `[DONE]`) is checked here the same way
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from openai import APIError, AsyncOpenAI
+from aiohttp import ClientConnectorError
+from openai import APIConnectionError, APIError, APITimeoutError, AsyncOpenAI
 
 DONE = "[DONE]"
 STREAM_ERROR = "An error occurred during streaming"
@@ -33,7 +35,7 @@ async def stream_chunks(
     # over the parameters, as the SDK documents: they go as they are.
     wire = {"messages": messages} | ({"tools": params.pop("tools")} if "tools" in params else {})
     create = client.chat.completions.with_streaming_response.create
-    async with create(messages=[], stream=True, extra_body=wire, **params) as response:
+    async with refused(), create(messages=[], stream=True, extra_body=wire, **params) as response:
         async for data in sse_data(response.iter_lines()):
             if data.startswith(DONE):
                 break
@@ -49,6 +51,22 @@ async def stream_chunks(
                     body=error,
                 )
             yield chunk
+
+
+@contextlib.asynccontextmanager
+async def refused() -> AsyncIterator[None]:
+    """A connection refused is an APIConnectionError, as with the SDK's default client.
+
+    httpx-aiohttp 0.2.0 (vendored by the SDK for `DefaultAioHttpClient`) maps every aiohttp
+    ClientConnectionError to ConnectTimeout before it looks at the more precise
+    ClientConnectorError, so a server that is down read as a timeout in the log."""
+    try:
+        yield
+    except APITimeoutError as error:
+        cause = error.__cause__.__cause__ if error.__cause__ is not None else None
+        if isinstance(cause, ClientConnectorError) and not isinstance(cause, TimeoutError):
+            raise APIConnectionError(request=error.request) from cause
+        raise
 
 
 async def sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:

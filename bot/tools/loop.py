@@ -34,7 +34,10 @@ BAD_ARGUMENTS = "The arguments must be a JSON object."
 
 
 class Progress:
-    """The live view: only ever appended to; a failed update turns further updates off."""
+    """The live view: only ever appended to; a failed update turns further updates off.
+
+    A round's streamed text is shown beside the stream, as `streaming.generate` shows a plain
+    reply's: one update at a time, never holding up the reading (see there)."""
 
     def __init__(
         self,
@@ -49,6 +52,7 @@ class Progress:
         self.clock = clock
         self._piece_at: float | None = None
         self._held: str | None = None  # the text of a round not shown yet (coalesced)
+        self._showing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Say the model is being asked (""): a door starts its typing action then."""
@@ -56,23 +60,33 @@ class Progress:
 
     async def piece(self, text: str) -> None:
         """The round's text so far: shown at once the first time, then at most every
-        `every_s`; `flush` shows what was held."""
+        `every_s`, and never while an update is still on its way; `flush` shows what was
+        held."""
         now = self.clock()
-        if self._piece_at is None or now - self._piece_at >= self.every_s:
-            self._piece_at, self._held = now, None
-            await self.show(text)
-        else:
+        busy = self._showing is not None and not self._showing.done()
+        if busy or (self._piece_at is not None and now - self._piece_at < self.every_s):
             self._held = text
+            return
+        self._piece_at, self._held = now, None
+        if text.strip():
+            self._showing = asyncio.create_task(self._send(text))
 
     async def flush(self) -> None:
+        await self.settle()
         if self._held is not None:
             held, self._held = self._held, None
             await self.show(held)
+
+    async def settle(self) -> None:
+        """Wait for the update on its way, if any (before the door shows anything else)."""
+        if self._showing is not None and not self._showing.done():
+            await asyncio.wait({self._showing})
 
     def join(self, text: str) -> str:
         return self.shown + ("\n\n" if self.shown and text else "") + text
 
     async def show(self, text: str) -> None:
+        await self.settle()
         if text.strip():
             await self._send(text)
 
@@ -103,10 +117,25 @@ async def run_tool_loop(
     account_id: int,
 ) -> str:
     """The reply text (maybe empty: the caller decides what that means)."""
-    specs = [tool.spec for tool in offered]
-    by_name = {tool.spec.name: tool for tool in offered}
     progress = Progress(on_progress)
     await progress.start()
+    try:
+        return await _rounds(provider, history, offered, registry, usage, progress, account_id)
+    finally:
+        await progress.settle()  # no late update may race the door's final text
+
+
+async def _rounds(
+    provider: ToolingProvider,
+    history: Sequence[Turn],
+    offered: Sequence[OfferedTool],
+    registry: ToolRegistry,
+    usage: Usage,
+    progress: Progress,
+    account_id: int,
+) -> str:
+    specs = [tool.spec for tool in offered]
+    by_name = {tool.spec.name: tool for tool in offered}
     rounds: list[ToolRound] = []
     texts: list[str] = []
     calls_made = 0
