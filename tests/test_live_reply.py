@@ -85,3 +85,22 @@ async def test_a_failed_edit_sends_the_rest_anew() -> None:
     live._edit = gone
     await live.finish("The beginning and the end.")
     assert screen.messages[-1] == "The beginning and the end."
+
+
+async def test_a_pace_that_follows_the_load_is_asked_at_each_update() -> None:
+    screen, now, busy = Screen(), [0.0], [True]
+
+    def pace() -> float:  # a door with many replies in flight edits each less often
+        return 60.0 if busy[0] else 1.0
+
+    live = LiveReply(screen.send, screen.edit, limit=50, interval_s=pace, clock=lambda: now[0])
+    for second in range(10):
+        now[0] = float(second)
+        await live.update(f"text {second}")
+    assert screen.messages == []  # under load: nothing before the reply is whole
+    busy[0] = False
+    now[0] = 10.0
+    await live.update("text 10")
+    assert screen.messages == ["text 10 …"]
+    await live.finish("text 10 done")
+    assert screen.messages == ["text 10 done"] and screen.edits == 1

@@ -547,3 +547,25 @@ async def test_model_and_persona_lists_have_buttons_that_answer_like_the_command
     assert answered.params["callback_query_id"] == "cb-1"
     await fake.wait_sent(before + 2)
     assert fake.sent(1001)[-1] == "Model for this chat: echo."
+
+
+async def test_streamed_edits_slow_down_as_more_replies_are_in_flight(
+    telegram: tuple[FakeTelegram, str], tmp_path: Path, clock: FakeClock
+) -> None:
+    _, url = telegram
+    async with open_chatlink(telegram_settings(tmp_path, url), clock=clock) as app:
+        door = TelegramDoor(app)
+        assert (door._edit_interval(True), door._edit_interval(False)) == (1.0, 3.0)
+        release = asyncio.Event()
+
+        async def answering() -> None:
+            door.in_flight.track()
+            await release.wait()
+
+        tasks = [asyncio.create_task(answering()) for _ in range(600)]
+        await asyncio.sleep(0)
+        # 600 replies at once: together at most EDITS_PER_S (15) edits a second
+        assert door._edit_interval(True) == door._edit_interval(False) == 40.0
+        release.set()
+        await asyncio.gather(*tasks)
+        assert door._edit_interval(True) == 1.0

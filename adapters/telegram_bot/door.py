@@ -76,6 +76,11 @@ SEND_ATTEMPTS = 3
 UPDATES = ["message", "callback_query"]
 EDIT_EVERY_S = 1.0
 GROUP_EDIT_EVERY_S = 3.0
+# Of Telegram's ~30 messages a second per bot, what streaming edits may take together; the
+# rest is for the replies themselves. With more updates in flight, each reply edits less
+# often: 1,000 replies at once go out whole, once each, instead of queueing three calls
+# apiece behind the flood limiter (benchmarks/streaming.py).
+EDITS_PER_S = 15.0
 # PTB's own limit is taken before the handler and cannot be overridden, so it is set out of
 # reach: the door takes TELEGRAM_CONCURRENT_UPDATES slots itself, after the sender's place.
 UNBOUNDED = 1 << 30
@@ -252,9 +257,15 @@ class TelegramDoor:
             self._edit,
             split=message_parts,
             draft=draft_parts,
-            interval_s=EDIT_EVERY_S if message.is_private else GROUP_EDIT_EVERY_S,
+            interval_s=functools.partial(self._edit_interval, message.is_private),
         )
         return live
+
+    def _edit_interval(self, private: bool) -> float:
+        """Seconds between a streamed reply's edits: as a chat allows, and slower when so
+        many replies stream at once that their edits would pass EDITS_PER_S together."""
+        every_s = EDIT_EVERY_S if private else GROUP_EDIT_EVERY_S
+        return max(every_s, len(self.in_flight) / EDITS_PER_S)
 
     async def _edit(self, sent: Message, part: Formatted) -> None:
         try:

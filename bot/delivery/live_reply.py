@@ -24,8 +24,9 @@ class LiveReply(Generic[Handle, Part]):
 
     `split` renders a finished text into messages (by default: plain text cut at `limit` as
     `measure` counts), `draft` a text still growing (by default the same). `update` is
-    throttled to one round of edits per `interval_s` (platforms rate-limit
-    edits), starting only once the reply has streamed that long; `finish` shows the exact
+    throttled to one round of edits per `interval_s` (platforms rate-limit edits; a function
+    is asked each time, for a pace that follows the load), starting only once the reply has
+    streamed that long; `finish` shows the exact
     text, so what people end up reading is always the whole reply, split the same way as
     a reply that never streamed.
     """
@@ -39,7 +40,7 @@ class LiveReply(Generic[Handle, Part]):
         measure: Measure = len,
         split: Split[Part] | None = None,
         draft: Split[Part] | None = None,
-        interval_s: float = 1.0,
+        interval_s: float | Callable[[], float] = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._send = send
@@ -71,7 +72,8 @@ class LiveReply(Generic[Handle, Part]):
         now = self.clock()
         if self._last is None:
             self._last = now
-        if now - self._last < self.interval_s:
+        interval = self.interval_s() if callable(self.interval_s) else self.interval_s
+        if now - self._last < interval:
             return
         self._last = now
         parts = self.draft(text)
