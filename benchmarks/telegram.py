@@ -12,9 +12,10 @@ warm-up load:
 - chatlink: the real TelegramDoor (polling, typing action, per-chat order) around the real
   core with the echo provider on a SQLite file, every chat linked to its own account, so each
   message is looked up, stored, answered and its reply stored; logging as `chatlink run`
-  (INFO), into a file. The door's flood limiter (Telegram's 30 messages/s per bot) has its
-  limits lifted unless --flood-limits: the loopback server has none and the bare bot no
-  limiter.
+  (INFO), into a file, and its garbage collector settled as `chatlink run` settles it
+  (adapters.cli.main.settle_collector; put back to Python's defaults for the bare bot).
+  The door's flood limiter (Telegram's 30 messages/s per bot) has its limits lifted unless
+  --flood-limits: the loopback server has none and the bare bot no limiter.
 - bare: python-telegram-bot's echo bot as its examples/echobot.py builds it: an Application
   with the library's defaults and one MessageHandler calling reply_text; no core, no
   database. The defaults handle one update at a time, which here is also its fastest
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -52,6 +54,7 @@ from telegram import Update  # noqa: E402
 from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, MessageHandler  # noqa: E402
 from telegram.ext import filters as telegram_filters  # noqa: E402
 
+from adapters.cli.main import settle_collector  # noqa: E402
 from adapters.telegram_bot import door as door_module  # noqa: E402
 from benchmarks.bot_api_server import LoopbackBotApi  # noqa: E402
 from bot.app import Chatlink, open_chatlink  # noqa: E402
@@ -117,10 +120,14 @@ async def chatlink_bot(
         unlimited = AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=3)
         door = door_module.TelegramDoor(app, rate_limiter=None if flood_limits else unlimited)
         await door.start()
+        defaults = gc.get_threshold()
+        settle_collector()  # as `chatlink run` does once its doors are built
         try:
             yield partial(stored, app, accounts)
         finally:
             await asyncio.wait_for(door.stop(), STOP_WITHIN_S)
+            gc.unfreeze()  # the bare bot runs with Python's defaults, as its example does
+            gc.set_threshold(*defaults)
 
 
 @asynccontextmanager

@@ -46,7 +46,7 @@ from adapters.telegram_bot.formatted import (
 )
 from adapters.telegram_bot.keyboards import choices_keyboard, pressed
 from adapters.telegram_bot.media import offered_files
-from adapters.telegram_bot.requests import BoundedRequest
+from adapters.telegram_bot.requests import BotApiRequest
 from adapters.telegram_bot.translate import incoming
 from adapters.telegram_bot.webhook import TelegramWebhook
 from bot.app import Chatlink
@@ -113,7 +113,7 @@ class TelegramDoor:
             .base_url(settings.telegram_api_base_url)
             .base_file_url(settings.telegram_file_base_url)
             .rate_limiter(rate_limiter or AIORateLimiter(max_retries=3))
-            .request(BoundedRequest())
+            .request(BotApiRequest())
             .concurrent_updates(UNBOUNDED)
         )
         if settings.telegram_mode == "webhook":

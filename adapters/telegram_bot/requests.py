@@ -1,32 +1,110 @@
-"""The Bot API connection pool, with calls beyond its size waiting in a queue of our own."""
+"""Bot API calls over aiohttp: python-telegram-bot's request seam, on aiohttp's pool."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from telegram.request import HTTPXRequest
+import aiohttp
+from telegram.error import NetworkError, TimedOut
+from telegram.request import BaseRequest, RequestData
 
-# Telegram takes about 30 messages a second from a bot: 16 calls at once are plenty, and
-# httpcore costs O(connections²) per request handed out.
+# Telegram takes about 30 messages a second from a bot: 16 calls at once are plenty. The
+# others wait in aiohttp's connector, first come first served, for as long as it takes.
 BOT_API_CONNECTIONS = 16
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 5.0
 
 
-class BoundedRequest(HTTPXRequest):
-    """HTTPXRequest with at most `size` calls at once; the others wait their turn (FIFO).
+class BotApiRequest(BaseRequest):
+    """python-telegram-bot's `BaseRequest` on an aiohttp session (aiohttp comes with
+    discord.py).
 
-    With hundreds of updates in flight, httpx's pool (python-telegram-bot's default: 256
-    connections) scanned every connection for every waiting request on each change:
-    that scan was the largest single cost of the door in a flood. A semaphore in front keeps
-    the pool's own queue empty, so each call finds a free connection at once.
+    PTB's own HTTPXRequest goes through httpcore, whose pool looks at every connection each
+    time it hands one out or takes one back, asking each idle one whether its socket is still
+    readable (a poll and a getpeername call apiece): with a flood of updates that was a third
+    of the door's CPU (benchmarks/telegram.py). Errors map as HTTPXRequest maps them: a
+    timeout is TimedOut, anything else on the way NetworkError; PTB reads the status.
+    Proxies come from the environment (HTTPS_PROXY, NO_PROXY), as with httpx.
     """
 
-    def __init__(self, size: int = BOT_API_CONNECTIONS, **options: Any) -> None:
-        # No pool timeout: a call waits here (not in the pool) for as long as the others take.
-        super().__init__(connection_pool_size=size, pool_timeout=None, **options)
-        self._free = asyncio.Semaphore(size)
+    def __init__(
+        self,
+        size: int = BOT_API_CONNECTIONS,
+        *,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
+        read_timeout_s: float = READ_TIMEOUT_S,
+    ) -> None:
+        self.size = size
+        self.connect_timeout_s = connect_timeout_s
+        self.read_timeout_s = read_timeout_s
+        self._session: aiohttp.ClientSession | None = None
 
-    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
-        """One Bot API call, once fewer than `size` are under way."""
-        async with self._free:
-            return await super().do_request(*args, **kwargs)
+    @property
+    def read_timeout(self) -> float | None:
+        return self.read_timeout_s
+
+    async def initialize(self) -> None:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.size),
+                trust_env=True,
+                headers={"User-Agent": self.USER_AGENT},
+            )
+
+    async def shutdown(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        """One call: the status and the body."""
+        if self._session is None or self._session.closed:
+            raise RuntimeError("This BotApiRequest is not initialized!")
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=None,  # waiting for a free connection: as long as the others take
+            sock_connect=_given(connect_timeout, self.connect_timeout_s),
+            sock_read=_given(read_timeout, self.read_timeout_s),
+        )
+        try:
+            async with self._session.request(
+                method, url, data=_body(request_data), timeout=timeout
+            ) as response:
+                return response.status, await response.read()
+        except TimeoutError as error:  # aiohttp's timeouts are TimeoutErrors
+            raise TimedOut from error
+        except aiohttp.ClientError as error:
+            raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
+
+
+def _given(value: Any, default: float) -> float | None:
+    """A timeout PTB passed (None: none at all), or ours when it passed its default."""
+    if isinstance(value, type(BaseRequest.DEFAULT_NONE)):
+        return default
+    return None if value is None else float(value)
+
+
+def _body(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str] | None:
+    """Form fields as HTTPXRequest sends them, with files as multipart parts."""
+    if request_data is None:
+        return None
+    fields = request_data.json_parameters
+    files = request_data.multipart_data
+    if not files:
+        return fields or None
+    form = aiohttp.FormData()
+    for name, value in fields.items():
+        form.add_field(name, value)
+    for name, part in files.items():
+        filename, content, mime = part
+        form.add_field(name, content, filename=filename, content_type=mime)
+    return form
