@@ -11,11 +11,16 @@ from __future__ import annotations
 import asyncio
 import io
 from dataclasses import dataclass, field
-
-from PIL import Image, ImageOps, UnidentifiedImageError
+from typing import TYPE_CHECKING
 
 from bot.errors import ImageRejected
 from bot.media.sniff import sniff
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+# Pillow is imported with the first image, not with this module: a bot that is sent no
+# image starts without it (benchmarks/startup.py).
 
 # Formats Pillow may open here: what people send and models read; nothing more is parsed.
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
@@ -44,6 +49,8 @@ class CleanImage:
 
 def clean_image(data: bytes, name: str, max_side: int) -> CleanImage:
     """Check and re-encode one image; ImageRejected saying why it cannot be used."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     real = sniff(data)
     if real is None or not real.startswith("image/"):
         raise ImageRejected(NOT_AN_IMAGE.format(name=name))
@@ -69,6 +76,8 @@ def clean_image(data: bytes, name: str, max_side: int) -> CleanImage:
 
 
 def _encode(picture: Image.Image, max_side: int) -> CleanImage:
+    from PIL import Image
+
     transparent = picture.mode in ("RGBA", "LA", "PA") or (
         picture.mode == "P" and "transparency" in picture.info
     )

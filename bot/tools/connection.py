@@ -13,16 +13,16 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
-
-import httpx2
-from mcp import Client
-from mcp.client.stdio import StdioServerParameters, stdio_client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
-from mcp_types import CONNECTION_CLOSED, CallToolResult, Tool
+from typing import TYPE_CHECKING, Any
 
 from bot.tools.config import ServerConfig
+
+if TYPE_CHECKING:
+    from mcp import Client
+    from mcp_types import CallToolResult, Tool
+
+# The SDK (and httpx2 for HTTP servers) is imported when a server is first used, not with
+# this module: a bot with no TOOLS_FILE starts without it (about 0.5 s; benchmarks/startup.py).
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,10 @@ class Connection:
 
     async def call(self, tool: str, arguments: dict[str, Any], timeout_s: float) -> CallToolResult:
         """Call a tool; ServerDown, TimeoutError or the SDK's errors when it fails."""
+        import httpx2
+        from mcp.shared.exceptions import MCPError
+        from mcp_types import CONNECTION_CLOSED
+
         client = self._client
         if client is None:
             raise ServerDown()
@@ -179,6 +183,11 @@ class Connection:
 
     @contextlib.asynccontextmanager
     async def _connected(self) -> AsyncIterator[Client]:
+        import httpx2
+        from mcp import Client
+        from mcp.client.stdio import StdioServerParameters, stdio_client
+        from mcp.client.streamable_http import streamable_http_client
+
         config = self.config
         async with contextlib.AsyncExitStack() as stack:
             if config.command is not None:
@@ -236,6 +245,8 @@ def _closed(client: Client) -> bool:
 
 
 def _describe(exc: BaseException) -> str:
+    from mcp.shared.exceptions import MCPError
+
     if isinstance(exc, BaseExceptionGroup):
         return _describe(exc.exceptions[0])
     if isinstance(exc, TimeoutError):

@@ -10,15 +10,15 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from mcp.shared.exceptions import MCPError
-from mcp_types import CallToolResult, EmbeddedResource, ImageContent, TextContent
+from typing import TYPE_CHECKING, Any
 
 from bot.monitoring import Metrics
 from bot.providers import ToolResult, ToolSpec
 from bot.tools.config import ServerConfig
 from bot.tools.connection import Connection, ServerDown, ServerStatus
+
+if TYPE_CHECKING:
+    from mcp_types import CallToolResult
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,8 @@ class ToolRegistry:
         started = time.perf_counter()
         outcome = "cancelled"
         try:
+            from mcp.shared.exceptions import MCPError  # see connection.py
+
             try:
                 result = await self._connections[tool.server].call(
                     tool.tool, arguments, tool.timeout_s
@@ -164,6 +166,8 @@ class ToolRegistry:
 
 
 def result_text(result: CallToolResult) -> str:
+    from mcp_types import EmbeddedResource, ImageContent, TextContent  # see connection.py
+
     """A result's content as text: text blocks as they are, others named."""
     parts: list[str] = []
     for block in result.content:
