@@ -91,8 +91,11 @@ def normalised(provider: str, usage: dict[str, Any]) -> dict[str, int]:
     return {"input": usage["input_tokens"] + read + written, "read": read, "written": written}
 
 
-async def old_history(memory: Memory, thread_id: int, max_tokens: int | None = None) -> Context:
-    """The window as it was: the newest messages that fit, sliding by one exchange a turn."""
+async def old_history(
+    memory: Memory, thread_id: int, max_tokens: int | None = None, *, vision: bool = False
+) -> Context:
+    """The window as it was: the newest messages that fit, sliding by one exchange a turn
+    (text only: the conversation has no images)."""
     state = await memory.store.thread_state(thread_id)
     recent = await memory.store.recent(thread_id, memory.max_messages + 1)
     note = [Turn("system", SUMMARY_NOTE + state.summary)] if state.summary else []
