@@ -24,18 +24,19 @@ STREAM_ERROR = "An error occurred during streaming"
 
 
 async def stream_chunks(
-    client: AsyncOpenAI, *, messages: list[dict[str, Any]], **params: Any
+    client: AsyncOpenAI, *, model: str, **body: Any
 ) -> AsyncIterator[dict[str, Any]]:
-    """Each chunk of `chat.completions.create(stream=True, messages=..., **params)` as a
-    dict, in order."""
-    # The messages (and tools) are already JSON as the API takes it. Passed as parameters,
-    # the SDK would first walk every one against its TypedDicts (`async_maybe_transform`,
-    # which renames aliased keys and encodes files: nothing these have), which cost about
-    # as much CPU as reading the whole streamed reply. `extra_body` values take precedence
-    # over the parameters, as the SDK documents: they go as they are.
-    wire = {"messages": messages} | ({"tools": params.pop("tools")} if "tools" in params else {})
+    """Each chunk of `chat.completions.create(model=..., stream=True, **body)` as a dict,
+    in order."""
+    # The body (messages, tools, options) is already JSON as the API takes it. Passed as
+    # parameters, the SDK would first walk all of it against its TypedDicts
+    # (`async_maybe_transform`, which renames aliased keys and encodes files: nothing here
+    # has either), which cost about as much CPU as reading the whole streamed reply.
+    # `extra_body` values take precedence over the parameters, as the SDK documents: they
+    # go as they are; `messages=[]` only satisfies the signature.
     create = client.chat.completions.with_streaming_response.create
-    async with refused(), create(messages=[], stream=True, extra_body=wire, **params) as response:
+    request = create(model=model, messages=[], stream=True, extra_body=body)
+    async with refused(), request as response:
         async for data in sse_data(response.iter_lines()):
             if data.startswith(DONE):
                 break
