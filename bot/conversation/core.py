@@ -235,7 +235,6 @@ class ChatCore:
                 return []
             account = known or await self._account_of(message)
             if command.name in IN_TURN and account is not None and not account.disabled:
-                self.order.identify(arrival, account.id)
                 return await self._queue(account, message, "", arrival, action=command.name)
             return await self.commands.run(message, command, account)
         text = (message.text or "").strip()
@@ -254,7 +253,6 @@ class ChatCore:
             return [Reply(NOT_LINKED_GROUP, open_private=True)]
         if account.disabled:
             raise AccountDisabled()
-        self.order.identify(arrival, account.id)
         return await self._queue(account, message, text, arrival)
 
     async def _account_of(self, message: IncomingMessage) -> Account | None:
@@ -273,6 +271,8 @@ class ChatCore:
     ) -> _Turn:
         """Take a ticket: it fixes this message's turn in its thread whichever replica
         received it; over a limit, the ticket is handed back and nothing is stored."""
+        # Known now: from here it waits at the gate only for its account's earlier messages.
+        self.order.identify(arrival, account.id)
         thread_id = await self.memory.thread(account.id, thread_key(message))
         # Lookups overlap; from here until it queues for the account lock, each message goes
         # in this process's arrival order among the account's messages (its ticket too).
