@@ -123,7 +123,7 @@ async def test_tool_rounds_coalesce_their_text_like_plain_replies() -> None:
     await progress.start()  # "": the model is asked (the door's typing starts)
     for at, text in [(0.0, "a"), (0.1, "ab"), (0.2, "abc"), (0.6, "abcd"), (0.7, "abcde")]:
         now[0] = at
-        await progress.piece(text)
+        progress.offer(text)
         await asyncio.sleep(0)  # as a real stream waits on its connection
     await progress.flush()  # the round ended: what was held is shown
     assert heard == ["", "a", "abcd", "abcde"]

@@ -14,11 +14,12 @@ MAX_LINES = 400
 
 # What each room of bot/ may import from bot/ besides itself: arrows point one way, from the
 # assembly down through the conversation to the services it uses and the leaf modules.
-LEAVES = {"errors", "clock", "messages", "settings"}
+LEAVES = {"errors", "clock", "messages", "settings", "live_progress"}
 ROOMS: dict[str, set[str]] = {
     "errors": set(),
     "clock": set(),
     "messages": {"errors"},  # a refused Reply carries its error
+    "live_progress": {"messages"},  # a door's live updates, for plain replies and tool rounds
     "settings": set(),
     "secret": {"errors", "settings"},
     "monitoring": {"messages"},
@@ -31,7 +32,7 @@ ROOMS: dict[str, set[str]] = {
     "accounts": {"clock", "errors", "limits", "monitoring"},
     "linking": {"accounts", "clock", "delivery", "errors", "limits", "monitoring"},
     # MCP servers and the tool loop: what the model may call, for whom.
-    "tools": {"errors", "messages", "monitoring", "providers"},
+    "tools": {"errors", "live_progress", "messages", "monitoring", "providers"},
     "conversation": LEAVES
     | {"accounts", "delivery", "limits", "linking", "media", "monitoring", "providers", "tools"},
     "operations": LEAVES

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
+from bot.live_progress import LiveProgress
 from bot.messages import ProgressCallback
 from bot.providers import ToolCall, ToolingProvider, ToolRequest, ToolResult, ToolRound, Turn, Usage
 from bot.tools.registry import OfferedTool, ToolRegistry
@@ -22,9 +22,6 @@ log = logging.getLogger(__name__)
 
 STATUS = "_using {title}…_"
 TICK_S = 1.0  # a status line is shown again this often while a call runs (edits are throttled)
-# The model's text goes to the door at most this often (the first piece at once, the rest of a
-# round when it ends), as replies without tools do (bot.conversation.streaming).
-PIECES_EVERY_S = 0.5
 TOO_MANY_STEPS = (
     "(I stopped after {steps} rounds of tool calls without finishing. Ask again, perhaps "
     "more narrowly.)"
@@ -33,72 +30,14 @@ NOT_OFFERED = "There is no tool named {name!r} here. Use only the tools offered.
 BAD_ARGUMENTS = "The arguments must be a JSON object."
 
 
-class Progress:
-    """The live view: only ever appended to; a failed update turns further updates off.
+class Progress(LiveProgress):
+    """The live view: only ever appended to (`shown`); the model's text of each round is
+    offered as a plain reply's is (see LiveProgress)."""
 
-    A round's streamed text is shown beside the stream, as `streaming.generate` shows a plain
-    reply's: one update at a time, never holding up the reading (see there)."""
-
-    def __init__(
-        self,
-        on_progress: ProgressCallback | None,
-        *,
-        every_s: float = PIECES_EVERY_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.on_progress = on_progress
-        self.shown = ""
-        self.every_s = every_s
-        self.clock = clock
-        self._piece_at: float | None = None
-        self._held: str | None = None  # the text of a round not shown yet (coalesced)
-        self._showing: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        """Say the model is being asked (""): a door starts its typing action then."""
-        await self._send("")
-
-    async def piece(self, text: str) -> None:
-        """The round's text so far: shown at once the first time, then at most every
-        `every_s`, and never while an update is still on its way; `flush` shows what was
-        held."""
-        now = self.clock()
-        busy = self._showing is not None and not self._showing.done()
-        if busy or (self._piece_at is not None and now - self._piece_at < self.every_s):
-            self._held = text
-            return
-        self._piece_at, self._held = now, None
-        if text.strip():
-            self._showing = asyncio.create_task(self._send(text))
-
-    async def flush(self) -> None:
-        await self.settle()
-        if self._held is not None:
-            held, self._held = self._held, None
-            await self.show(held)
-
-    async def settle(self) -> None:
-        """Wait for the update on its way, if any (before the door shows anything else)."""
-        if self._showing is not None and not self._showing.done():
-            await asyncio.wait({self._showing})
+    shown = ""  # what the live reply holds so far (set on the instance as it grows)
 
     def join(self, text: str) -> str:
         return self.shown + ("\n\n" if self.shown and text else "") + text
-
-    async def show(self, text: str) -> None:
-        await self.settle()
-        if text.strip():
-            await self._send(text)
-
-    async def _send(self, text: str) -> None:
-        if self.on_progress is None:
-            return
-        try:
-            await self.on_progress(text)
-        except Exception:
-            # A failed live edit must not lose the reply: it is delivered at the end.
-            log.warning("live reply update failed; continuing without it", exc_info=True)
-            self.on_progress = None
 
     async def tick(self) -> None:
         while True:
@@ -149,7 +88,7 @@ async def _rounds(
                 calls.append(piece)
                 continue
             pieces.append(piece)
-            await progress.piece(progress.join("".join(pieces)))
+            progress.offer(progress.join("".join(pieces)))
         await progress.flush()
         text = "".join(pieces)
         if text.strip():
