@@ -12,6 +12,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from storage.backends.base import Backend, LocalTurns
+from storage.backends.sqlite_driver import connector
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -39,6 +40,7 @@ def _engine(url: URL, pool_size: int, begin: str | None) -> AsyncEngine:
         max_overflow=0,
         pool_timeout=300,
         pool_reset_on_return=None,
+        async_creator=connector(url),  # one trip to aiosqlite's thread a statement
     )
     event.listen(engine.sync_engine, "connect", _pragmas)
     if begin is not None:
