@@ -12,7 +12,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -72,12 +71,13 @@ def create_app(
     )
     app.state.chatlink = chatlink
     app.state.tokens = ApiTokens(secret_key, timedelta(minutes=settings.token_expire_minutes))
-    app.state.templates = Jinja2Templates(directory=HERE / "templates")
 
+    # First: FastAPI prepares an included router's routes when a request first passes
+    # through it, so /healthz after a start prepares its own two, not the whole API's.
+    app.include_router(health)
     app.include_router(api)
     app.include_router(media_api)
     app.include_router(controls_api)
-    app.include_router(health)
     app.include_router(live)
     app.include_router(pages)
     app.include_router(chat)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from starlette.datastructures import FormData
 
@@ -19,6 +19,11 @@ from bot.accounts import Account
 from bot.conversation import export_account
 from bot.errors import ChatlinkError, InputRejected, LoginFailed, RateLimited
 from bot.rendering import to_html
+
+if TYPE_CHECKING:
+    from fastapi.templating import Jinja2Templates
+
+TEMPLATES = Path(__file__).parent / "templates"
 
 pages = APIRouter(include_in_schema=False)
 
@@ -32,8 +37,13 @@ class LoginRequired(Exception):
 
 
 def templates(request: Request) -> Jinja2Templates:
-    """The page templates (autoescaped)."""
-    found: Jinja2Templates = request.app.state.templates
+    """The page templates (autoescaped), loaded at the first page: Jinja is not imported
+    before a page is asked for, so the API and /healthz answer sooner after a start."""
+    found: Jinja2Templates | None = getattr(request.app.state, "templates", None)
+    if found is None:
+        from fastapi.templating import Jinja2Templates
+
+        found = request.app.state.templates = Jinja2Templates(directory=TEMPLATES)
     return found
 
 

@@ -11,7 +11,6 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import jwt
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -42,6 +41,8 @@ class ApiTokens:
 
     def issue(self, account: Account) -> str:
         """A signed token for `account`, valid for the configured lifetime."""
+        import jwt  # PyJWT and cryptography behind it: imported at the first token, not at start
+
         now = datetime.now(UTC)
         claims = {
             "sub": str(account.id),
@@ -53,6 +54,8 @@ class ApiTokens:
 
     def read(self, token: str) -> tuple[int, str]:
         """(account id, credential version) from a valid token; TokenError otherwise."""
+        import jwt
+
         try:
             claims = jwt.decode(
                 token,

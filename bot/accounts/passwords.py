@@ -10,13 +10,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from types import TracebackType
-from typing import TypeVar
-
-from passlib.context import CryptContext
+from typing import TYPE_CHECKING, TypeVar
 
 from bot.errors import Busy
 
-_context = CryptContext(schemes=["argon2"], deprecated="auto")
+if TYPE_CHECKING:
+    from passlib.context import CryptContext
+
 T = TypeVar("T")
 LOGIN_QUEUE_MAX = 8  # hashes waiting or running at once; ~0.15 s each on one thread
 HASHING_THREADS = (
@@ -33,12 +33,29 @@ def _yield_to_the_loop() -> None:
 
 
 @cache
+def _context() -> CryptContext:
+    # passlib is imported on the hashing thread at the first hash, not when the process starts.
+    from passlib.context import CryptContext
+
+    return CryptContext(schemes=["argon2"], deprecated="auto")
+
+
+def _hash(password: str) -> str:
+    return str(_context().hash(password))
+
+
+def _verify(password: str, password_hash: str) -> tuple[bool, str | None]:
+    ok, new_hash = _context().verify_and_update(password, password_hash)
+    return bool(ok), new_hash
+
+
+@cache
 def _dummy_hash() -> str:
-    return str(_context.hash("not a real password: evens out the time of unknown users"))
+    return _hash("not a real password: evens out the time of unknown users")
 
 
 def _burn(password: str) -> None:
-    _context.verify(password, _dummy_hash())
+    _context().verify(password, _dummy_hash())
 
 
 class PasswordHasher:
@@ -85,12 +102,11 @@ class PasswordHasher:
 
     async def hash(self, password: str) -> str:
         """An argon2 hash of `password` (~0.1 s of CPU, on a low-priority worker thread)."""
-        return str(await self._off_loop(_context.hash, password))
+        return await self._off_loop(_hash, password)
 
     async def verify(self, password: str, password_hash: str) -> tuple[bool, str | None]:
         """Whether `password` matches, and a new hash when the stored one is outdated."""
-        ok, new_hash = await self._off_loop(_context.verify_and_update, password, password_hash)
-        return bool(ok), new_hash
+        return await self._off_loop(_verify, password, password_hash)
 
     async def burn_verify(self, password: str) -> None:
         """Spend the time of one verification, so unknown users look like wrong passwords."""

@@ -14,8 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from bot.errors import (
     DownloadFailed,
@@ -26,6 +25,12 @@ from bot.errors import (
 )
 from bot.messages import Attachment, AttachmentKind
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
+
+# httpx is imported at the first download, not with the module: only the chat doors fetch
+# files, and a web-only `chatlink run` starts without it (benchmarks/startup.py).
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +158,8 @@ class Downloader:
 
     async def download(self, url: str) -> bytes:
         """The body at `url`, at most `max_bytes` of it; redirects only to the same host."""
+        import httpx
+
         target = self._refuse_foreign(url)
         client = self._open()
         for _ in range(MAX_REDIRECTS + 1):
@@ -192,6 +199,8 @@ class Downloader:
 
     def _refuse_foreign(self, address: str) -> httpx.URL:
         """The parsed address, unless it is not http(s) or outside the allowed hosts."""
+        import httpx
+
         try:
             url = httpx.URL(address)
         except httpx.InvalidURL:
@@ -207,6 +216,8 @@ class Downloader:
         return url
 
     def _open(self) -> httpx.AsyncClient:
+        import httpx
+
         if self._client is None or self._client.is_closed:
             self._client = httpx.AsyncClient(
                 timeout=self.timeout_s, follow_redirects=False, transport=self._transport

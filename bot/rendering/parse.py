@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
 
 # A fence opening or closing line: up to three spaces, then ``` or ~~~ (CommonMark's rule).
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.MULTILINE)
@@ -15,7 +17,10 @@ FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.MULTILINE)
 
 @functools.cache
 def markdown() -> MarkdownIt:
-    """The parser: raw HTML off, so a model's tags are text, never markup."""
+    """The parser: raw HTML off, so a model's tags are text, never markup. markdown-it is
+    imported at the first reply rendered, not when the process starts."""
+    from markdown_it import MarkdownIt
+
     return MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-
-from markdown_it.token import Token
+from typing import TYPE_CHECKING
 
 from bot.rendering.parse import monospace_table, parse, table_rows, unclosed_fence
+
+if TYPE_CHECKING:
+    from markdown_it.token import Token
 
 # Telegram takes a `pre` language of letters, digits and a few signs (c++, c#, objective-c).
 LANGUAGE = re.compile(r"[A-Za-z0-9_+#.-]{1,32}")
