@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+from yarl import URL
 
 # Telegram takes about 30 messages a second from a bot: 16 calls at once are plenty. The
 # others wait in aiohttp's connector, first come first served, for as long as it takes.
@@ -24,7 +27,9 @@ class BotApiRequest(BaseRequest):
     readable (a poll and a getpeername call apiece): with a flood of updates that was a third
     of the door's CPU (benchmarks/telegram.py). Errors map as HTTPXRequest maps them: a
     timeout is TimedOut, anything else on the way NetworkError; PTB reads the status.
-    Proxies come from the environment (HTTPS_PROXY, NO_PROXY), as with httpx.
+    Proxies come from the environment (HTTPS_PROXY, NO_PROXY), as with httpx: read once per
+    server, not per call (aiohttp's `trust_env` looks them up, and ~/.netrc, on a worker
+    thread for every request: two thread hops a call).
     """
 
     def __init__(
@@ -38,6 +43,9 @@ class BotApiRequest(BaseRequest):
         self.connect_timeout_s = connect_timeout_s
         self.read_timeout_s = read_timeout_s
         self._session: aiohttp.ClientSession | None = None
+        self._default_timeout = self._timeout(BaseRequest.DEFAULT_NONE, BaseRequest.DEFAULT_NONE)
+        # scheme://host:port -> the proxy for it (or none), from the environment.
+        self._proxies: dict[str, tuple[URL | None, aiohttp.BasicAuth | None]] = {}
 
     @property
     def read_timeout(self) -> float | None:
@@ -47,7 +55,6 @@ class BotApiRequest(BaseRequest):
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.size),
-                trust_env=True,
                 headers={"User-Agent": self.USER_AGENT},
             )
 
@@ -69,21 +76,46 @@ class BotApiRequest(BaseRequest):
         """One call: the status and the body."""
         if self._session is None or self._session.closed:
             raise RuntimeError("This BotApiRequest is not initialized!")
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=None,  # waiting for a free connection: as long as the others take
-            sock_connect=_given(connect_timeout, self.connect_timeout_s),
-            sock_read=_given(read_timeout, self.read_timeout_s),
-        )
+        if read_timeout is connect_timeout is BaseRequest.DEFAULT_NONE:
+            timeout = self._default_timeout
+        else:
+            timeout = self._timeout(read_timeout, connect_timeout)
+        data, headers = _body(request_data)
+        proxy, proxy_auth = self._proxy_for(url)
         try:
             async with self._session.request(
-                method, url, data=_body(request_data), timeout=timeout
+                method,
+                url,
+                data=data,
+                headers=headers,
+                timeout=timeout,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
             ) as response:
                 return response.status, await response.read()
         except TimeoutError as error:  # aiohttp's timeouts are TimeoutErrors
             raise TimedOut from error
         except aiohttp.ClientError as error:
             raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
+
+    def _timeout(self, read_timeout: Any, connect_timeout: Any) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(
+            total=None,
+            connect=None,  # waiting for a free connection: as long as the others take
+            sock_connect=_given(connect_timeout, self.connect_timeout_s),
+            sock_read=_given(read_timeout, self.read_timeout_s),
+        )
+
+    def _proxy_for(self, url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+        """The proxy the environment names for `url`'s server (HTTPS_PROXY, NO_PROXY)."""
+        end = url.find("/", url.find("//") + 2)
+        origin = url if end < 0 else url[:end]
+        if origin not in self._proxies:
+            try:
+                self._proxies[origin] = get_env_proxy_for_url(URL(origin))
+            except LookupError:  # none, or NO_PROXY names the host
+                self._proxies[origin] = (None, None)
+        return self._proxies[origin]
 
 
 def _given(value: Any, default: float) -> float | None:
@@ -93,18 +125,25 @@ def _given(value: Any, default: float) -> float | None:
     return None if value is None else float(value)
 
 
-def _body(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str] | None:
-    """Form fields as HTTPXRequest sends them, with files as multipart parts."""
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def _body(
+    request_data: RequestData | None,
+) -> tuple[aiohttp.FormData | bytes | None, dict[str, str] | None]:
+    """Form fields as HTTPXRequest sends them (urlencoded, encoded here: aiohttp's FormData
+    builds a multipart writer even for plain fields), with files as multipart parts; and
+    the content type to send."""
     if request_data is None:
-        return None
+        return None, None
     fields = request_data.json_parameters
     files = request_data.multipart_data
     if not files:
-        return fields or None
+        return (urlencode(fields).encode(), FORM) if fields else (None, None)
     form = aiohttp.FormData()
     for name, value in fields.items():
         form.add_field(name, value)
     for name, part in files.items():
         filename, content, mime = part
         form.add_field(name, content, filename=filename, content_type=mime)
-    return form
+    return form, None
