@@ -219,6 +219,9 @@ class WebDoor:
             proxy_headers=False,
             server_header=False,
             ws_max_size=settings.max_request_bytes,
+            # No permessage-deflate: chat frames are a few hundred bytes, and compressing
+            # each cost CPU per frame and a zlib context per open socket.
+            ws_per_message_deflate=False,
             # Slow or huge headers: a deadline, a size bound, and a cap on connections (past
             # it, 503). Per-address connection limits are the reverse proxy's (README).
             http=HeaderDeadline.with_timeout(settings.web_header_timeout_s),
