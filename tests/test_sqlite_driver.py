@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from storage.backends.sqlite import SqliteBackend
 from storage.backends.sqlite_driver import OneTripConnection, connector
 
 metadata = MetaData()
@@ -96,3 +99,54 @@ async def test_the_file_is_the_one_the_url_names(tmp_path: Path) -> None:
         await conn.execute(text("CREATE TABLE t (x INTEGER)"))
     await engine.dispose()
     assert (tmp_path / "named.db").is_file()
+
+
+@pytest.fixture
+async def writer(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """The backend's writer engine: isolation off in the driver, BEGIN IMMEDIATE emitted."""
+    backend = SqliteBackend(
+        make_url(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}"), reader_pool_size=1
+    )
+    async with backend.writer.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    yield backend.writer
+    await backend.writer.dispose()
+    await backend.reader.dispose()
+
+
+async def test_begin_goes_with_the_first_statement(
+    writer: AsyncEngine, trips: list[object], tmp_path: Path
+) -> None:
+    async with writer.begin() as conn:
+        trips.clear()
+        await conn.execute(insert(notes).values(body="one"))
+        assert len(trips) == 1  # BEGIN IMMEDIATE and the INSERT in one trip
+        # The lock is taken: another connection cannot write until this one commits.
+        other = sqlite3.connect(tmp_path / "w.db", timeout=0)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("INSERT INTO notes (body) VALUES ('other')")
+        other.close()
+    assert len(trips) == 2  # and COMMIT
+    async with writer.begin() as conn:
+        trips.clear()
+    assert trips == []  # nothing ran: no BEGIN, no COMMIT
+    async with writer.connect() as conn:
+        bodies = (await conn.execute(select(notes.c.body))).scalars().all()
+    assert bodies == ["one"]
+
+
+async def test_a_failed_first_statement_leaves_no_transaction_open(writer: AsyncEngine) -> None:
+    async with writer.begin() as conn:
+        await conn.execute(insert(notes).values(body="kept"))
+    with pytest.raises(IntegrityError):
+        async with writer.begin() as conn:
+            await conn.execute(insert(notes).values(body="kept"))  # the first, refused
+    with pytest.raises(IntegrityError):
+        async with writer.begin() as conn:
+            await conn.execute(insert(notes).values(body="gone"))
+            await conn.execute(insert(notes).values(body="kept"))
+    async with writer.begin() as conn:  # a new transaction begins cleanly after both
+        await conn.execute(insert(notes).values(body="after"))
+    async with writer.connect() as conn:
+        bodies = (await conn.execute(select(notes.c.body).order_by(notes.c.id))).scalars().all()
+    assert bodies == ["kept", "after"]
