@@ -18,8 +18,8 @@ from sqlalchemy import event, func, select
 
 from bot.app import Chatlink, open_chatlink
 from bot.conversation.history_cache import MESSAGE_OVERHEAD, HistoryCache
-from bot.limits.limiter import RateLimitItemPerDay, RateLimitItemPerMinute
 from bot.limits.local import LocalCounts
+from bot.limits.windows import PerDay, PerMinute
 from storage import StoredMessage
 from storage.tables import messages
 from tests.support.people import dm, link_account_first
@@ -184,7 +184,7 @@ def test_history_cache_of_size_zero_keeps_nothing() -> None:
 async def test_local_limits_refuse_with_when_to_retry_and_forget_spent_keys() -> None:
     now = [1_000.0]
     counts = LocalCounts(clock=lambda: now[0])
-    per_minute = RateLimitItemPerMinute(2)
+    per_minute = PerMinute(2)
     assert await counts.hit(per_minute, ("messages", "1")) is None
     now[0] += 10
     assert await counts.hit(per_minute, ("messages", "1")) is None
@@ -194,7 +194,7 @@ async def test_local_limits_refuse_with_when_to_retry_and_forget_spent_keys() ->
     now[0] += 51
     assert await counts.hit(per_minute, ("messages", "1")) is None
 
-    budget = RateLimitItemPerDay(100)
+    budget = PerDay(100)
     await counts.spend(budget, 70, ("tokens", "1"))
     await counts.spend(budget, 70, ("tokens", "1"))
     remaining, reset = await counts.remaining(budget, ("tokens", "1"))

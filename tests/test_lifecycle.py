@@ -14,7 +14,7 @@ import pytest
 
 from adapters.discord_bot import DiscordDoor
 from bot.accounts import PasswordHasher
-from bot.limits import Limiter, RateLimitItemPerMinute
+from bot.limits import Limiter, PerMinute
 from tests.fakes.discord_api import TOKEN, FakeDiscord
 from tests.fakes.scripted_model import ScriptedModel
 from tests.fakes.serve import serve
@@ -51,6 +51,27 @@ def test_importing_the_app_changes_nothing() -> None:
     assert threads == "['MainThread']"  # no hashing thread until a hasher is used
 
 
+# What `chatlink run` imports with only the web door, and the libraries it must not load at
+# start: the unconfigured doors' platforms, and what only a first use needs (file downloads,
+# password hashing, tokens, page templates, Markdown, counts shared in Redis).
+WEB_ONLY = """
+import sys
+import adapters.compose, adapters.web, bot.app
+later = ("telegram", "discord", "openai", "anthropic", "mcp", "PIL", "pypdf", "httpx",
+         "passlib", "jwt", "jinja2", "markdown_it", "limits")
+print(sorted(name for name in later if name in sys.modules))
+"""
+
+
+def test_a_web_only_start_leaves_first_use_libraries_unloaded() -> None:
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    probe = subprocess.run(
+        [sys.executable, "-c", WEB_ONLY], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == "[]"
+
+
 async def test_the_hasher_starts_its_thread_when_used_and_ends_it_at_close() -> None:
     def hashing_threads() -> int:
         return sum(t.name.startswith("argon2") for t in threading.enumerate())
@@ -83,7 +104,7 @@ async def test_a_provider_and_limiter_passed_in_are_used_and_left_open(
         assert reply.text.startswith("Echo: hello")
     assert not model.closed  # the caller's to close
     # The limiter still counts, on the clock it was given.
-    once = RateLimitItemPerMinute(1)
+    once = PerMinute(1)
     await limiter.hit(once, "tries", "k")
     clock.advance(seconds=61)
     await limiter.hit(once, "tries", "k")

@@ -21,7 +21,7 @@ from bot.errors import (
     RegistrationClosed,
     UsernameUnavailable,
 )
-from bot.limits import Limiter, RateLimitItemPerHour, RateLimitItemPerMinute
+from bot.limits import Limiter, PerHour, PerMinute
 from bot.monitoring import Metrics
 from storage import Account, AccountStore, Identity, InviteStore
 
@@ -89,19 +89,19 @@ class AccountService:
         # Failures per (username, address), with a back-off that grows: max_failures in
         # LOGIN_LOCKOUT_MINUTES, twice as many in four times as long, four times in a day.
         self._backoff = [
-            RateLimitItemPerMinute(max_failures, lockout_minutes),
-            RateLimitItemPerMinute(2 * max_failures, 4 * lockout_minutes),
-            RateLimitItemPerMinute(4 * max_failures, 24 * 60),
+            PerMinute(max_failures, lockout_minutes),
+            PerMinute(2 * max_failures, 4 * lockout_minutes),
+            PerMinute(4 * max_failures, 24 * 60),
         ]
         # Per username from every address: past it, each address gets one try per lockout
         # period, so a spread-out guesser is slowed while a right password from an address
         # that has not failed still gets in.
-        self._per_username = RateLimitItemPerHour(max_failures_per_username)
-        self._one_try = RateLimitItemPerMinute(1, lockout_minutes)
+        self._per_username = PerHour(max_failures_per_username)
+        self._one_try = PerMinute(1, lockout_minutes)
         # Failures from every address, for callers that cannot name one (client=None): they
         # get the strictest rule, LOGIN_MAX_FAILURES per username, as before addresses.
-        self._any_address = RateLimitItemPerMinute(max_failures, lockout_minutes)
-        self._per_client = RateLimitItemPerMinute(attempts_per_client_per_minute)
+        self._any_address = PerMinute(max_failures, lockout_minutes)
+        self._per_client = PerMinute(attempts_per_client_per_minute)
 
     async def _count_client(self, client: str | None) -> None:
         # Web and API callers pass the client address: one address cannot sweep many names.

@@ -2,18 +2,8 @@
 
 from __future__ import annotations
 
-from bot.limits.limiter import (
-    Limiter,
-    RateLimitItemPerDay,
-    RateLimitItemPerHour,
-    RateLimitItemPerMinute,
-)
+from bot.limits.limiter import Limiter
 from bot.limits.usage import UsageLimits
+from bot.limits.windows import PerDay, PerHour, PerMinute, Window
 
-__all__ = [
-    "Limiter",
-    "RateLimitItemPerDay",
-    "RateLimitItemPerHour",
-    "RateLimitItemPerMinute",
-    "UsageLimits",
-]
+__all__ = ["Limiter", "PerDay", "PerHour", "PerMinute", "UsageLimits", "Window"]

@@ -2,64 +2,19 @@
 
 from __future__ import annotations
 
-import time
-
-from limits import (
-    RateLimitItem,
-    RateLimitItemPerDay,
-    RateLimitItemPerHour,
-    RateLimitItemPerMinute,
-)
-from limits.aio.storage import Storage
-from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
-from limits.storage import storage_from_string
+from typing import TYPE_CHECKING
 
 from bot.clock import Clock, unix_time, utcnow
 from bot.errors import RateLimited
 from bot.limits.local import LocalCounts
+from bot.limits.windows import Window
 
-__all__ = [
-    "Limiter",
-    "RateLimitItem",
-    "RateLimitItemPerDay",
-    "RateLimitItemPerHour",
-    "RateLimitItemPerMinute",
-]
+if TYPE_CHECKING:
+    from limits.aio.storage import Storage
 
+    from bot.limits.shared import SharedCounts
 
-class SharedCounts:
-    """Counts in a `limits` storage (Redis), seen by every replica; same calls as LocalCounts."""
-
-    def __init__(self, storage: Storage) -> None:
-        self.storage = storage
-        self._moving = MovingWindowRateLimiter(storage)
-        self._fixed = FixedWindowRateLimiter(storage)
-
-    def now(self) -> float:
-        return time.time()
-
-    async def hit(self, item: RateLimitItem, key: tuple[str, ...]) -> float | None:
-        if await self._moving.hit(item, *key):
-            return None
-        return (await self._moving.get_window_stats(item, *key)).reset_time - self.now()
-
-    async def counted(self, item: RateLimitItem, key: tuple[str, ...]) -> int:
-        stats = await self._moving.get_window_stats(item, *key)
-        return item.amount - stats.remaining
-
-    async def clear(self, item: RateLimitItem, key: tuple[str, ...]) -> None:
-        await self._moving.clear(item, *key)
-
-    async def spend(self, item: RateLimitItem, cost: int, key: tuple[str, ...]) -> None:
-        if not await self._fixed.hit(item, *key, cost=cost):
-            # Over the top: record what fits, so the window shows as used up.
-            remaining = (await self._fixed.get_window_stats(item, *key)).remaining
-            if remaining > 0:
-                await self._fixed.hit(item, *key, cost=remaining)
-
-    async def remaining(self, item: RateLimitItem, key: tuple[str, ...]) -> tuple[int, float]:
-        stats = await self._fixed.get_window_stats(item, *key)
-        return stats.remaining, stats.reset_time
+__all__ = ["Limiter"]
 
 
 class Limiter:
@@ -75,6 +30,8 @@ class Limiter:
         if storage is None:
             self._counts = LocalCounts(lambda: unix_time(clock))
         else:
+            from bot.limits.shared import SharedCounts
+
             self._counts = SharedCounts(storage)
 
     @classmethod
@@ -82,35 +39,34 @@ class Limiter:
         """Counts in this process, or in the Redis at `redis_url` (shared by every replica)."""
         if not redis_url:
             return cls(clock=clock)
-        # redis-py (a dependency) rather than limits' default client, coredis.
-        storage = storage_from_string(f"async+{redis_url}", implementation="redispy")
-        assert isinstance(storage, Storage)
-        return cls(storage, clock=clock)
+        from bot.limits.shared import redis_storage
+
+        return cls(redis_storage(redis_url), clock=clock)
 
     def now(self) -> float:
         """The unix time the windows are counted in (for turning a reset time into a wait)."""
         return self._counts.now()
 
-    async def hit(self, item: RateLimitItem, what: str, *key: str) -> None:
+    async def hit(self, item: Window, what: str, *key: str) -> None:
         """Count one event in a moving window, or raise RateLimited (counting nothing)."""
         retry_after = await self._counts.hit(item, key)
         if retry_after is not None:
             raise RateLimited(what, retry_after)
 
-    async def clear(self, item: RateLimitItem, *key: str) -> None:
+    async def clear(self, item: Window, *key: str) -> None:
         """Forget the events counted for a key."""
         await self._counts.clear(item, key)
 
-    async def spend(self, item: RateLimitItem, cost: int, *key: str) -> None:
+    async def spend(self, item: Window, cost: int, *key: str) -> None:
         """Add `cost` to a fixed window (a daily budget), stopping at its limit."""
         if cost > 0:
             await self._counts.spend(item, cost, key)
 
-    async def remaining(self, item: RateLimitItem, *key: str) -> tuple[int, float]:
+    async def remaining(self, item: Window, *key: str) -> tuple[int, float]:
         """What is left in a fixed window, and the unix time it resets."""
         return await self._counts.remaining(item, key)
 
-    async def counted(self, item: RateLimitItem, *key: str) -> int:
+    async def counted(self, item: Window, *key: str) -> int:
         """Events counted in a moving window (what `hit` counts) right now."""
         return await self._counts.counted(item, key)
 

@@ -6,7 +6,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
-from limits import RateLimitItem
+from bot.limits.windows import Window
 
 # (window end, count) of a fixed window; the event times, oldest first, of a moving one.
 Fixed = tuple[float, int]
@@ -32,7 +32,7 @@ class LocalCounts:
         """The unix time the windows are counted in."""
         return self.clock()
 
-    async def hit(self, item: RateLimitItem, key: tuple[str, ...]) -> float | None:
+    async def hit(self, item: Window, key: tuple[str, ...]) -> float | None:
         """Count one event in a moving window; None, or (refused) when to retry, in seconds."""
         now = self._tick()
         period = item.get_expiry()
@@ -50,21 +50,21 @@ class LocalCounts:
         events.append(now)
         return None
 
-    async def counted(self, item: RateLimitItem, key: tuple[str, ...]) -> int:
+    async def counted(self, item: Window, key: tuple[str, ...]) -> int:
         """Events in a moving window now (counting none)."""
         now = self._tick()
         period = item.get_expiry()
         events = self._moving.get(period, OrderedDict()).get(item.key_for(*key))
         return sum(1 for at in events or () if at > now - period)
 
-    async def clear(self, item: RateLimitItem, key: tuple[str, ...]) -> None:
+    async def clear(self, item: Window, key: tuple[str, ...]) -> None:
         name, period = item.key_for(*key), item.get_expiry()
         if period in self._moving:
             self._moving[period].pop(name, None)
         if period in self._fixed:
             self._fixed[period].pop(name, None)
 
-    async def spend(self, item: RateLimitItem, cost: int, key: tuple[str, ...]) -> None:
+    async def spend(self, item: Window, cost: int, key: tuple[str, ...]) -> None:
         """Add `cost` to a fixed window, stopping at its limit."""
         now = self._tick()
         keys, name = self._fixed.setdefault(item.get_expiry(), OrderedDict()), item.key_for(*key)
@@ -73,7 +73,7 @@ class LocalCounts:
             keys.pop(name, None)  # a new window: to the back, in order of window end
         keys[name] = (end, min(item.amount, count + cost))
 
-    async def remaining(self, item: RateLimitItem, key: tuple[str, ...]) -> tuple[int, float]:
+    async def remaining(self, item: Window, key: tuple[str, ...]) -> tuple[int, float]:
         """What is left in a fixed window, and the unix time it resets."""
         now = self._tick()
         end, count = self._window(item, item.key_for(*key), now)
@@ -84,7 +84,7 @@ class LocalCounts:
             len(keys) for keys in self._fixed.values()
         )
 
-    def _window(self, item: RateLimitItem, name: str, now: float) -> Fixed:
+    def _window(self, item: Window, name: str, now: float) -> Fixed:
         keys = self._fixed.get(item.get_expiry())
         window = None if keys is None else keys.get(name)
         if window is None or window[0] <= now:

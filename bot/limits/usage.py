@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 from bot.clock import Clock, unix_time, utcnow
 from bot.errors import RateLimited
-from bot.limits.limiter import Limiter, RateLimitItemPerDay, RateLimitItemPerMinute
+from bot.limits.limiter import Limiter
+from bot.limits.windows import PerDay, PerMinute
 
 log = logging.getLogger(__name__)
 
 # Tokens are counted (for /whoami, and against the budget) in a window never filled up.
-COUNTER = RateLimitItemPerDay(10**15)
+COUNTER = PerDay(10**15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +51,7 @@ class UsageLimits:
         self.daily_budget = daily_budget
         self.clock = clock
         self.per_minute = per_minute
-        self._messages = RateLimitItemPerMinute(per_minute) if per_minute > 0 else None
+        self._messages = PerMinute(per_minute) if per_minute > 0 else None
 
     async def admit(self, account_id: int) -> None:
         """Count one message; RateLimited (with when to retry) when over either limit."""

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
 from bot.errors import ChatlinkError, CodeInvalid, RateLimited
-from bot.limits import Limiter, RateLimitItemPerHour
+from bot.limits import Limiter, PerHour
 from bot.monitoring import Metrics
 
 
@@ -17,7 +17,7 @@ class Guesses:
         self.limiter = limiter
         self.per_hour = per_hour
         self.metrics = metrics
-        self._item = RateLimitItemPerHour(per_hour)
+        self._item = PerHour(per_hour)
 
     @asynccontextmanager
     async def attempt(self, *who: str) -> AsyncIterator[None]:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from bot.clock import Clock
 from bot.errors import AccountDisabled
-from bot.limits import Limiter, RateLimitItemPerHour
+from bot.limits import Limiter, PerHour
 from bot.linking.codec import LinkCodeCodec, Purpose
 from bot.linking.urls import LinkUrls
 from bot.linking.wording import too_many_codes
@@ -51,7 +51,7 @@ class Issuer:
         self.ttl = ttl
         self.max_pending = max_pending
         self.clock = clock
-        self._requests = RateLimitItemPerHour(requests_per_hour)
+        self._requests = PerHour(requests_per_hour)
 
     async def issue_for_identity(
         self, platform: str, platform_user_id: str, display_name: str, chat_id: str
