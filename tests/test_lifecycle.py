@@ -15,6 +15,7 @@ import pytest
 from adapters.discord_bot import DiscordDoor
 from bot.accounts import PasswordHasher
 from bot.limits import Limiter, PerMinute
+from bot.monitoring.metrics import METRICS, Metrics
 from tests.fakes.discord_api import TOKEN, FakeDiscord
 from tests.fakes.scripted_model import ScriptedModel
 from tests.fakes.serve import serve
@@ -53,12 +54,12 @@ def test_importing_the_app_changes_nothing() -> None:
 
 # What `chatlink run` imports with only the web door, and the libraries it must not load at
 # start: the unconfigured doors' platforms, and what only a first use needs (file downloads,
-# password hashing, tokens, page templates, Markdown, counts shared in Redis).
+# password hashing, tokens, page templates, Markdown, counts shared in Redis, metrics).
 WEB_ONLY = """
 import sys
 import adapters.compose, adapters.web, bot.app
 later = ("telegram", "discord", "openai", "anthropic", "mcp", "PIL", "pypdf", "httpx",
-         "passlib", "jwt", "jinja2", "markdown_it", "limits")
+         "passlib", "jwt", "jinja2", "markdown_it", "limits", "prometheus_client")
 print(sorted(name for name in later if name in sys.modules))
 """
 
@@ -133,3 +134,15 @@ async def test_the_discord_door_points_discord_py_at_its_servers_only_while_it_r
             await door.stop()
     assert base == discord.http.Route.BASE
     assert gateway == discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+
+
+def test_metrics_made_at_first_use_are_all_scraped_from_the_start() -> None:
+    metrics = Metrics()
+    families = {
+        line.split()[2] for line in metrics.render().decode().splitlines() if line[:6] == "# TYPE"
+    }
+    assert {f"chatlink_{name}" for name in METRICS} <= {
+        family.removesuffix("_total") for family in families
+    }
+    metrics.rate_limited.inc()
+    assert "chatlink_rate_limited_total 1.0" in metrics.render().decode()
