@@ -16,17 +16,6 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Counter, Histogram
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-# Every metric of `Metrics`, made (if not yet) before each scrape.
-METRICS = (
-    "messages",
-    "reply_seconds",
-    "model_errors",
-    "link_attempts",
-    "login_attempts",
-    "tool_calls",
-    "tool_seconds",
-    "rate_limited",
-)
 
 
 class Metrics:
@@ -147,3 +136,12 @@ class Metrics:
         for made in METRICS:
             getattr(self, made)
         return generate_latest(self.registry)
+
+
+# Every metric of `Metrics` (its cached properties but the registry), made if not yet
+# before each scrape.
+METRICS = tuple(
+    name
+    for name, attribute in vars(Metrics).items()
+    if isinstance(attribute, cached_property) and name != "registry"
+)
