@@ -113,7 +113,9 @@ class OneTripCursor:
 
     async def execute(self, sql: str, parameters: Any = None) -> OneTripCursor:
         if not parameters and sql.lstrip()[:5].upper() == "BEGIN":
-            self._connection.defer(sql)  # sent with the next statement
+            # Sent with the next statement. Taken here, where SQLAlchemy's BEGIN (the backend's
+            # `begin` event) arrives, so that its statement events and echo still show it.
+            self._connection.defer(sql)
             self._rows, self.description, self.rowcount, self.lastrowid = [], None, -1, None
             return self
         work = partial(_statement, sql, () if parameters is None else parameters, False)
