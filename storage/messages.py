@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
 from storage.group_commit import GroupCommit, Row, inserting
+from storage.group_read import GroupRead
 from storage.records import StoredMessage, ThreadState
 from storage.tables import media, messages, threads
 
@@ -46,6 +47,23 @@ async def _move_windows(conn: AsyncConnection, rows: list[Row]) -> list[int]:
     return [0] * len(rows)
 
 
+ThreadKey = tuple[int, str]  # (account id, thread key)
+
+
+async def _thread_ids(conn: AsyncConnection, wanted: list[ThreadKey]) -> dict[ThreadKey, int]:
+    # By account (the unique index's first column) and key: a few rows more than asked for
+    # at most (another wanted key of the same account), dropped here. SQLite scans the whole
+    # table for `(account_id, key) IN (VALUES ...)`.
+    rows = await conn.execute(
+        select(threads.c.account_id, threads.c.key, threads.c.id).where(
+            threads.c.account_id.in_({account for account, _ in wanted}),
+            threads.c.key.in_({key for _, key in wanted}),
+        )
+    )
+    asked = set(wanted)
+    return {(row.account_id, row.key): row.id for row in rows if (row.account_id, row.key) in asked}
+
+
 class MessageStore:
     """Queries on threads and messages."""
 
@@ -54,6 +72,7 @@ class MessageStore:
         self._watchers: list[Callable[[], None]] = []
         self._new_messages = GroupCommit(db, inserting(db, messages), self._changed_elsewhere)
         self._new_threads = GroupCommit(db, inserting(db, threads), self._changed_elsewhere)
+        self._thread_lookups: GroupRead[ThreadKey, int] = GroupRead(db, _thread_ids)
         self._notices = GroupCommit(db, _mark_notices, self._changed_elsewhere)
         self._windows = GroupCommit(db, _move_windows, self._changed_elsewhere)
 
@@ -81,31 +100,24 @@ class MessageStore:
     async def open_thread(self, account_id: int, key: str, now: datetime) -> tuple[int, bool]:
         """The id of an account's thread with this key, and whether it was created just now.
 
-        New threads are group-committed like messages: a hundred conversations starting
-        at once share a few transactions.
+        Lookups and new threads are grouped: a thousand conversations starting at once
+        share a few queries and a few transactions.
         """
-        query = select(threads.c.id).where(threads.c.account_id == account_id, threads.c.key == key)
-        async with self.db.read() as conn:
-            found = await conn.scalar(query)
+        found = await self._thread_lookups.get((account_id, key))
         if found is not None:
-            return int(found), False
+            return found, False
         try:
             row = {"account_id": account_id, "key": key, "created_at": now}
             return await self._new_threads.write(row), True
         except IntegrityError:  # created meanwhile (by another replica)
-            async with self.db.read() as conn:
-                found = await conn.scalar(query)
+            found = await self._thread_lookups.get((account_id, key))
             if found is None:
                 raise
-            return int(found), False
+            return found, False
 
     async def existing_thread_id(self, account_id: int, key: str) -> int | None:
         """The id of an account's thread with this key, if it exists."""
-        async with self.db.read() as conn:
-            found = await conn.scalar(
-                select(threads.c.id).where(threads.c.account_id == account_id, threads.c.key == key)
-            )
-        return None if found is None else int(found)
+        return await self._thread_lookups.get((account_id, key))
 
     async def append(
         self, thread_id: int, role: str, content: str, platform: str, now: datetime

@@ -138,7 +138,8 @@ def _provider(
         "max_retries": settings.llm_max_retries,
     }
     if spec.provider == "openai":
-        from bot.providers.openai_chat import OpenAIChatProvider, openai_client
+        from bot.providers.openai_chat import OpenAIChatProvider
+        from bot.providers.openai_client import openai_client
 
         if shared not in clients:
             clients[shared] = openai_client(

@@ -5,38 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from openai import AsyncOpenAI, DefaultAioHttpClient
-
 from bot.providers.base import IncompleteReply, Turn, Usage
 from bot.providers.content import openai_content
-from bot.providers.openai_stream import choices, delta, refused, stream_chunks
+from bot.providers.openai_client import OpenAIClient, openai_client
+from bot.providers.openai_stream import choices, delta, stream_chunks
 from bot.providers.openai_tools import stream_openai_tools
 from bot.providers.prompt_cache import add_openai_usage
 from bot.providers.tool_calls import ToolCall, ToolRequest
-
-# Local servers (Ollama, vLLM ...) ignore the key, but the SDK insists on one.
-NO_KEY = "not-needed"
-
-
-def openai_client(
-    api_key: str | None, base_url: str | None, timeout_s: float, max_retries: int
-) -> AsyncOpenAI:
-    """The SDK's client for one server, over aiohttp.
-
-    The SDK's default HTTP stack (httpx2 on httpcore2) looks through every connection of its
-    pool each time it hands one out or takes one back: with a thousand replies streaming at
-    once that was a third of the process's CPU (benchmarks/streaming.py). `DefaultAioHttpClient`
-    is the SDK's own option "for improved concurrency performance": the same requests,
-    retries and errors, over aiohttp's connection pool (aiohttp comes with discord.py). Its
-    one flaw, a refused connection reported as a connect timeout, is put right where the
-    request is made (`openai_stream.refused`)."""
-    return AsyncOpenAI(
-        api_key=api_key or NO_KEY,
-        base_url=base_url,
-        timeout=timeout_s,
-        max_retries=max_retries,
-        http_client=DefaultAioHttpClient(timeout=timeout_s),
-    )
 
 
 class OpenAIChatProvider:
@@ -55,7 +30,7 @@ class OpenAIChatProvider:
         max_tokens: int,
         timeout_s: float,
         max_retries: int,
-        client: AsyncOpenAI | None = None,
+        client: OpenAIClient | None = None,
     ) -> None:
         # A client passed in is shared by several models of one server, and closed by its owner.
         self._owns_client = client is None
@@ -103,8 +78,7 @@ class OpenAIChatProvider:
 
     async def check(self) -> str:
         """List the server's models; the configured one should be among them."""
-        async with refused():
-            models = [m.id async for m in self.client.models.list()]
+        models = [m.id async for m in self.client.models.list()]
         if models and self.model not in models:
             raise LookupError(f"{self.model} is not among the server's models")
         return f"openai-compatible, model {self.model}"

@@ -1,43 +1,35 @@
 """A streamed chat completion read as plain JSON, without the SDK's models.
 
-The SDK still sends the request (auth, base URL, retries of 429/5xx, status errors), through
-`with_streaming_response`; only the reading differs. Its `AsyncStream` builds a pydantic
-object for every chunk (`construct_type`), which measured about 0.4 ms of CPU per chunk here:
-16 ms of the 28 ms the server spent on a 40-piece reply (benchmarks/streaming.py). A chunk
-is read here with `json.loads` and handed on as the dict it is; what the SDK checks while
-reading (an `error` object in the stream, `[DONE]`) is checked here the same way.
+The request goes out through `OpenAIClient.stream_chat` (the SDK's headers, retries and
+errors, over aiohttp). The SDK's `AsyncStream` would build a pydantic object for every chunk
+(`construct_type`), which measured about 0.4 ms of CPU per chunk here: 16 ms of the 28 ms
+the server spent on a 40-piece reply (benchmarks/streaming.py). A chunk is read here with
+`json.loads` and handed on as the dict it is; what the SDK checks while reading (an `error`
+object in the stream, `[DONE]`) is checked here the same way.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import ClientConnectorError
-from openai import APIConnectionError, APIError, APITimeoutError, AsyncOpenAI
+from openai import APIError
+
+from bot.providers.openai_client import OpenAIClient
 
 DONE = "[DONE]"
 STREAM_ERROR = "An error occurred during streaming"
 
 
 async def stream_chunks(
-    client: AsyncOpenAI, *, model: str, **body: Any
+    client: OpenAIClient, *, model: str, **body: Any
 ) -> AsyncIterator[dict[str, Any]]:
     """Each chunk of `chat.completions.create(model=..., stream=True, **body)` as a dict,
-    in order."""
-    # The body (messages, tools, options) is already JSON as the API takes it. Passed as
-    # parameters, the SDK would first walk all of it against its TypedDicts
-    # (`async_maybe_transform`, which renames aliased keys and encodes files: nothing here
-    # has either), which cost about as much CPU as reading the whole streamed reply.
-    # `extra_body` values take precedence over the parameters, as the SDK documents: they
-    # go as they are; `messages=[]` only satisfies the signature.
-    create = client.chat.completions.with_streaming_response.create
-    request = create(model=model, messages=[], stream=True, extra_body=body)
-    async with refused(), request as response:
-        async for data in sse_data(response.iter_lines()):
+    in order. The body (messages, tools, options) is already JSON as the API takes it."""
+    async with client.stream_chat({"model": model, "stream": True, **body}) as lines:
+        async for data in sse_data(lines):
             if data.startswith(DONE):
                 break
             chunk = json.loads(data)
@@ -48,26 +40,10 @@ async def stream_chunks(
                 message = error.get("message") if isinstance(error, dict) else None
                 raise APIError(
                     message if isinstance(message, str) and message else STREAM_ERROR,
-                    response.http_response.request,
+                    client.chat_request,
                     body=error,
                 )
             yield chunk
-
-
-@contextlib.asynccontextmanager
-async def refused() -> AsyncIterator[None]:
-    """A connection refused is an APIConnectionError, as with the SDK's default client.
-
-    httpx-aiohttp 0.2.0 (vendored by the SDK for `DefaultAioHttpClient`) maps every aiohttp
-    ClientConnectionError to ConnectTimeout before it looks at the more precise
-    ClientConnectorError, so a server that is down read as a timeout in the log."""
-    try:
-        yield
-    except APITimeoutError as error:
-        cause = error.__cause__.__cause__ if error.__cause__ is not None else None
-        if isinstance(cause, ClientConnectorError) and not isinstance(cause, TimeoutError):
-            raise APIConnectionError(request=error.request) from cause
-        raise
 
 
 async def sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:

@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
-from openai import AsyncOpenAI
-
 from bot.providers.base import IncompleteReply, Turn, Usage
+from bot.providers.openai_client import OpenAIClient
 from bot.providers.openai_stream import choices, delta, stream_chunks, tool_call_deltas
 from bot.providers.prompt_cache import add_openai_usage
 from bot.providers.tool_calls import ToolCall, ToolRequest, ToolRound, ToolSpec
@@ -17,7 +16,7 @@ from bot.providers.tool_calls import ToolCall, ToolRequest, ToolRound, ToolSpec
 class Chat(Protocol):
     """What a round needs of the provider (bot.providers.openai_chat, which imports this)."""
 
-    client: AsyncOpenAI
+    client: OpenAIClient
     model: str
     temperature: float
     max_tokens: int
