@@ -21,6 +21,7 @@ from bot.conversation.history_cache import MESSAGE_OVERHEAD, HistoryCache
 from bot.limits.local import LocalCounts
 from bot.limits.windows import PerDay, PerMinute
 from storage import StoredMessage
+from storage.group_read import GroupRead
 from storage.tables import messages
 from tests.support.people import dm, link_account_first
 from tests.support.settings import FakeClock, make_settings
@@ -34,14 +35,15 @@ async def sqlite_app(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Chatlink
         yield app
 
 
-def _statements(app: Chatlink) -> list[str]:
-    """Every SQL statement the writer connection runs from now on."""
+def _statements(app: Chatlink, *, reader: bool = False) -> list[str]:
+    """Every SQL statement the writer connection (or the readers) runs from now on."""
     seen: list[str] = []
 
     def record(*args: object) -> None:
         seen.append(str(args[2]))
 
-    event.listen(app.db.writer.sync_engine, "before_cursor_execute", record)
+    engine = app.db.reader if reader else app.db.writer
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
     return seen
 
 
@@ -100,6 +102,56 @@ async def test_a_caller_that_gives_up_before_its_commit_stores_nothing(
         await second
     await store.append(thread, "user", "after", "web", NOW)
     assert [m.content for m in await store.recent(thread, 10)] == ["kept", "after"]
+
+
+async def test_thread_lookups_at_once_share_queries_and_each_gets_its_own_answer(
+    sqlite_app: Chatlink,
+) -> None:
+    store = sqlite_app.core.memory.store
+    accounts = [
+        await sqlite_app.accounts.register(f"user{n}", "a long password") for n in range(30)
+    ]
+    made = {a.id: (await store.open_thread(a.id, "private", NOW))[0] for a in accounts[::2]}
+    group, _ = await store.open_thread(accounts[1].id, "telegram:-5", NOW)
+    seen = _statements(sqlite_app, reader=True)
+
+    asked = [(a.id, "private") for a in accounts] + [(accounts[0].id, "telegram:-5")]
+    found = await asyncio.gather(*(store.existing_thread_id(*key) for key in asked))
+
+    lookups = [s for s in seen if "FROM threads" in s]
+    assert 1 <= len(lookups) <= 3  # one query for the lot (or a few), not one each
+    assert found[:30] == [made.get(a.id) for a in accounts]
+    # Account 0 and "telegram:-5" were both in the query, and each has a thread, but not
+    # together: no answer.
+    assert found[30] is None
+    assert await store.existing_thread_id(accounts[1].id, "telegram:-5") == group
+
+
+async def test_a_failed_group_read_fails_its_callers_only_and_the_next_one_works(
+    sqlite_app: Chatlink,
+) -> None:
+    queries: list[list[str]] = []
+    broken = True
+
+    async def fetch(conn: object, keys: list[str]) -> dict[str, str]:
+        queries.append(keys)
+        await asyncio.sleep(0)
+        if broken:
+            raise RuntimeError("the database went away")
+        return {key: key.upper() for key in keys if key != "missing"}
+
+    lookups: GroupRead[str, str] = GroupRead(sqlite_app.db, fetch, batch_keys=2)
+    outcomes = await asyncio.gather(
+        lookups.get("a"), lookups.get("b"), return_exceptions=True
+    )
+    assert all(isinstance(o, RuntimeError) for o in outcomes)
+    broken = False
+    given_up = asyncio.create_task(lookups.get("given up"))
+    await asyncio.sleep(0)
+    given_up.cancel()  # before its query went out: it is not asked for
+    found = await asyncio.gather(*(lookups.get(k) for k in ("c", "d", "c", "missing", "e")))
+    assert found == ["C", "D", "C", None, "E"]
+    assert queries == [["a", "b"], ["c", "d"], ["missing", "e"]]  # two keys a query here
 
 
 async def test_history_comes_from_the_cache_once_a_thread_is_read(sqlite_app: Chatlink) -> None:

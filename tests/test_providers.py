@@ -101,10 +101,15 @@ async def test_usage_is_counted_and_shown(chat: tuple[str, FakeModel, Chatlink])
 
 
 async def test_retried_after_429(chat: tuple[str, FakeModel, Chatlink]) -> None:
-    _, fake, app = chat
+    provider, fake, app = chat
     fake.plans = [Plan(status=429), Plan(text="Made it.")]
     [reply] = await app.core.handle(dm("hi"))
     assert reply.text == "Made it." and len(fake.requests) == 2
+    # Sent as the SDK sends it (the OpenAI one goes over aiohttp: bot.providers.openai_client).
+    assert [h.get("x-stainless-retry-count") for h in fake.headers] == ["0", "1"]
+    agent = "AsyncOpenAI/Python" if provider == "openai" else "AsyncAnthropic/Python"
+    assert all(h.get("user-agent", "").startswith(agent) for h in fake.headers)
+    assert fake.requests[0] == fake.requests[1]  # the same body again
 
 
 async def test_persistent_500_gives_a_short_answer_and_keeps_history(
@@ -378,6 +383,31 @@ async def test_a_model_failure_logs_status_and_reason_never_key_or_prompt(
     assert f"account_id={alice.id} model=fake-model {expected}" in line
     assert "error=" in line and "Error" in line.rsplit("error=", 1)[1]
     assert "sk-test-key" not in line and "secret plans" not in line and "busy" not in line
+
+
+async def test_a_stream_that_stalls_past_the_timeout_is_a_timeout(
+    model: tuple[str, FakeModel, str],
+    tmp_path: Path,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    provider, fake, url = model
+    stalled = asyncio.Event()
+    fake.default = Plan(text="A reply that stops halfway for good", hold=stalled, hold_after=2)
+    settings = model_settings(tmp_path, provider, url, llm_timeout_s=1, llm_max_retries=0)
+    try:
+        async with open_chatlink(settings, clock=clock) as app:
+            alice = await link_account_first(app, "alice")
+            caplog.set_level(logging.INFO, logger="bot.conversation")
+            [reply] = await app.core.handle(dm("go on"))
+            thread = await app.core.memory.thread(alice.id, "private")
+            stored = [m.role for m in await app.core.memory.store.recent(thread, 5)]
+    finally:
+        stalled.set()
+    assert reply.text == MODEL_FAILED and stored == ["user"]
+    [line] = [r.getMessage() for r in caplog.records if "failed after" in r.getMessage()]
+    # Each SDK's word for it: the OpenAI one's error class, httpx's under Anthropic's.
+    assert ("error=APITimeoutError" if provider == "openai" else "error=ReadTimeout") in line
 
 
 async def test_an_unreachable_model_logs_the_connection_error_and_its_cause(

@@ -59,6 +59,10 @@ class OpenAIClient(AsyncOpenAI):
         self._options = FinalRequestOptions(method="post", url=CHAT_PATH)
         self._headers: dict[str, str] | None = None
 
+    @property
+    def user_agent(self) -> str:
+        return super().user_agent.replace(type(self).__name__, AsyncOpenAI.__name__, 1)
+
     @contextlib.asynccontextmanager
     async def stream_chat(self, body: dict[str, Any]) -> AsyncIterator[AsyncIterator[str]]:
         """POST `body` (JSON as the API takes it) to /chat/completions; the response's
