@@ -141,9 +141,7 @@ async def test_a_failed_group_read_fails_its_callers_only_and_the_next_one_works
         return {key: key.upper() for key in keys if key != "missing"}
 
     lookups: GroupRead[str, str] = GroupRead(sqlite_app.db, fetch, batch_keys=2)
-    outcomes = await asyncio.gather(
-        lookups.get("a"), lookups.get("b"), return_exceptions=True
-    )
+    outcomes = await asyncio.gather(lookups.get("a"), lookups.get("b"), return_exceptions=True)
     assert all(isinstance(o, RuntimeError) for o in outcomes)
     broken = False
     given_up = asyncio.create_task(lookups.get("given up"))
