@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
+from storage.wake_slices import in_slices
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -65,7 +66,7 @@ class GroupRead(Generic[K, V]):
                 except BaseException:  # cancelled (the loop closing): nobody is left waiting
                     _settle(batch, None)
                     raise
-                for key, waiters in batch.items():
+                async for key, waiters in in_slices(batch.items()):
                     for waiter in waiters:
                         if not waiter.done():
                             waiter.set_result(values.get(key))
