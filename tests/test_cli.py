@@ -208,11 +208,27 @@ def test_a_served_process_freezes_what_it_built_and_collects_less_often() -> Non
     """`chatlink run` settles the collector before it serves (see settle_collector)."""
     script = (
         "import gc; from adapters.cli.main import GC_THRESHOLDS, settle_collector; "
-        "before = gc.get_freeze_count(); settle_collector(); "
-        "print(before, gc.get_freeze_count() > 0, gc.get_threshold() == GC_THRESHOLDS)"
+        "before = gc.get_freeze_count(); gc.disable(); settle_collector(); "
+        "print(before, gc.get_freeze_count() > 0, gc.get_threshold() == GC_THRESHOLDS, "
+        "gc.isenabled())"
     )
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, env=_env(), text=True,
         capture_output=True, timeout=60,
     )  # fmt: skip
-    assert result.stdout.split() == ["0", "True", "True"], result.stderr
+    assert result.stdout.split() == ["0", "True", "True", "True"], result.stderr
+
+
+def test_a_one_shot_command_runs_with_the_collector_on() -> None:
+    """Off while `chatlink` starts (adapters.compose.main), on again once a command other
+    than `run` is read."""
+    script = (
+        "import gc, sys; import adapters.cli.main as cli; "
+        "cli.asyncio.run = lambda work: (work.close(), print(gc.isenabled()), 0)[2]; "
+        "sys.argv = ['chatlink', 'stats']; import adapters.compose; adapters.compose.main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=_env(), text=True,
+        capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert result.stdout.split() == ["True"], result.stderr
