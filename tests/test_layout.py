@@ -21,9 +21,10 @@ ROOMS: dict[str, set[str]] = {
     "messages": {"errors"},  # a refused Reply carries its error
     "live_progress": {"messages"},  # a door's live updates, for plain replies and tool rounds
     "settings": set(),
+    "proxies": set(),  # the proxy the environment names, for aiohttp clients
     "secret": {"errors", "settings"},
     "monitoring": {"messages"},
-    "providers": {"errors", "settings"},
+    "providers": {"errors", "proxies", "settings"},
     # What comes with a message: downloads, images, documents, speech to text.
     "media": {"errors", "messages", "settings"},
     "limits": {"errors", "clock"},

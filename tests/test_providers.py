@@ -17,6 +17,7 @@ from bot.conversation.core import MODEL_FAILED
 from bot.errors import ConfigError
 from bot.messages import ReplyKind
 from bot.providers import make_provider
+from tests.fakes.forward_proxy import ForwardProxy
 from tests.fakes.model_apis import FakeModel, Plan
 from tests.fakes.serve import serve
 from tests.support.people import dm, link_account_first
@@ -408,6 +409,21 @@ async def test_a_stream_that_stalls_past_the_timeout_is_a_timeout(
     [line] = [r.getMessage() for r in caplog.records if "failed after" in r.getMessage()]
     # Each SDK's word for it: the OpenAI one's error class, httpx's under Anthropic's.
     assert ("error=APITimeoutError" if provider == "openai" else "error=ReadTimeout") in line
+
+
+async def test_replies_go_through_the_proxy_the_environment_names(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, proxy = FakeModel(), ForwardProxy()
+    async with serve(fake.openai_app()) as url, proxy.running() as proxy_url:
+        monkeypatch.setenv("HTTP_PROXY", proxy_url)
+        monkeypatch.setenv("NO_PROXY", "")
+        async with open_chatlink(model_settings(tmp_path, "openai", url), clock=clock) as app:
+            await link_account_first(app, "alice")
+            [reply] = await app.core.handle(dm("through the proxy"))
+    assert reply.text == Plan().text
+    assert proxy.targets == [f"{url}/v1/chat/completions"]
+    assert turns_sent("openai", fake.requests[-1])[-1] == ("user", "through the proxy")
 
 
 async def test_an_unreachable_model_logs_the_connection_error_and_its_cause(

@@ -6,10 +6,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
-from aiohttp.helpers import get_env_proxy_for_url
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
-from yarl import URL
+
+from bot.proxies import Proxy, env_proxy
 
 # Telegram takes about 30 messages a second from a bot: 16 calls at once are plenty. The
 # others wait in aiohttp's connector, first come first served, for as long as it takes.
@@ -45,7 +45,7 @@ class BotApiRequest(BaseRequest):
         self._session: aiohttp.ClientSession | None = None
         self._default_timeout = self._timeout(BaseRequest.DEFAULT_NONE, BaseRequest.DEFAULT_NONE)
         # scheme://host:port -> the proxy for it (or none), from the environment.
-        self._proxies: dict[str, tuple[URL | None, aiohttp.BasicAuth | None]] = {}
+        self._proxies: dict[str, Proxy] = {}
 
     @property
     def read_timeout(self) -> float | None:
@@ -106,15 +106,12 @@ class BotApiRequest(BaseRequest):
             sock_read=_given(read_timeout, self.read_timeout_s),
         )
 
-    def _proxy_for(self, url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+    def _proxy_for(self, url: str) -> Proxy:
         """The proxy the environment names for `url`'s server (HTTPS_PROXY, NO_PROXY)."""
         end = url.find("/", url.find("//") + 2)
         origin = url if end < 0 else url[:end]
         if origin not in self._proxies:
-            try:
-                self._proxies[origin] = get_env_proxy_for_url(URL(origin))
-            except LookupError:  # none, or NO_PROXY names the host
-                self._proxies[origin] = (None, None)
+            self._proxies[origin] = env_proxy(origin)
         return self._proxies[origin]
 
 

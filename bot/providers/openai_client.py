@@ -11,7 +11,9 @@ second for its model request). `stream_chat` sends that same request itself and 
 SDK's behaviour by asking the SDK: which failures to retry and how long to wait
 (`_should_retry`, `_calculate_retry_timeout`: 408, 409, 429 and 5xx, `x-should-retry`,
 Retry-After), and which error to raise (`_make_status_error_from_response`: RateLimitError,
-InternalServerError...; APIConnectionError and APITimeoutError for the connection).
+InternalServerError...; APIConnectionError and APITimeoutError for the connection). As the
+SDK's own HTTP client, it goes through the proxy HTTPS_PROXY / HTTP_PROXY names unless
+NO_PROXY lists the server (read at the first request, not again).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import httpx2
 from openai import APIConnectionError, APITimeoutError, AsyncOpenAI
 from openai._models import FinalRequestOptions
 
+from bot.proxies import Proxy, env_proxy
+
 # Local servers (Ollama, vLLM ...) ignore the key, but the SDK insists on one.
 NO_KEY = "not-needed"
 CHAT_PATH = "/chat/completions"
@@ -34,7 +38,8 @@ CHAT_PATH = "/chat/completions"
 # requests at once, idle connections kept for KEEPALIVE_S.
 MAX_CONNECTIONS = 1000
 KEEPALIVE_S = 5.0
-# The longest server-sent line read (an event's JSON); aiohttp's default is 128 KiB.
+# The longest server-sent line read (one event's JSON). aiohttp reads lines of up to twice
+# its read buffer: 128 KiB by default.
 MAX_LINE_BYTES = 4 * 1024 * 1024
 
 
@@ -58,6 +63,7 @@ class OpenAIClient(AsyncOpenAI):
         self.chat_request = httpx2.Request("POST", self._chat_url)
         self._options = FinalRequestOptions(method="post", url=CHAT_PATH)
         self._headers: dict[str, str] | None = None
+        self._proxy: Proxy | None = None  # read from the environment at the first request
 
     @property
     def user_agent(self) -> str:
@@ -102,8 +108,16 @@ class OpenAIClient(AsyncOpenAI):
             found = {**self.auth_headers, **self.default_headers}
             self._headers = {key: value for key, value in found.items() if isinstance(value, str)}
         headers = self._headers | {"X-Stainless-Retry-Count": str(retries_taken)}
+        if self._proxy is None:
+            self._proxy = env_proxy(self._chat_url)
+        proxy, proxy_auth = self._proxy
         return await self._aiohttp().post(
-            self._chat_url, data=data, headers=headers, timeout=self._aiohttp_timeout()
+            self._chat_url,
+            data=data,
+            headers=headers,
+            timeout=self._aiohttp_timeout(),
+            proxy=proxy,
+            proxy_auth=proxy_auth,
         )
 
     def _aiohttp(self) -> aiohttp.ClientSession:
