@@ -31,9 +31,10 @@ first sendMessage minus the stand-in's first piece), calls per reply, the most c
 got in any second and the most the bot made in any second, the time until every chat had its
 final text, CPU per reply, lag p99, and every final text delivered whole and stored.
 Then `--idle` WebSocket connections are opened and held for `--hold` seconds: resident memory
-per connection, and its growth over the hold. The soft limit on open files is raised to the
-hard limit first (this process and chatlink, which inherits it); if that is still short of
-what the connections need, the script says so and opens what fits.
+per connection, and its growth over each half of the hold (the server's keep-alive pings,
+every 20 s, begin in the first). The soft limit on open files is raised to the hard limit
+first (this process and chatlink, which inherits it); if that is still short of what the
+connections need, the script says so and opens what fits.
 Not a test: the machine is shared and noisy.
 """
 
@@ -237,12 +238,14 @@ async def hold_idle(url: str, tokens: list[str], count: int, hold_s: float, pid:
             break
     await asyncio.sleep(2)
     opened = rss_bytes(pid)
-    await asyncio.sleep(hold_s)
+    await asyncio.sleep(hold_s / 2)
+    halfway = rss_bytes(pid)  # the server's keep-alive pings (every 20 s) have begun
+    await asyncio.sleep(hold_s / 2)
     held = rss_bytes(pid)
     alive = sum(s.state.name == "OPEN" for s in sockets)
     for s in sockets:
         await s.close()
-    return [len(sockets), alive, before, opened, held]
+    return [len(sockets), alive, before, opened, halfway, held]
 
 
 async def ws_round(
@@ -428,7 +431,7 @@ def report(
     stored: int,
 ) -> None:
     n = args.conversations
-    count, alive, before, opened, held = idle
+    count, alive, before, opened, halfway, held = idle
     rows: list[tuple[str, str]] = [
         (f"WS /api/ws, {n:,} conversations at once", "new / warm"),
         ("replies complete", f"{cold['whole']:,} / {warm['whole']:,}"),
@@ -467,7 +470,10 @@ def report(
         ("replies stored (all rounds)", f"{stored:,} / {expected:,}"),
         (f"idle WebSockets opened / open after {args.hold:g} s", f"{count:,} / {alive:,}"),
         ("RSS per idle WebSocket (KB)", f"{(opened - before) / max(count, 1) / 1024:.1f}"),
-        (f"RSS growth over the {args.hold:g} s hold (KB)", f"{(held - opened) / 1024:.0f}"),
+        (
+            f"RSS growth over the {args.hold:g} s hold: first / second half (KB)",
+            f"{(halfway - opened) / 1024:.0f} / {(held - halfway) / 1024:.0f}",
+        ),
     ]
     print(f"{'measure':<56} {'value':>24}")
     for label, value in rows:
