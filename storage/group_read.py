@@ -2,7 +2,8 @@
 
 The read side of `group_commit`. A thousand conversations starting at once each ask for
 their thread; one at a time, those lookups queue for the reader pool's few connections
-and take seconds. Asked together, they are a handful of `WHERE (a, b) IN (...)` queries.
+and take seconds. Asked together, they are a handful of queries (`MessageStore` asks for
+the threads of some accounts with some keys, one `IN` list each).
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ from bot.providers.tool_calls import ToolCall, ToolRequest
 
 
 class OpenAIChatProvider:
-    """Streams `chat.completions` through the official SDK, which retries 429/5xx/timeouts."""
+    """Streams `chat.completions` through `OpenAIClient` (the official SDK's client; the
+    streamed request goes over aiohttp with the SDK's retries of 429/5xx/timeouts)."""
 
     name = "openai"
 
