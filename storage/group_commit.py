@@ -12,7 +12,6 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
-from storage.wake_slices import in_slices
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +113,7 @@ class _Writer:
                     except Exception as row_exc:
                         _settle(pending[2], row_exc)
                 continue
-            async for (_, _, done), new_id in in_slices(zip(batch, ids, strict=True)):
+            for (_, _, done), new_id in zip(batch, ids, strict=True):
                 _settle(done, new_id)
 
     async def _commit(self, batch: list[_Pending]) -> list[int]:

@@ -15,7 +15,6 @@ from typing import Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
-from storage.wake_slices import in_slices
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -67,7 +66,7 @@ class GroupRead(Generic[K, V]):
                 except BaseException:  # cancelled (the loop closing): nobody is left waiting
                     _settle(batch, None)
                     raise
-                async for key, waiters in in_slices(batch.items()):
+                for key, waiters in batch.items():
                     for waiter in waiters:
                         if not waiter.done():
                             waiter.set_result(values.get(key))

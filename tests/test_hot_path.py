@@ -23,7 +23,6 @@ from bot.limits.windows import PerDay, PerMinute
 from storage import StoredMessage
 from storage.group_read import GroupRead
 from storage.tables import messages
-from storage.wake_slices import WAKE_SLICE
 from tests.support.people import dm, link_account_first
 from tests.support.settings import FakeClock, make_settings
 
@@ -103,36 +102,6 @@ async def test_a_caller_that_gives_up_before_its_commit_stores_nothing(
         await second
     await store.append(thread, "user", "after", "web", NOW)
     assert [m.content for m in await store.recent(thread, 10)] == ["kept", "after"]
-
-
-async def test_a_large_group_commit_wakes_its_callers_a_slice_at_a_time(
-    sqlite_app: Chatlink,
-) -> None:
-    store = sqlite_app.core.memory.store
-    account = await sqlite_app.accounts.register("alice", "a long password")
-    thread, _ = await store.open_thread(account.id, "private", NOW)
-    seen = _statements(sqlite_app)
-    turns, woken_at = 0, []
-
-    async def count_turns() -> None:
-        nonlocal turns
-        while True:
-            turns += 1
-            await asyncio.sleep(0)
-
-    async def append(n: int) -> None:
-        await store.append(thread, "user", f"message {n}", "web", NOW)
-        woken_at.append(turns)
-
-    counting = asyncio.create_task(count_turns())
-    callers = 4 * WAKE_SLICE
-    await asyncio.gather(*(append(n) for n in range(callers)))
-    counting.cancel()
-
-    assert len([s for s in seen if s.startswith("BEGIN")]) == 1  # one commit for them all
-    # Woken over several turns of the event loop, a slice each, not all in one turn.
-    assert len(set(woken_at)) >= callers // WAKE_SLICE
-    assert len(await store.recent(thread, callers + 1)) == callers
 
 
 async def test_thread_lookups_at_once_share_queries_and_each_gets_its_own_answer(
