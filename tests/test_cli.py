@@ -212,11 +212,7 @@ def test_a_served_process_freezes_what_it_built_and_collects_less_often() -> Non
         "print(before, gc.get_freeze_count() > 0, gc.get_threshold() == GC_THRESHOLDS, "
         "gc.isenabled())"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=_env(), text=True,
-        capture_output=True, timeout=60,
-    )  # fmt: skip
-    assert result.stdout.split() == ["0", "True", "True", "True"], result.stderr
+    assert _python(script) == ["0", "True", "True", "True"]
 
 
 def test_a_one_shot_command_runs_with_the_collector_on() -> None:
@@ -227,8 +223,14 @@ def test_a_one_shot_command_runs_with_the_collector_on() -> None:
         "cli.asyncio.run = lambda work: (work.close(), print(gc.isenabled()), 0)[2]; "
         "sys.argv = ['chatlink', 'stats']; import adapters.compose; adapters.compose.main()"
     )
+    assert _python(script) == ["True"]
+
+
+def _python(script: str) -> list[str]:
+    """What `script`, run by this Python in the project folder, prints (split in words)."""
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, env=_env(), text=True,
         capture_output=True, timeout=60,
     )  # fmt: skip
-    assert result.stdout.split() == ["True"], result.stderr
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()

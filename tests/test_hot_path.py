@@ -20,7 +20,7 @@ from bot.app import Chatlink, open_chatlink
 from bot.conversation.history_cache import MESSAGE_OVERHEAD, HistoryCache
 from bot.limits.local import LocalCounts
 from bot.limits.windows import PerDay, PerMinute
-from storage import StoredMessage
+from storage import Account, StoredMessage
 from storage.group_read import GroupRead
 from storage.tables import messages
 from tests.support.people import dm, link_account_first
@@ -47,13 +47,15 @@ def _statements(app: Chatlink, *, reader: bool = False) -> list[str]:
     return seen
 
 
+async def _accounts(app: Chatlink, count: int) -> list[Account]:
+    return [await app.accounts.register(f"user{n}", "a long password") for n in range(count)]
+
+
 async def test_concurrent_messages_share_commits_and_each_gets_its_own_row(
     sqlite_app: Chatlink,
 ) -> None:
     store = sqlite_app.core.memory.store
-    accounts = [
-        await sqlite_app.accounts.register(f"user{n}", "a long password") for n in range(30)
-    ]
+    accounts = await _accounts(sqlite_app, 30)
     threads = [(await store.open_thread(a.id, "private", NOW))[0] for a in accounts]
     seen = _statements(sqlite_app)
 
@@ -108,9 +110,7 @@ async def test_thread_lookups_at_once_share_queries_and_each_gets_its_own_answer
     sqlite_app: Chatlink,
 ) -> None:
     store = sqlite_app.core.memory.store
-    accounts = [
-        await sqlite_app.accounts.register(f"user{n}", "a long password") for n in range(30)
-    ]
+    accounts = await _accounts(sqlite_app, 30)
     made = {a.id: (await store.open_thread(a.id, "private", NOW))[0] for a in accounts[::2]}
     group, _ = await store.open_thread(accounts[1].id, "telegram:-5", NOW)
     seen = _statements(sqlite_app, reader=True)
