@@ -38,12 +38,14 @@ def test_an_unsupported_database_is_refused_by_name() -> None:
 
 
 def _looks(app: Chatlink) -> list[str]:
-    """Every statement from now on that looks for older live tickets."""
+    """Every statement from now on that looks for older live tickets (not the sweep of
+    dead replicas' tickets, which opening the session starts and which may run late)."""
     seen: list[str] = []
 
     def record(*args: object) -> None:
-        if "pg_locks" in str(args[2]):
-            seen.append(str(args[2]))
+        statement = str(args[2])
+        if "pg_locks" in statement and not statement.startswith("DELETE"):
+            seen.append(statement)
 
     event.listen(app.db.writer.sync_engine, "before_cursor_execute", record)
     return seen
