@@ -30,6 +30,26 @@ async def test_migrations_are_current_and_idempotent(settings: Settings) -> None
         await db.close()
 
 
+async def test_the_tables_are_what_the_migrations_make(settings: Settings) -> None:
+    """storage/tables.py and storage/migrations/ describe the same schema: nothing for a new
+    migration to add, drop or alter."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from storage.tables import metadata
+
+    db = Database(settings.database_url)
+    try:
+        await upgrade(db)
+        async with db.write() as conn:
+            differences = await conn.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+            )
+    finally:
+        await db.close()
+    assert differences == []
+
+
 @pytest.fixture
 async def sqlite_app(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Chatlink]:
     async with open_chatlink(make_settings(tmp_path), clock=clock) as app:
