@@ -13,7 +13,7 @@ SDK's behaviour by asking the SDK: which failures to retry and how long to wait
 Retry-After), and which error to raise (`_make_status_error_from_response`: RateLimitError,
 InternalServerError...; APIConnectionError and APITimeoutError for the connection). As the
 SDK's own HTTP client, it goes through the proxy HTTPS_PROXY / HTTP_PROXY names unless
-NO_PROXY lists the server (read at the first request, not again).
+NO_PROXY lists the server (read when the client is made, not again).
 """
 
 from __future__ import annotations
@@ -62,8 +62,13 @@ class OpenAIClient(AsyncOpenAI):
         # The request the SDK's errors name (they are made with one; only its URL is read).
         self.chat_request = httpx2.Request("POST", self._chat_url)
         self._options = FinalRequestOptions(method="post", url=CHAT_PATH)
-        self._headers: dict[str, str] | None = None
-        self._proxy: Proxy | None = None  # read from the environment at the first request
+        # Made once, with the client (at start-up): the SDK's headers (authorization, user
+        # agent, platform: its platform check reads files, kept off the event loop's hot
+        # path), the timeouts and the proxy.
+        found = {**self.auth_headers, **self.default_headers}
+        self._headers = {key: value for key, value in found.items() if isinstance(value, str)}
+        self._timeout = _aiohttp_timeout(self.timeout)
+        self._proxy: Proxy = env_proxy(self._chat_url)
 
     @property
     def user_agent(self) -> str:
@@ -104,18 +109,13 @@ class OpenAIClient(AsyncOpenAI):
             response.release()  # back to the pool; closed instead if not read to its end
 
     async def _post(self, data: bytes, retries_taken: int) -> aiohttp.ClientResponse:
-        if self._headers is None:  # the SDK's: authorization, user agent, platform, custom
-            found = {**self.auth_headers, **self.default_headers}
-            self._headers = {key: value for key, value in found.items() if isinstance(value, str)}
         headers = self._headers | {"X-Stainless-Retry-Count": str(retries_taken)}
-        if self._proxy is None:
-            self._proxy = env_proxy(self._chat_url)
         proxy, proxy_auth = self._proxy
         return await self._aiohttp().post(
             self._chat_url,
             data=data,
             headers=headers,
-            timeout=self._aiohttp_timeout(),
+            timeout=self._timeout,
             proxy=proxy,
             proxy_auth=proxy_auth,
         )
@@ -128,22 +128,22 @@ class OpenAIClient(AsyncOpenAI):
             )
         return self._session
 
-    def _aiohttp_timeout(self) -> aiohttp.ClientTimeout:
-        # As the SDK's aiohttp transport maps its timeouts: connect, read (between two
-        # pieces of the stream), pool (waiting for a free connection).
-        timeout = self.timeout
-        if isinstance(timeout, int | float):
-            return aiohttp.ClientTimeout(sock_connect=timeout, sock_read=timeout, connect=timeout)
-        if isinstance(timeout, httpx2.Timeout):
-            return aiohttp.ClientTimeout(
-                sock_connect=timeout.connect, sock_read=timeout.read, connect=timeout.pool
-            )
-        return aiohttp.ClientTimeout()
-
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
         await super().close()
+
+
+def _aiohttp_timeout(timeout: object) -> aiohttp.ClientTimeout:
+    # As the SDK's aiohttp transport maps its timeouts: connect, read (between two pieces of
+    # the stream), pool (waiting for a free connection).
+    if isinstance(timeout, int | float):
+        return aiohttp.ClientTimeout(sock_connect=timeout, sock_read=timeout, connect=timeout)
+    if isinstance(timeout, httpx2.Timeout):
+        return aiohttp.ClientTimeout(
+            sock_connect=timeout.connect, sock_read=timeout.read, connect=timeout.pool
+        )
+    return aiohttp.ClientTimeout()
 
 
 async def _body_of(response: aiohttp.ClientResponse) -> bytes:
