@@ -21,7 +21,10 @@ once more on new sockets, the threads known ("warm"). Reported for each:
 - arrival to model request: the client sending its message to the stand-in receiving the
   request, p50 and p99;
 - frames per reply, chatlink's CPU per reply (its process over the load), its event-loop lag
-  p99 over the load, its resident memory per open conversation (mid-stream against before);
+  p99 over the load, how much of a core its event loop's thread used over the load and how
+  long it waited for one (the kernel's schedstat: time lost to the other processes), the
+  collections the garbage collector ran meanwhile (count and longest, per generation), its
+  resident memory per open conversation (mid-stream against before);
 - every reply complete (the whole text) and stored (read back from the file).
 Through Telegram, `--telegram` private chats each send one message in the same getUpdates
 batches, and the door streams each reply as Telegram allows (its own flood limiter kept, as
@@ -42,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import resource
@@ -119,7 +123,8 @@ def expected_reply() -> str:
 
 # --- chatlink with a lag probe (its own process) ------------------------------------------
 class LagProbe:
-    """A door that only samples the event loop: how late a 10 ms sleep wakes up."""
+    """A door that only samples the event loop: how late a 10 ms sleep wakes up, and every
+    collection the cyclic garbage collector runs (generation, milliseconds)."""
 
     name = "lag-probe"
 
@@ -127,9 +132,19 @@ class LagProbe:
         self.out = out
         self._task: asyncio.Task[None] | None = None
         self.lags: list[float] = []
+        self.collections: list[tuple[int, float]] = []
+        self._collecting_since = 0.0
 
     async def start(self) -> None:
+        gc.callbacks.append(self._on_collection)
         self._task = asyncio.create_task(self._sample())
+
+    def _on_collection(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._collecting_since = time.perf_counter()
+        else:
+            took = time.perf_counter() - self._collecting_since
+            self.collections.append((info["generation"], took))
 
     async def _sample(self) -> None:
         loop = asyncio.get_running_loop()
@@ -138,11 +153,13 @@ class LagProbe:
             await asyncio.sleep(PROBE_EVERY_S)
             self.lags.append(loop.time() - before - PROBE_EVERY_S)
             if (mark := self.out.with_suffix(".mark")).exists():
-                self.out.write_text(json.dumps(self.lags))
+                self.out.write_text(json.dumps({"lags": self.lags, "gc": self.collections}))
                 mark.unlink()
-                self.lags = []
+                self.lags, self.collections = [], []
 
     async def stop(self) -> None:
+        if self._on_collection in gc.callbacks:
+            gc.callbacks.remove(self._on_collection)
         if self._task is not None:
             self._task.cancel()
 
@@ -174,9 +191,37 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """CPU time of the process, or of one of its threads (the event loop's is the main one,
+    whose id is the process's)."""
+    stat = f"/proc/{pid}/task/{thread}/stat" if thread is not None else f"/proc/{pid}/stat"
+    fields = Path(stat).read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def waited_seconds(pid: int) -> float:
+    """How long the process's main thread (the event loop) has waited, runnable, for a core
+    (the kernel's schedstat): time the loop lost to the other processes on the machine."""
+    return int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
+class LoopShare:
+    """How much of a core the event loop's thread used from now on, and how long it waited,
+    runnable, for one (taken by the other processes here)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.cpu, self.waited, self.wall = (
+            cpu_seconds(pid, pid),
+            waited_seconds(pid),
+            time.monotonic(),
+        )
+
+    def shares(self) -> tuple[float, float]:
+        """Running and waiting, each a share of the time since this was made."""
+        wall = time.monotonic() - self.wall
+        running = cpu_seconds(self.pid, self.pid) - self.cpu
+        return running / wall, (waited_seconds(self.pid) - self.waited) / wall
 
 
 async def seed(folder: Path, people: int, chats: list[int]) -> list[str]:
@@ -263,12 +308,14 @@ async def ws_round(
     cpu_from = cpu_seconds(pid)
     probe.with_suffix(".mark").write_text("")  # the probe starts afresh
     await asyncio.sleep(0.1)
+    loop = LoopShare(pid)
     start.set()
     await asyncio.sleep(STREAM_S / 2)
     mid_rss = rss_bytes(pid)
     results = await asyncio.gather(*talks)
+    loop_use = loop.shares()
     cpu = cpu_seconds(pid) - cpu_from
-    lags = await probed_lags(probe)
+    sampled = await probed(probe)
     async with aiohttp.ClientSession() as http, http.get(f"{model}/report") as r:
         seen = await r.json()
     n = len(results)
@@ -278,7 +325,9 @@ async def ws_round(
         "asked": [seen[f"c{i}"]["request"] - results[i]["sent"] for i in range(n)],
         "frames": [r["frames"] for r in results],
         "cpu": cpu / n,
-        "lags": lags,
+        "loop_use": loop_use,
+        "lags": sampled["lags"],
+        "gc": sampled["gc"],
         "open_rss": open_rss,
         "mid_rss": mid_rss,
     }
@@ -293,12 +342,14 @@ async def telegram_round(
     probe.with_suffix(".mark").write_text("")
     await asyncio.sleep(0.1)
     cpu_from = cpu_seconds(pid)
+    loop = LoopShare(pid)
     report = await api.load(
         chats=chats, count=len(chats), label="telegram", text="t{i} tell me a story",
         reply=expected_reply().strip(), record=True,
     )  # fmt: skip
+    loop_use = loop.shares()
     cpu = cpu_seconds(pid) - cpu_from
-    lags = await probed_lags(probe)
+    sampled = await probed(probe)
     async with aiohttp.ClientSession() as http, http.get(f"{model}/report") as r:
         seen = await r.json()
     handed = {int(chat): when for chat, when in report["handed_out"].items()}
@@ -319,7 +370,9 @@ async def telegram_round(
         "overall_second": most_in_a_second(sorted(when for when, *_ in sent)),
         "all_final_s": max(finals) - min(handed.values()),
         "cpu": cpu / n,
-        "lags": lags,
+        "loop_use": loop_use,
+        "lags": sampled["lags"],
+        "gc": sampled["gc"],
     }
 
 
@@ -333,12 +386,13 @@ def most_in_a_second(times: list[float]) -> int:
     return most
 
 
-async def probed_lags(probe: Path) -> list[float]:
-    """The lag samples since the probe last started afresh (and it starts afresh again)."""
+async def probed(probe: Path) -> dict[str, Any]:
+    """The lag samples and collections since the probe last started afresh (and it starts
+    afresh again)."""
     probe.with_suffix(".mark").write_text("")
     await asyncio.sleep(0.5)
-    lags: list[float] = json.loads(await asyncio.to_thread(probe.read_text))
-    return lags
+    found: dict[str, Any] = json.loads(await asyncio.to_thread(probe.read_text))
+    return found
 
 
 async def wait_healthy(port: int, log: Path) -> None:
@@ -417,6 +471,16 @@ def p99_ms(values: list[float]) -> str:
     return f"{percentile(values, 0.99) * 1000:.0f}"
 
 
+def shares(use: tuple[float, float]) -> str:
+    return f"{use[0]:.0%}, {use[1]:.0%}"
+
+
+def collections(found: list[list[float]]) -> str:
+    """Per generation (0, 1, 2): how many collections ran, and the longest (ms)."""
+    took = [[t for gen, t in found if gen == g] for g in (0, 1, 2)]
+    return " ".join(f"{len(ts)}:{max(ts, default=0) * 1000:.0f}" for ts in took)
+
+
 def ms(values: list[float]) -> str:
     return f"{statistics.median(values) * 1000:.0f} / {percentile(values, 0.99) * 1000:.0f}"
 
@@ -447,6 +511,10 @@ def report(
         ("chatlink CPU per reply (ms)", f"{cold['cpu'] * 1000:.1f} / {warm['cpu'] * 1000:.1f}"),
         ("chatlink event-loop lag p99 (ms)",
          f"{p99_ms(cold['lags'])} / {p99_ms(warm['lags'])}"),
+        ("event-loop thread running, waiting for a core (%)",
+         f"{shares(cold['loop_use'])}  |  {shares(warm['loop_use'])}"),
+        ("collections of gen. 0, 1, 2 (count:longest ms)",
+         f"{collections(cold['gc'])}  |  {collections(warm['gc'])}"),
         ("RSS per conversation: streaming / open, idle (KB)",
          f"{(cold['mid_rss'] - idle_rss) / n / 1024:.0f} / "
          f"{(cold['open_rss'] - idle_rss) / n / 1024:.0f}"),
@@ -464,6 +532,8 @@ def report(
             ("every final text out after (s)", f"{telegram['all_final_s']:.1f}"),
             ("chatlink CPU per reply (ms)", f"{telegram['cpu'] * 1000:.1f}"),
             ("chatlink event-loop lag p99 (ms)", p99_ms(telegram["lags"])),
+            ("event-loop thread running, waiting for a core (%)", shares(telegram["loop_use"])),
+            ("collections of gen. 0, 1, 2 (count:longest ms)", collections(telegram["gc"])),
         ]  # fmt: skip
     expected = 2 * n + (len(telegram["asked"]) if telegram is not None else 0)
     rows += [

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
 from storage.errors import IdentityTaken, PlatformTaken, UsernameTaken
+from storage.group_read import GroupRead
 from storage.records import Account, AccountOverview, Identity
 from storage.tables import accounts, identities, messages, threads
 
@@ -29,6 +30,35 @@ def _identity(row: Any) -> Identity:
         row.id, row.account_id, row.platform, row.platform_user_id, row.display_name,
         row.created_at,
     )  # fmt: skip
+
+
+IdentityKey = tuple[str, str]  # (platform, platform_user_id)
+
+
+async def _accounts_by_id(conn: AsyncConnection, ids: list[int]) -> dict[int, Account]:
+    rows = await conn.execute(select(accounts).where(accounts.c.id.in_(ids)))
+    return {row.id: _account(row) for row in rows}
+
+
+async def _accounts_by_identity(
+    conn: AsyncConnection, wanted: list[IdentityKey]
+) -> dict[IdentityKey, Account]:
+    # By platform and user id (the unique index): a few rows more than asked for at most
+    # (the same user id on another wanted platform), dropped here.
+    rows = await conn.execute(
+        select(accounts, identities.c.platform, identities.c.platform_user_id)
+        .join(identities, identities.c.account_id == accounts.c.id)
+        .where(
+            identities.c.platform.in_({platform for platform, _ in wanted}),
+            identities.c.platform_user_id.in_({user for _, user in wanted}),
+        )
+    )
+    asked = set(wanted)
+    return {
+        (row.platform, row.platform_user_id): _account(row)
+        for row in rows
+        if (row.platform, row.platform_user_id) in asked
+    }
 
 
 async def insert_account(
@@ -99,6 +129,10 @@ class AccountStore:
         # Counts the changes made through this store to accounts and links, so that caches
         # of them (bot.accounts.cache) know when to let go.
         self.generation = 0
+        # The lookups of the message path, asked at the same moment, share a query: a
+        # thousand sockets opening at once are a few reads, not a thousand in a queue.
+        self._by_id: GroupRead[int, Account] = GroupRead(db, _accounts_by_id)
+        self._by_identity: GroupRead[IdentityKey, Account] = GroupRead(db, _accounts_by_identity)
 
     @asynccontextmanager
     async def _change(self) -> AsyncIterator[AsyncConnection]:
@@ -124,10 +158,8 @@ class AccountStore:
         return _account(row) if row else None
 
     async def by_id(self, account_id: int) -> Account | None:
-        """The account with this id."""
-        async with self.db.read() as conn:
-            row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
-        return _account(row) if row else None
+        """The account with this id (read after this is asked: see GroupRead)."""
+        return await self._by_id.get(account_id)
 
     async def all(self) -> list[Account]:
         """Every account, by username."""
@@ -220,18 +252,8 @@ class AccountStore:
         return _identity(row) if row else None
 
     async def account_for_identity(self, platform: str, platform_user_id: str) -> Account | None:
-        """The account a chat identity is linked to, in one query."""
-        query = (
-            select(accounts)
-            .join(identities, identities.c.account_id == accounts.c.id)
-            .where(
-                identities.c.platform == platform,
-                identities.c.platform_user_id == platform_user_id,
-            )
-        )
-        async with self.db.read() as conn:
-            row = (await conn.execute(query)).first()
-        return _account(row) if row else None
+        """The account a chat identity is linked to (read after this is asked)."""
+        return await self._by_identity.get((platform, platform_user_id))
 
     async def identities_of(self, account_id: int) -> list[Identity]:
         """Every identity linked to an account."""

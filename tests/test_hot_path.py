@@ -21,6 +21,7 @@ from bot.conversation.history_cache import MESSAGE_OVERHEAD, HistoryCache
 from bot.limits.local import LocalCounts
 from bot.limits.windows import PerDay, PerMinute
 from storage import Account, StoredMessage
+from storage.accounts import insert_identity
 from storage.group_read import GroupRead
 from storage.tables import messages
 from tests.support.people import dm, link_account_first
@@ -125,6 +126,38 @@ async def test_thread_lookups_at_once_share_queries_and_each_gets_its_own_answer
     # together: no answer.
     assert found[30] is None
     assert await store.existing_thread_id(accounts[1].id, "telegram:-5") == group
+
+
+async def test_account_lookups_at_once_share_queries_and_each_gets_its_own_answer(
+    sqlite_app: Chatlink,
+) -> None:
+    """A thousand sockets opening at once each ask for their account (by id), and a
+    thousand Telegram updates for theirs (by identity)."""
+    store = sqlite_app.accounts.store
+    accounts = await _accounts(sqlite_app, 30)
+    async with sqlite_app.db.write() as conn:
+        for n, account in enumerate(accounts):
+            platform = "telegram" if n % 2 else "discord"
+            await insert_identity(conn, account.id, platform, f"{1000 + n}", "", NOW)
+    seen = _statements(sqlite_app, reader=True)
+
+    ids = [a.id for a in accounts] + [999_999]
+    by_id, by_identity = await asyncio.gather(
+        asyncio.gather(*(store.by_id(i) for i in ids)),
+        asyncio.gather(
+            *(store.account_for_identity("telegram", f"{1000 + n}") for n in range(30)),
+            # Both user ids are linked, and both platforms, but not in these pairs.
+            store.account_for_identity("discord", "1001"),
+            store.account_for_identity("telegram", "1000"),
+        ),
+    )
+
+    queries = [s for s in seen if "FROM accounts" in s]
+    assert 2 <= len(queries) <= 6  # a query or a few for each kind, not one a lookup
+    assert [a.username if a else None for a in by_id] == [a.username for a in accounts] + [None]
+    assert [a.username if a else None for a in by_identity] == [
+        a.username if n % 2 else None for n, a in enumerate(accounts)
+    ] + [None, None]
 
 
 async def test_a_failed_group_read_fails_its_callers_only_and_the_next_one_works(

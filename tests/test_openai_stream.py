@@ -18,6 +18,7 @@ from starlette.routing import Route
 from bot.providers import ToolCall, ToolRequest, ToolSpec, Turn, Usage
 from bot.providers.base import IncompleteReply
 from bot.providers.openai_chat import OpenAIChatProvider
+from bot.providers.openai_stream import MAX_LINE_BYTES, Events, LineTooLong
 from tests.fakes.serve import serve
 
 
@@ -112,6 +113,49 @@ async def test_the_last_event_counts_without_its_blank_line(
     scripted, provider = server
     scripted.body = [event(chunk({"content": "Hi"})), f"data: {chunk({}, 'stop')}".encode()]
     assert await read(provider) == ["Hi"]
+
+
+def test_events_are_the_same_however_the_bytes_are_split() -> None:
+    """The network may cut the body anywhere: inside a line, between CR and LF, inside a
+    character of several bytes."""
+    whole = (
+        b': comment\r\n\r\ndata: {"a": "h\xc3\xa9llo \xf0\x9f\x91\x8b"}\r\n\r\n'
+        b"data:one\ndata: two\n\nevent: ping\n\ndata: last"
+    )
+    expected = ['{"a": "h\u00e9llo \U0001f44b"}', "one\ntwo", "last"]
+    for cut in range(len(whole) + 1):
+        events = Events()
+        found = events.feed(whole[:cut]) + events.feed(whole[cut:]) + events.end()
+        assert found == expected, cut
+    events = Events()
+    one_byte_each = [d for i in range(len(whole)) for d in events.feed(whole[i : i + 1])]
+    assert one_byte_each + events.end() == expected
+
+
+def test_a_line_past_the_limit_is_refused_before_it_is_all_kept() -> None:
+    events = Events(max_line_bytes=10)
+    assert events.feed(b"data: 1234\n\n") == ["1234"]
+    with pytest.raises(LineTooLong):
+        for _ in range(3):
+            events.feed(b"data: 12")  # no line end in sight
+
+
+async def test_a_body_written_a_byte_at_a_time_reads_the_same(
+    server: tuple[Scripted, OpenAIChatProvider],
+) -> None:
+    scripted, provider = server
+    whole = event(chunk({"content": "h\u00e9llo \U0001f44b"})) + event(chunk({}, "stop"))
+    scripted.body = [whole[i : i + 1] for i in range(len(whole))]
+    assert await read(provider) == ["h\u00e9llo \U0001f44b"]
+
+
+async def test_a_line_too_long_fails_the_reply(
+    server: tuple[Scripted, OpenAIChatProvider],
+) -> None:
+    scripted, provider = server
+    scripted.body = [event(chunk({"content": "Hi"})), b"data: " + b"x" * (MAX_LINE_BYTES + 1)]
+    with pytest.raises(APIError, match="server-sent line over"):
+        await read(provider)
 
 
 async def test_an_error_in_the_stream_is_an_api_error(

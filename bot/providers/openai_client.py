@@ -38,9 +38,6 @@ CHAT_PATH = "/chat/completions"
 # requests at once, idle connections kept for KEEPALIVE_S.
 MAX_CONNECTIONS = 1000
 KEEPALIVE_S = 5.0
-# The longest server-sent line read (one event's JSON). aiohttp reads lines of up to twice
-# its read buffer: 128 KiB by default.
-MAX_LINE_BYTES = 4 * 1024 * 1024
 
 
 def openai_client(
@@ -75,9 +72,9 @@ class OpenAIClient(AsyncOpenAI):
         return super().user_agent.replace(type(self).__name__, AsyncOpenAI.__name__, 1)
 
     @contextlib.asynccontextmanager
-    async def stream_chat(self, body: dict[str, Any]) -> AsyncIterator[AsyncIterator[str]]:
+    async def stream_chat(self, body: dict[str, Any]) -> AsyncIterator[AsyncIterator[bytes]]:
         """POST `body` (JSON as the API takes it) to /chat/completions; the response's
-        lines, once it answered 200. Retried and raised as the SDK does."""
+        body as it arrives, once it answered 200. Retried and raised as the SDK does."""
         data = json.dumps(body).encode()
         request = self.chat_request
         retries = self.max_retries
@@ -104,7 +101,7 @@ class OpenAIClient(AsyncOpenAI):
                 continue
             raise self._make_status_error_from_response(failed) from None
         try:
-            yield _lines(response, request)
+            yield _arriving(response, request)
         finally:
             response.release()  # back to the pool; closed instead if not read to its end
 
@@ -123,9 +120,7 @@ class OpenAIClient(AsyncOpenAI):
     def _aiohttp(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_S)
-            self._session = aiohttp.ClientSession(
-                connector=connector, auto_decompress=False, read_bufsize=MAX_LINE_BYTES // 2
-            )
+            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
         return self._session
 
     async def close(self) -> None:
@@ -155,12 +150,16 @@ async def _body_of(response: aiohttp.ClientResponse) -> bytes:
         response.release()
 
 
-async def _lines(response: aiohttp.ClientResponse, request: httpx2.Request) -> AsyncIterator[str]:
-    """The response's lines, without their ends; a connection that breaks is the SDK's
-    APIConnectionError (APITimeoutError when the server stops sending)."""
+async def _arriving(
+    response: aiohttp.ClientResponse, request: httpx2.Request
+) -> AsyncIterator[bytes]:
+    """The response's body, whatever has arrived each time it is read: one wake-up of the
+    reader for all the events that came meanwhile (a busy server reads several at once),
+    not one for every line. A connection that breaks is the SDK's APIConnectionError
+    (APITimeoutError when the server stops sending)."""
     try:
-        async for line in response.content:
-            yield line.rstrip(b"\r\n").decode()
+        async for data in response.content.iter_any():
+            yield data
     except (TimeoutError, aiohttp.ClientError) as error:
         raise _connection_error(error, request) from error
 

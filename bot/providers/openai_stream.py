@@ -5,7 +5,9 @@ errors, over aiohttp). The SDK's `AsyncStream` would build a pydantic object for
 (`construct_type`), which measured about 0.4 ms of CPU per chunk here: 16 ms of the 28 ms
 the server spent on a 40-piece reply (benchmarks/streaming.py). A chunk is read here with
 `json.loads` and handed on as the dict it is; what the SDK checks while reading (an `error`
-object in the stream, `[DONE]`) is checked here the same way.
+object in the stream, `[DONE]`) is checked here the same way. The events are cut from the
+body as it arrives (`Events`): one wake-up of the reply for whatever came meanwhile, where
+reading line by line woke it two or three times an event.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from bot.providers.openai_client import OpenAIClient
 
 DONE = "[DONE]"
 STREAM_ERROR = "An error occurred during streaming"
+# The longest server-sent line read (one event's JSON, a few hundred bytes as a rule).
+MAX_LINE_BYTES = 4 * 1024 * 1024
 
 
 async def stream_chunks(
@@ -28,42 +32,94 @@ async def stream_chunks(
 ) -> AsyncIterator[dict[str, Any]]:
     """Each chunk of `chat.completions.create(model=..., stream=True, **body)` as a dict,
     in order. The body (messages, tools, options) is already JSON as the API takes it."""
-    async with client.stream_chat({"model": model, "stream": True, **body}) as lines:
-        async for data in sse_data(lines):
-            if data.startswith(DONE):
-                break
-            chunk = json.loads(data)
-            if not isinstance(chunk, dict):
-                continue
-            if chunk.get("error"):
-                error = chunk["error"]
-                message = error.get("message") if isinstance(error, dict) else None
-                raise APIError(
-                    message if isinstance(message, str) and message else STREAM_ERROR,
-                    client.chat_request,
-                    body=error,
-                )
-            yield chunk
+    async with client.stream_chat({"model": model, "stream": True, **body}) as received:
+        try:
+            async for data in sse_data(received):
+                if data.startswith(DONE):
+                    break
+                chunk = json.loads(data)
+                if not isinstance(chunk, dict):
+                    continue
+                if chunk.get("error"):
+                    raise _stream_error(chunk["error"], client)
+                yield chunk
+        except LineTooLong as error:
+            raise APIError(str(error), client.chat_request, body=None) from None
 
 
-async def sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
-    """The data of each server-sent event: its `data:` lines joined by newlines.
+def _stream_error(error: object, client: OpenAIClient) -> APIError:
+    """An `error` object sent in the stream, as the SDK raises it."""
+    message = error.get("message") if isinstance(error, dict) else None
+    return APIError(
+        message if isinstance(message, str) and message else STREAM_ERROR,
+        client.chat_request,
+        body=error,
+    )
 
-    As the SSE format has it: an empty line ends an event, a line starting with `:` is a
-    comment, one space after the field's colon is not part of the value, and an event with
-    no data is not dispatched."""
-    data: list[str] = []
-    async for line in lines:
-        if not line:
-            if data:
-                yield "\n".join(data)
-                data = []
-            continue
-        field, _, value = line.partition(":")
+
+async def sse_data(received: AsyncIterator[bytes]) -> AsyncIterator[str]:
+    """The data of each server-sent event in a body that arrives in pieces (see Events)."""
+    events = Events()
+    async for piece in received:
+        for data in events.feed(piece):
+            yield data
+    for data in events.end():
+        yield data
+
+
+class LineTooLong(ValueError):
+    """The server sent a line longer than the reader takes."""
+
+
+class Events:
+    """Server-sent events decoded from a stream's bytes, however they are split.
+
+    As the SSE format has it: a line ends with LF (a CR before it is dropped), an empty line
+    ends an event, a line starting with `:` is a comment, one space after the field's colon
+    is not part of the value, an event's `data:` lines are joined by newlines, and an event
+    with no data is not dispatched. A line longer than MAX_LINE_BYTES is LineTooLong."""
+
+    def __init__(self, max_line_bytes: int = MAX_LINE_BYTES) -> None:
+        self.max_line_bytes = max_line_bytes
+        self._begun: list[bytes] = []  # the line begun, its end not arrived yet
+        self._begun_bytes = 0
+        self._data: list[str] = []  # the event's data lines so far
+
+    def feed(self, piece: bytes) -> list[str]:
+        """The data of the events this piece completes."""
+        *ended, rest = piece.split(b"\n")
+        if ended and self._begun:
+            ended[0] = b"".join([*self._begun, ended[0]])
+            self._begun, self._begun_bytes = [], 0
+        if rest:
+            self._begun.append(rest)
+            self._begun_bytes += len(rest)
+            if self._begun_bytes > self.max_line_bytes:
+                raise LineTooLong(f"a server-sent line over {self.max_line_bytes:,} bytes")
+        found: list[str] = []
+        for line in ended:
+            self._line(line, found)
+        return found
+
+    def end(self) -> list[str]:
+        """The data of the event the stream ended in, without its last empty line."""
+        found: list[str] = []
+        if self._begun:
+            self._line(b"".join(self._begun), found)
+            self._begun, self._begun_bytes = [], 0
+        self._line(b"", found)
+        return found
+
+    def _line(self, line: bytes, found: list[str]) -> None:
+        text = line.rstrip(b"\r").decode()
+        if not text:
+            if self._data:
+                found.append("\n".join(self._data))
+                self._data = []
+            return
+        field, _, value = text.partition(":")
         if field == "data":
-            data.append(value[1:] if value.startswith(" ") else value)
-    if data:  # a stream that ends without the last empty line
-        yield "\n".join(data)
+            self._data.append(value[1:] if value.startswith(" ") else value)
 
 
 def choices(chunk: dict[str, Any]) -> list[dict[str, Any]]:
