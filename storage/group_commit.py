@@ -12,6 +12,7 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
+from storage.waking import wake
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +114,7 @@ class _Writer:
                     except Exception as row_exc:
                         _settle(pending[2], row_exc)
                 continue
-            for (_, _, done), new_id in zip(batch, ids, strict=True):
-                _settle(done, new_id)
+            wake([(done, new_id) for (_, _, done), new_id in zip(batch, ids, strict=True)])
 
     async def _commit(self, batch: list[_Pending]) -> list[int]:
         # One statement per kind of row, in the order each kind first came; the results

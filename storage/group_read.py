@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
+from storage.waking import wake
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -66,10 +67,7 @@ class GroupRead(Generic[K, V]):
                 except BaseException:  # cancelled (the loop closing): nobody is left waiting
                     _settle(batch, None)
                     raise
-                for key, waiters in batch.items():
-                    for waiter in waiters:
-                        if not waiter.done():
-                            waiter.set_result(values.get(key))
+                wake([(w, values.get(key)) for key, waiters in batch.items() for w in waiters])
         finally:
             if self._waiting:
                 _settle(self._waiting, None)

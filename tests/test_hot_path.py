@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from storage import Account, StoredMessage
 from storage.accounts import insert_identity
 from storage.group_read import GroupRead
 from storage.tables import messages
+from storage.waking import WAKE_SLICE
 from tests.support.people import dm, link_account_first
 from tests.support.settings import FakeClock, make_settings
 
@@ -71,6 +73,42 @@ async def test_concurrent_messages_share_commits_and_each_gets_its_own_row(
     for message in stored:  # each id names the row its caller stored
         [row] = await store.recent(message.thread_id, 5)
         assert (row.id, row.content) == (message.id, f"hello from {message.thread_id}")
+
+
+async def test_a_big_commit_wakes_its_callers_a_slice_each_turn(sqlite_app: Chatlink) -> None:
+    """A thousand callers of one commit all woken in one turn of the event loop would run
+    their next steps back to back while every stream and timer waits; a few hundred are
+    woken WAKE_SLICE at a time, a commit of fewer all at once (no turn more to wait)."""
+    store = sqlite_app.core.memory.store
+    account = await sqlite_app.accounts.register("alice", "a long password")
+    thread, _ = await store.open_thread(account.id, "private", NOW)
+    turns = 0
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    async def append(n: int) -> int:
+        await store.append(thread, "user", f"m{n}", "web", NOW)
+        return turns
+
+    ticker = asyncio.create_task(count_turns())
+    try:
+        for count in (WAKE_SLICE, 3 * WAKE_SLICE + 1):
+            seen = _statements(sqlite_app)
+            woken = await asyncio.gather(*(append(n) for n in range(count)))
+            per_turn = Counter(woken)
+            if count <= WAKE_SLICE:
+                assert len(per_turn) == 1
+            else:
+                assert len([s for s in seen if s.startswith("BEGIN")]) == 1  # one commit
+                assert max(per_turn.values()) <= WAKE_SLICE and len(per_turn) >= 4
+            assert woken == sorted(woken)  # in the order they came
+    finally:
+        ticker.cancel()
+    assert len(await store.recent(thread, 1000)) == 4 * WAKE_SLICE + 1
 
 
 async def test_a_bad_row_fails_only_its_own_caller(sqlite_app: Chatlink) -> None:
