@@ -19,7 +19,7 @@ once more on new sockets, the threads known ("warm"). Reported for each:
 - added first-text latency: the client's first text frame minus the stand-in's first piece
   of that conversation (one clock: the same machine), p50 and p99;
 - arrival to model request: the client sending its message to the stand-in receiving the
-  request, p50 and p99;
+  request, p50 and p99 (and the stand-in's own event-loop lag p99, which would delay it);
 - frames per reply, chatlink's CPU per reply (its process over the load), its event-loop lag
   p99 over the load, how much of a core its event loop's thread used over the load and how
   long it waited for one (the kernel's schedstat: time lost to the other processes), the
@@ -111,9 +111,31 @@ def serve_model(port: int) -> None:
     async def report(request: web.Request) -> web.Response:
         return web.json_response(seen)
 
+    # The stand-in's own event-loop lag: a request it takes late counts in "arrival to model
+    # request" without being chatlink's doing.
+    lags: list[float] = []
+
+    async def sample_lags() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(PROBE_EVERY_S)
+            lags.append(loop.time() - before - PROBE_EVERY_S)
+
+    async def start_sampling(app: web.Application) -> None:
+        app["sampler"] = asyncio.create_task(sample_lags())
+
+    async def lag(request: web.Request) -> web.Response:
+        """The lag samples since the last call (and start afresh)."""
+        found = list(lags)
+        lags.clear()
+        return web.json_response(found)
+
     app = web.Application()
+    app.on_startup.append(start_sampling)
     app.router.add_post("/v1/chat/completions", completions)
     app.router.add_get("/report", report)
+    app.router.add_get("/lag", lag)
     web.run_app(app, host="127.0.0.1", port=port, print=None, backlog=4096)
 
 
@@ -307,6 +329,7 @@ async def ws_round(
     open_rss = rss_bytes(pid)
     cpu_from = cpu_seconds(pid)
     probe.with_suffix(".mark").write_text("")  # the probe starts afresh
+    await stand_in_lags(model)  # and the stand-in's
     await asyncio.sleep(0.1)
     loop = LoopShare(pid)
     start.set()
@@ -316,6 +339,7 @@ async def ws_round(
     loop_use = loop.shares()
     cpu = cpu_seconds(pid) - cpu_from
     sampled = await probed(probe)
+    model_lags = await stand_in_lags(model)
     async with aiohttp.ClientSession() as http, http.get(f"{model}/report") as r:
         seen = await r.json()
     n = len(results)
@@ -324,6 +348,7 @@ async def ws_round(
         "added": [results[i]["first"] - seen[f"c{i}"]["first_piece"] for i in range(n)],
         "asked": [seen[f"c{i}"]["request"] - results[i]["sent"] for i in range(n)],
         "frames": [r["frames"] for r in results],
+        "model_lags": model_lags,
         "cpu": cpu / n,
         "loop_use": loop_use,
         "lags": sampled["lags"],
@@ -384,6 +409,15 @@ def most_in_a_second(times: list[float]) -> int:
             first += 1
         most = max(most, last - first + 1)
     return most
+
+
+async def stand_in_lags(model: str) -> list[float]:
+    """The model stand-in's lag samples since this was last asked."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http, http.get(f"{model}/lag") as r:
+        found: list[float] = await r.json()
+    return found
 
 
 async def probed(probe: Path) -> dict[str, Any]:
@@ -505,6 +539,10 @@ def report(
         ("arrival to model request p50 / p99 (ms)", "asked"),
     ):
         rows.append((label, f"{ms(cold[key])}  |  {ms(warm[key])}"))
+    rows.append(
+        ("  the stand-in's own event-loop lag p99 (ms)",
+         f"{p99_ms(cold['model_lags'])} / {p99_ms(warm['model_lags'])}")
+    )  # fmt: skip
     rows += [
         ("frames per reply (40 model pieces)",
          f"{statistics.mean(cold['frames']):.1f} / {statistics.mean(warm['frames']):.1f}"),
