@@ -73,6 +73,14 @@ FIRST_CHAT = 700_000_001
 ENV_PREFIXES = ("LLM_", "WEB_", "DATA_", "TELEGRAM_", "DISCORD_")
 
 
+async def lag_sample() -> float:
+    """How late the running event loop wakes from a PROBE_EVERY_S sleep (s)."""
+    loop = asyncio.get_running_loop()
+    before = loop.time()
+    await asyncio.sleep(PROBE_EVERY_S)
+    return loop.time() - before - PROBE_EVERY_S
+
+
 # --- the model stand-in (its own process) -------------------------------------------------
 def serve_model(port: int) -> None:
     """An OpenAI-compatible /chat/completions streaming PIECES pieces over STREAM_S."""
@@ -116,11 +124,8 @@ def serve_model(port: int) -> None:
     lags: list[float] = []
 
     async def sample_lags() -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            before = loop.time()
-            await asyncio.sleep(PROBE_EVERY_S)
-            lags.append(loop.time() - before - PROBE_EVERY_S)
+            lags.append(await lag_sample())
 
     async def start_sampling(app: web.Application) -> None:
         app["sampler"] = asyncio.create_task(sample_lags())
@@ -169,11 +174,8 @@ class LagProbe:
             self.collections.append((info["generation"], took))
 
     async def _sample(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            before = loop.time()
-            await asyncio.sleep(PROBE_EVERY_S)
-            self.lags.append(loop.time() - before - PROBE_EVERY_S)
+            self.lags.append(await lag_sample())
             if (mark := self.out.with_suffix(".mark")).exists():
                 self.out.write_text(json.dumps({"lags": self.lags, "gc": self.collections}))
                 mark.unlink()

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
 from storage.errors import IdentityTaken, PlatformTaken, UsernameTaken
-from storage.group_read import GroupRead
+from storage.group_read import GroupRead, covering
 from storage.records import Account, AccountOverview, Identity
 from storage.tables import accounts, identities, messages, threads
 
@@ -43,15 +43,10 @@ async def _accounts_by_id(conn: AsyncConnection, ids: list[int]) -> dict[int, Ac
 async def _accounts_by_identity(
     conn: AsyncConnection, wanted: list[IdentityKey]
 ) -> dict[IdentityKey, Account]:
-    # By platform and user id (the unique index): a few rows more than asked for at most
-    # (the same user id on another wanted platform), dropped here.
     rows = await conn.execute(
         select(accounts, identities.c.platform, identities.c.platform_user_id)
         .join(identities, identities.c.account_id == accounts.c.id)
-        .where(
-            identities.c.platform.in_({platform for platform, _ in wanted}),
-            identities.c.platform_user_id.in_({user for _, user in wanted}),
-        )
+        .where(*covering(identities.c.platform, identities.c.platform_user_id, wanted))
     )
     asked = set(wanted)
     return {

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
@@ -25,6 +26,16 @@ Fetch = Callable[[AsyncConnection, list[K]], Awaitable[dict[K, V]]]
 # Keys per query: SQLite allows 32,766 bound values, PostgreSQL 65,535; a batch this size
 # stays far below both whatever a key holds.
 BATCH_KEYS = 500
+
+
+def covering(
+    first: ColumnElement[Any], second: ColumnElement[Any], pairs: list[tuple[Any, Any]]
+) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """Conditions that match every row holding one of these (first, second) pairs: each
+    column IN its values, which a two-column index serves (SQLite scans the whole table for
+    `(first, second) IN (VALUES ...)`). A row may pair a wanted first with another pair's
+    second: the caller keeps only the pairs it asked for."""
+    return first.in_({a for a, _ in pairs}), second.in_({b for _, b in pairs})
 
 
 class GroupRead(Generic[K, V]):

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
 from storage.group_commit import GroupCommit, Row, inserting
-from storage.group_read import GroupRead
+from storage.group_read import GroupRead, covering
 from storage.records import StoredMessage, ThreadState
 from storage.tables import media, messages, threads
 
@@ -51,13 +51,9 @@ ThreadKey = tuple[int, str]  # (account id, thread key)
 
 
 async def _thread_ids(conn: AsyncConnection, wanted: list[ThreadKey]) -> dict[ThreadKey, int]:
-    # By account (the unique index's first column) and key: a few rows more than asked for
-    # at most (another wanted key of the same account), dropped here. SQLite scans the whole
-    # table for `(account_id, key) IN (VALUES ...)`.
     rows = await conn.execute(
         select(threads.c.account_id, threads.c.key, threads.c.id).where(
-            threads.c.account_id.in_({account for account, _ in wanted}),
-            threads.c.key.in_({key for _, key in wanted}),
+            *covering(threads.c.account_id, threads.c.key, wanted)
         )
     )
     asked = set(wanted)
