@@ -3,7 +3,7 @@ Telegram door, against a model stand-in that streams 40 pieces over 4 seconds, a
 idle WebSocket connections held.
 
     .venv/bin/python benchmarks/streaming.py [--conversations 1000] [--telegram 1000]
-        [--idle 10000] [--hold 60]
+        [--idle 10000] [--hold 60] [--bare 1]
 
 Four processes: `chatlink run` (the web door and the Telegram door, SQLite,
 LLM_PROVIDER=openai pointed at the stand-in, a probe door that samples its event loop's lag
@@ -33,6 +33,13 @@ Reported: arrival (the update handed out) to model request, added first-text lat
 first sendMessage minus the stand-in's first piece), calls per reply, the most calls one chat
 got in any second and the most the bot made in any second, the time until every chat had its
 final text, CPU per reply, lag p99, and every final text delivered whole and stored.
+First of all (unless `--bare 0`), the floor: one round of new conversations against a bare
+relay (`--serve-bare`, its own process) that does the same exchange with nothing of
+chatlink's: uvicorn configured as the web door is, a Starlette WebSocket route, the request
+to the stand-in through aiohttp, chunk frames as often as chatlink sends them, no account,
+database, history or rendering. Its figures (first-text latency, arrival to model, CPU per
+reply, event-loop lag) are printed with chatlink's over them: what one event loop of Python
+costs on this machine for the exchange alone, before anything chatlink does.
 Then `--idle` WebSocket connections are opened and held for `--hold` seconds: resident memory
 per connection, and its growth over each half of the hold (the server's keep-alive pings,
 every 20 s, begin in the first). The soft limit on open files is raised to the hard limit
@@ -45,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -199,6 +207,71 @@ def serve_chatlink(probe_file: str) -> None:
     sys.exit(cli_main(build_doors=doors, build_checks=build_checks))
 
 
+# --- the floor: the same exchange with nothing of chatlink's (its own process) -----------
+def serve_bare(port: int, model: str, probe_file: str) -> None:
+    """A bare relay on uvicorn, configured as chatlink's web door is (no per-message deflate,
+    no logs): a WebSocket takes a message, asks the stand-in for it through aiohttp, cuts
+    the events from the body as it arrives and sends the text so far as chunk frames, the
+    first at once and then at most every PROGRESS_EVERY_S as chatlink does, then the whole
+    reply. No account, no database, no history, no rendering: what any Python server
+    doing this exchange on one event loop costs here. The same lag probe runs in it."""
+    import aiohttp
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route, WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    from bot.live_progress import PROGRESS_EVERY_S
+
+    http: dict[str, aiohttp.ClientSession] = {}
+    probe = LagProbe(Path(probe_file))
+
+    async def relay(websocket: WebSocket) -> None:
+        await websocket.accept()
+        try:
+            while True:
+                text = json.loads(await websocket.receive_text())["message"]
+                asked = {"role": "user", "content": text}
+                body = {"model": "m", "stream": True, "messages": [asked]}
+                reply, shown, shown_at, rest = "", 0, 0.0, b""
+                async with http["model"].post(f"{model}/v1/chat/completions", json=body) as r:
+                    async for data in r.content.iter_any():
+                        *events, rest = (rest + data).split(b"\n\n")  # as the stand-in ends them
+                        for event in events:
+                            if event.startswith(b"data: {"):
+                                for choice in json.loads(event[6:])["choices"]:
+                                    reply += choice["delta"].get("content") or ""
+                        now = time.monotonic()
+                        due = not shown or now - shown_at >= PROGRESS_EVERY_S
+                        if len(reply) > shown and due:
+                            await websocket.send_json({"type": "chunk", "text": reply[shown:]})
+                            shown, shown_at = len(reply), now
+                await websocket.send_json({"type": "reply", "text": reply})
+        except WebSocketDisconnect:
+            return
+
+    async def healthz(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> Any:
+        connector = aiohttp.TCPConnector(limit=1000)
+        http["model"] = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+        await probe.start()
+        yield
+        await probe.stop()
+        await http["model"].close()
+
+    app = Starlette(
+        routes=[Route("/healthz", healthz), WebSocketRoute("/api/ws", relay)], lifespan=lifespan
+    )
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, log_config=None, log_level="warning",
+        ws_per_message_deflate=False, server_header=False, backlog=2048,
+    )  # fmt: skip
+
+
 # --- the clients (this process) -----------------------------------------------------------
 def raise_file_limit(wanted: int) -> str:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -318,14 +391,16 @@ async def hold_idle(url: str, tokens: list[str], count: int, hold_s: float, pid:
 
 
 async def ws_round(
-    url: str, tokens: list[str], model: str, pid: int, probe: Path, text: str
+    url: str, tokens: list[str], model: str, pid: int, probe: Path, text: str, tag: str = "c"
 ) -> dict[str, Any]:
-    """Every conversation sends `text` (after its tag) at once over a new socket; figures."""
+    """Every conversation sends `text` (after its tag and number) at once over a new socket;
+    figures."""
     import aiohttp
 
     start = asyncio.Event()
     talks = [
-        asyncio.create_task(converse(url, t, f"c{n}", start, text)) for n, t in enumerate(tokens)
+        asyncio.create_task(converse(url, t, f"{tag}{n}", start, text))
+        for n, t in enumerate(tokens)
     ]
     await asyncio.sleep(3)  # every socket open
     open_rss = rss_bytes(pid)
@@ -347,8 +422,8 @@ async def ws_round(
     n = len(results)
     return {
         "whole": sum(r["reply"] == expected_reply() for r in results),
-        "added": [results[i]["first"] - seen[f"c{i}"]["first_piece"] for i in range(n)],
-        "asked": [seen[f"c{i}"]["request"] - results[i]["sent"] for i in range(n)],
+        "added": [results[i]["first"] - seen[f"{tag}{i}"]["first_piece"] for i in range(n)],
+        "asked": [seen[f"{tag}{i}"]["request"] - results[i]["sent"] for i in range(n)],
         "frames": [r["frames"] for r in results],
         "model_lags": model_lags,
         "cpu": cpu / n,
@@ -462,6 +537,7 @@ async def measure(args: argparse.Namespace, folder: Path) -> None:
         [sys.executable, __file__, "--serve-model", str(model_port)],
         stdout=subprocess.DEVNULL,
     )
+    bare = await bare_round(tokens, model, folder) if args.bare else None
     probe = folder / "lag.json"
     log_path = folder / "chatlink.log"
     async with LoopbackBotApi() as api:
@@ -500,7 +576,28 @@ async def measure(args: argparse.Namespace, folder: Path) -> None:
             (expected_reply(),),
         ).fetchone()
     print(f"({limit})")
-    report(args, cold, warm, telegram, idle, idle_rss, stored)
+    report(args, cold, warm, bare, telegram, idle, idle_rss, stored)
+
+
+async def bare_round(tokens: list[str], model: str, folder: Path) -> dict[str, Any]:
+    """One round of new conversations against the bare relay (serve_bare), alone."""
+    import subprocess
+
+    from tests.fakes.serve import free_port
+
+    port, probe, log_path = free_port(), folder / "bare-lag.json", folder / "bare.log"
+    with log_path.open("w") as log:
+        relay = subprocess.Popen(  # noqa: ASYNC220 (the clients are not started yet)
+            [sys.executable, __file__, "--serve-bare", str(port), model, str(probe)],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            await wait_healthy(port, log_path)
+            url = f"ws://127.0.0.1:{port}/api/ws"
+            return await ws_round(url, tokens, model, relay.pid, probe, "tell me a story", "b")
+        finally:
+            relay.terminate()
+            relay.wait(timeout=30)
 
 
 def p99_ms(values: list[float]) -> str:
@@ -521,10 +618,19 @@ def ms(values: list[float]) -> str:
     return f"{statistics.median(values) * 1000:.0f} / {percentile(values, 0.99) * 1000:.0f}"
 
 
+def ratio(ours: list[float], bare: list[float], *, p50: bool = True) -> str:
+    """Our p50 and p99 over the bare relay's (or the p99 alone)."""
+    p99 = f"{percentile(ours, 0.99) / max(percentile(bare, 0.99), 1e-9):.2f}"
+    if not p50:
+        return p99
+    return f"{statistics.median(ours) / max(statistics.median(bare), 1e-9):.2f} / {p99}"
+
+
 def report(
     args: argparse.Namespace,
     cold: dict[str, Any],
     warm: dict[str, Any],
+    bare: dict[str, Any] | None,
     telegram: dict[str, Any] | None,
     idle: list[Any],
     idle_rss: int,
@@ -559,6 +665,25 @@ def report(
          f"{(cold['mid_rss'] - idle_rss) / n / 1024:.0f} / "
          f"{(cold['open_rss'] - idle_rss) / n / 1024:.0f}"),
     ]  # fmt: skip
+    if bare is not None:
+        rows += [
+            ("the bare relay (serve_bare), new conversations", "bare  |  chatlink / bare"),
+            ("replies complete", f"{bare['whole']:,}"),
+        ]
+        for label, key in (
+            ("added first-text latency p50 / p99 (ms)", "added"),
+            ("arrival to model request p50 / p99 (ms)", "asked"),
+        ):
+            rows.append((label, f"{ms(bare[key])}  |  {ratio(cold[key], bare[key])}"))
+        rows += [
+            ("frames per reply (40 model pieces)", f"{statistics.mean(bare['frames']):.1f}"),
+            ("CPU per reply (ms)",
+             f"{bare['cpu'] * 1000:.1f}  |  {cold['cpu'] / bare['cpu']:.2f}"),
+            ("event-loop lag p99 (ms)",
+             f"{p99_ms(bare['lags'])}  |  {ratio(cold['lags'], bare['lags'], p50=False)}"),
+            ("event-loop thread running, waiting for a core (%)", shares(bare["loop_use"])),
+            ("collections of gen. 0, 1, 2 (count:longest ms)", collections(bare["gc"])),
+        ]  # fmt: skip
     if telegram is not None:
         t = len(telegram["asked"])
         rows += [
@@ -597,13 +722,19 @@ def main() -> None:
     parser.add_argument("--idle", type=int, default=10_000)
     parser.add_argument("--hold", type=float, default=60)
     parser.add_argument("--serve-model", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--bare", type=int, default=1, help="the bare relay's round (0: none)")
     parser.add_argument("--serve-chatlink", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-bare", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_model:
         serve_model(args.serve_model)
         return
     if args.serve_chatlink:
         serve_chatlink(args.serve_chatlink)
+        return
+    if args.serve_bare:
+        port, model, probe = args.serve_bare
+        serve_bare(int(port), model, probe)
         return
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(measure(args, Path(tmp)))

@@ -411,6 +411,45 @@ async def test_a_stream_that_stalls_past_the_timeout_is_a_timeout(
     assert ("error=APITimeoutError" if provider == "openai" else "error=ReadTimeout") in line
 
 
+async def test_a_stream_slower_in_all_than_the_timeout_but_never_silent_that_long_is_whole(
+    model: tuple[str, FakeModel, str], tmp_path: Path, clock: FakeClock
+) -> None:
+    # The timeout is between two pieces (bot.providers.read_watch), not for the whole reply.
+    provider, fake, url = model
+    fake.default = Plan(text="Slow and steady wins it", chunk_chars=5, piece_delay=0.4)
+    settings = model_settings(tmp_path, provider, url, llm_timeout_s=1, llm_max_retries=0)
+    async with open_chatlink(settings, clock=clock) as app:
+        await link_account_first(app, "alice")
+        started = time.monotonic()
+        [reply] = await app.core.handle(dm("take your time"))
+        took = time.monotonic() - started
+        await asyncio.sleep(0.3)  # a tick of the watch: with no stream open, it is gone
+        watches = [t for t in asyncio.all_tasks() if t.get_name() == "read-watch"]
+    assert reply.kind is ReplyKind.MODEL and reply.text == "Slow and steady wins it"
+    assert took > 1.5 and watches == []
+
+
+async def test_no_headers_within_the_timeout_is_a_timeout_on_a_connection_a_stream_used(
+    model: tuple[str, FakeModel, str],
+    tmp_path: Path,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The watched stream turned aiohttp's read timeout off on its connection; the next
+    # request on that connection waits for its headers under the timeout all the same.
+    provider, fake, url = model
+    fake.plans = [Plan(text="First, in good time."), Plan(headers_delay=5)]
+    settings = model_settings(tmp_path, provider, url, llm_timeout_s=1, llm_max_retries=0)
+    async with open_chatlink(settings, clock=clock) as app:
+        await link_account_first(app, "alice")
+        caplog.set_level(logging.INFO, logger="bot.conversation")
+        [first] = await app.core.handle(dm("one"))
+        [second] = await app.core.handle(dm("two"))
+    assert first.text == "First, in good time." and second.text == MODEL_FAILED
+    [line] = [r.getMessage() for r in caplog.records if "failed after" in r.getMessage()]
+    assert "error=APITimeoutError" in line
+
+
 async def test_replies_go_through_the_proxy_the_environment_names(
     tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,7 +13,8 @@ SDK's behaviour by asking the SDK: which failures to retry and how long to wait
 Retry-After), and which error to raise (`_make_status_error_from_response`: RateLimitError,
 InternalServerError...; APIConnectionError and APITimeoutError for the connection). As the
 SDK's own HTTP client, it goes through the proxy HTTPS_PROXY / HTTP_PROXY names unless
-NO_PROXY lists the server (read when the client is made, not again).
+NO_PROXY lists the server (read when the client is made, not again). The body's read
+timeout is kept by a `ReadWatch` for all the streams at once, not by aiohttp's timer per piece.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import aiohttp
@@ -29,6 +31,7 @@ import httpx2
 from openai import APIConnectionError, APITimeoutError, AsyncOpenAI
 from openai._models import FinalRequestOptions
 
+from bot.providers.read_watch import ReadWatch
 from bot.proxies import Proxy, env_proxy
 
 # Local servers (Ollama, vLLM ...) ignore the key, but the SDK insists on one.
@@ -66,6 +69,10 @@ class OpenAIClient(AsyncOpenAI):
         self._headers = {key: value for key, value in found.items() if isinstance(value, str)}
         self._timeout = _aiohttp_timeout(self.timeout)
         self._proxy: Proxy = env_proxy(self._chat_url)
+        # The body's read timeout, kept for every stream at once (aiohttp's sock_read still
+        # bounds the wait for the headers).
+        read_s = self._timeout.sock_read
+        self._read_watch = ReadWatch(read_s) if read_s else None
 
     @property
     def user_agent(self) -> str:
@@ -101,9 +108,15 @@ class OpenAIClient(AsyncOpenAI):
                 continue
             raise self._make_status_error_from_response(failed) from None
         try:
-            yield _arriving(response, request)
+            with self._watching(response):
+                yield _arriving(response, request)
         finally:
             response.release()  # back to the pool; closed instead if not read to its end
+
+    def _watching(self, response: aiohttp.ClientResponse) -> AbstractContextManager[None]:
+        if self._read_watch is None:
+            return contextlib.nullcontext()
+        return self._read_watch.watching(response)
 
     async def _post(self, data: bytes, retries_taken: int) -> aiohttp.ClientResponse:
         headers = self._headers | {"X-Stainless-Retry-Count": str(retries_taken)}
@@ -124,6 +137,8 @@ class OpenAIClient(AsyncOpenAI):
         return self._session
 
     async def close(self) -> None:
+        if self._read_watch is not None:
+            await self._read_watch.close()
         if self._session is not None:
             await self._session.close()
         await super().close()

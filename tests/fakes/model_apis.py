@@ -32,6 +32,8 @@ class Plan:
     text: str = "Hello from the model."
     status: int = 200
     first_token_delay: float = 0.0
+    piece_delay: float = 0.0  # between two pieces
+    headers_delay: float = 0.0  # before the response's headers
     cut_after: int | None = None  # chunks sent before the connection drops
     chunk_chars: int = 4
     no_end: bool = False  # the stream stops cleanly, without its closing events
@@ -68,11 +70,14 @@ class FakeModel:
         body = await request.json()
         self.requests.append(body)
         self.headers.append(dict(request.headers))
-        if self.respond is not None and (planned := self.respond(body)) is not None:
-            return body, planned
-        text = json.dumps(body)
-        chosen = next((plan for needle, plan in self.when if needle in text), None)
-        return body, chosen or self.next_plan()
+        plan = self.respond(body) if self.respond is not None else None
+        if plan is None:
+            text = json.dumps(body)
+            chosen = next((plan for needle, plan in self.when if needle in text), None)
+            plan = chosen or self.next_plan()
+        if plan.headers_delay:
+            await asyncio.sleep(plan.headers_delay)
+        return body, plan
 
     # --- OpenAI ---------------------------------------------------------------------------
     def openai_app(self) -> Starlette:
@@ -180,7 +185,7 @@ async def _pieces(plan: Plan) -> AsyncIterator[tuple[int, str]]:
         if plan.cut_after is not None and index >= plan.cut_after:
             raise StreamCut()
         yield index, piece
-        await asyncio.sleep(0)
+        await asyncio.sleep(plan.piece_delay)
 
 
 def _sse(data: dict[str, Any], event: str | None = None) -> bytes:
