@@ -214,7 +214,8 @@ def serve_bare(port: int, model: str, probe_file: str) -> None:
     the events from the body as it arrives and sends the text so far as chunk frames, the
     first at once and then at most every PROGRESS_EVERY_S as chatlink does, then the whole
     reply. No account, no database, no history, no rendering: what any Python server
-    doing this exchange on one event loop costs here. The same lag probe runs in it."""
+    doing this exchange on one event loop costs here. The garbage collector is tuned as
+    chatlink's, and the same lag probe runs in it."""
     import aiohttp
     import uvicorn
     from starlette.applications import Starlette
@@ -222,6 +223,7 @@ def serve_bare(port: int, model: str, probe_file: str) -> None:
     from starlette.routing import Route, WebSocketRoute
     from starlette.websockets import WebSocket, WebSocketDisconnect
 
+    from adapters.cli.main import settle_collector
     from bot.live_progress import PROGRESS_EVERY_S
 
     http: dict[str, aiohttp.ClientSession] = {}
@@ -258,6 +260,7 @@ def serve_bare(port: int, model: str, probe_file: str) -> None:
     async def lifespan(app: Any) -> Any:
         connector = aiohttp.TCPConnector(limit=1000)
         http["model"] = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+        settle_collector()  # the collector tuned as `chatlink run` has it
         await probe.start()
         yield
         await probe.stop()
