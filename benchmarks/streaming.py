@@ -34,7 +34,7 @@ first sendMessage minus the stand-in's first piece), calls per reply, the most c
 got in any second and the most the bot made in any second, the time until every chat had its
 final text, CPU per reply, lag p99, and every final text delivered whole and stored.
 First of all (unless `--bare 0`), the floor: one round of new conversations against a bare
-relay (`--serve-bare`, its own process) that does the same exchange with nothing of
+relay (benchmarks/bare_relay.py, its own process) that does the same exchange with nothing of
 chatlink's: uvicorn configured as the web door is, a Starlette WebSocket route, the request
 to the stand-in through aiohttp, chunk frames as often as chatlink sends them, no account,
 database, history or rendering. Its figures (first-text latency, arrival to model, CPU per
@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import json
 import os
@@ -205,74 +204,6 @@ def serve_chatlink(probe_file: str) -> None:
 
     sys.argv = ["chatlink", "run"]
     sys.exit(cli_main(build_doors=doors, build_checks=build_checks))
-
-
-# --- the floor: the same exchange with nothing of chatlink's (its own process) -----------
-def serve_bare(port: int, model: str, probe_file: str) -> None:
-    """A bare relay on uvicorn, configured as chatlink's web door is (no per-message deflate,
-    no logs): a WebSocket takes a message, asks the stand-in for it through aiohttp, cuts
-    the events from the body as it arrives and sends the text so far as chunk frames, the
-    first at once and then at most every PROGRESS_EVERY_S as chatlink does, then the whole
-    reply. No account, no database, no history, no rendering: what any Python server
-    doing this exchange on one event loop costs here. The garbage collector is tuned as
-    chatlink's, and the same lag probe runs in it."""
-    import aiohttp
-    import uvicorn
-    from starlette.applications import Starlette
-    from starlette.responses import PlainTextResponse
-    from starlette.routing import Route, WebSocketRoute
-    from starlette.websockets import WebSocket, WebSocketDisconnect
-
-    from adapters.cli.main import settle_collector
-    from bot.live_progress import PROGRESS_EVERY_S
-
-    http: dict[str, aiohttp.ClientSession] = {}
-    probe = LagProbe(Path(probe_file))
-
-    async def relay(websocket: WebSocket) -> None:
-        await websocket.accept()
-        try:
-            while True:
-                text = json.loads(await websocket.receive_text())["message"]
-                asked = {"role": "user", "content": text}
-                body = {"model": "m", "stream": True, "messages": [asked]}
-                reply, shown, shown_at, rest = "", 0, 0.0, b""
-                async with http["model"].post(f"{model}/v1/chat/completions", json=body) as r:
-                    async for data in r.content.iter_any():
-                        *events, rest = (rest + data).split(b"\n\n")  # as the stand-in ends them
-                        for event in events:
-                            if event.startswith(b"data: {"):
-                                for choice in json.loads(event[6:])["choices"]:
-                                    reply += choice["delta"].get("content") or ""
-                        now = time.monotonic()
-                        due = not shown or now - shown_at >= PROGRESS_EVERY_S
-                        if len(reply) > shown and due:
-                            await websocket.send_json({"type": "chunk", "text": reply[shown:]})
-                            shown, shown_at = len(reply), now
-                await websocket.send_json({"type": "reply", "text": reply})
-        except WebSocketDisconnect:
-            return
-
-    async def healthz(request: Any) -> PlainTextResponse:
-        return PlainTextResponse("ok")
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Any) -> Any:
-        connector = aiohttp.TCPConnector(limit=1000)
-        http["model"] = aiohttp.ClientSession(connector=connector, auto_decompress=False)
-        settle_collector()  # the collector tuned as `chatlink run` has it
-        await probe.start()
-        yield
-        await probe.stop()
-        await http["model"].close()
-
-    app = Starlette(
-        routes=[Route("/healthz", healthz), WebSocketRoute("/api/ws", relay)], lifespan=lifespan
-    )
-    uvicorn.run(
-        app, host="127.0.0.1", port=port, log_config=None, log_level="warning",
-        ws_per_message_deflate=False, server_header=False, backlog=2048,
-    )  # fmt: skip
 
 
 # --- the clients (this process) -----------------------------------------------------------
@@ -583,15 +514,17 @@ async def measure(args: argparse.Namespace, folder: Path) -> None:
 
 
 async def bare_round(tokens: list[str], model: str, folder: Path) -> dict[str, Any]:
-    """One round of new conversations against the bare relay (serve_bare), alone."""
+    """One round of new conversations against the bare relay (benchmarks/bare_relay.py),
+    alone."""
     import subprocess
 
     from tests.fakes.serve import free_port
 
     port, probe, log_path = free_port(), folder / "bare-lag.json", folder / "bare.log"
+    script = ROOT / "benchmarks" / "bare_relay.py"
     with log_path.open("w") as log:
         relay = subprocess.Popen(  # noqa: ASYNC220 (the clients are not started yet)
-            [sys.executable, __file__, "--serve-bare", str(port), model, str(probe)],
+            [sys.executable, str(script), str(port), model, str(probe)],
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
@@ -674,7 +607,7 @@ def report(
     ]  # fmt: skip
     if bare is not None:
         rows += [
-            ("the bare relay (serve_bare), new conversations", "bare  |  chatlink's over it"),
+            ("the bare relay (bare_relay.py), new conversations", "bare  |  chatlink's over it"),
             ("replies complete", f"{bare['whole']:,}"),
         ]
         for label, key in (
@@ -731,17 +664,12 @@ def main() -> None:
     parser.add_argument("--serve-model", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--bare", type=int, default=1, help="the bare relay's round (0: none)")
     parser.add_argument("--serve-chatlink", help=argparse.SUPPRESS)
-    parser.add_argument("--serve-bare", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_model:
         serve_model(args.serve_model)
         return
     if args.serve_chatlink:
         serve_chatlink(args.serve_chatlink)
-        return
-    if args.serve_bare:
-        port, model, probe = args.serve_bare
-        serve_bare(int(port), model, probe)
         return
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(measure(args, Path(tmp)))
