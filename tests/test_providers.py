@@ -16,7 +16,7 @@ from bot.app import Chatlink, open_chatlink
 from bot.conversation.core import MODEL_FAILED
 from bot.errors import ConfigError
 from bot.messages import ReplyKind
-from bot.providers import make_provider
+from bot.providers import Turn, Usage, make_provider
 from tests.fakes.forward_proxy import ForwardProxy
 from tests.fakes.model_apis import FakeModel, Plan
 from tests.fakes.serve import serve
@@ -423,10 +423,32 @@ async def test_a_stream_slower_in_all_than_the_timeout_but_never_silent_that_lon
         started = time.monotonic()
         [reply] = await app.core.handle(dm("take your time"))
         took = time.monotonic() - started
-        await asyncio.sleep(0.3)  # a tick of the watch: with no stream open, it is gone
-        watches = [t for t in asyncio.all_tasks() if t.get_name() == "read-watch"]
+        for _ in range(100):  # at its next tick, with no body left to watch, the watch ends
+            watches = [t for t in asyncio.all_tasks() if t.get_name() == "read-watch"]
+            if not watches:
+                break
+            await asyncio.sleep(0.05)
     assert reply.kind is ReplyKind.MODEL and reply.text == "Slow and steady wins it"
     assert took > 1.5 and watches == []
+
+
+async def test_a_reader_busy_longer_than_the_timeout_loses_nothing(
+    model: tuple[str, FakeModel, str], tmp_path: Path
+) -> None:
+    # Only waiting counts: the whole reply arrived while the reader was busy elsewhere.
+    provider_name, fake, url = model
+    fake.default = Plan(text="Every word of it kept")
+    settings = model_settings(tmp_path, provider_name, url, llm_timeout_s=1, llm_max_retries=0)
+    provider = make_provider(settings)
+    pieces = []
+    try:
+        async for piece in provider.stream([Turn("user", "hello")], Usage()):
+            if not pieces:
+                await asyncio.sleep(2)
+            pieces.append(piece)
+    finally:
+        await provider.close()
+    assert "".join(pieces) == "Every word of it kept"
 
 
 async def test_no_headers_within_the_timeout_is_a_timeout_on_a_connection_a_stream_used(

@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from contextlib import AbstractContextManager
 from typing import Any
 
 import aiohttp
@@ -108,15 +107,13 @@ class OpenAIClient(AsyncOpenAI):
                 continue
             raise self._make_status_error_from_response(failed) from None
         try:
-            with self._watching(response):
-                yield _arriving(response, request)
+            if self._read_watch is None:  # no read timeout at all
+                yield _arriving(response.content.iter_any(), request)
+            else:
+                with self._read_watch.watching(response) as watched:
+                    yield _arriving(watched.pieces(), request)
         finally:
             response.release()  # back to the pool; closed instead if not read to its end
-
-    def _watching(self, response: aiohttp.ClientResponse) -> AbstractContextManager[None]:
-        if self._read_watch is None:
-            return contextlib.nullcontext()
-        return self._read_watch.watching(response)
 
     async def _post(self, data: bytes, retries_taken: int) -> aiohttp.ClientResponse:
         headers = self._headers | {"X-Stainless-Retry-Count": str(retries_taken)}
@@ -165,15 +162,13 @@ async def _body_of(response: aiohttp.ClientResponse) -> bytes:
         response.release()
 
 
-async def _arriving(
-    response: aiohttp.ClientResponse, request: httpx2.Request
-) -> AsyncIterator[bytes]:
+async def _arriving(pieces: AsyncIterator[bytes], request: httpx2.Request) -> AsyncIterator[bytes]:
     """The response's body, whatever has arrived each time it is read: one wake-up of the
     reader for all the events that came meanwhile (a busy server reads several at once),
     not one for every line. A connection that breaks is the SDK's APIConnectionError
     (APITimeoutError when the server stops sending)."""
     try:
-        async for data in response.content.iter_any():
+        async for data in pieces:
             yield data
     except (TimeoutError, aiohttp.ClientError) as error:
         raise _connection_error(error, request) from error

@@ -73,7 +73,7 @@ class FakeModel:
         plan = self.respond(body) if self.respond is not None else None
         if plan is None:
             text = json.dumps(body)
-            chosen = next((plan for needle, plan in self.when if needle in text), None)
+            chosen = next((when for needle, when in self.when if needle in text), None)
             plan = chosen or self.next_plan()
         if plan.headers_delay:
             await asyncio.sleep(plan.headers_delay)
