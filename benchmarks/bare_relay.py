@@ -33,7 +33,7 @@ from starlette.routing import Route, WebSocketRoute  # noqa: E402
 from starlette.websockets import WebSocket, WebSocketDisconnect  # noqa: E402
 
 from adapters.cli.main import settle_collector  # noqa: E402
-from benchmarks.streaming import LagProbe  # noqa: E402
+from benchmarks.streaming import LagProbe, read_bare  # noqa: E402
 from bot.live_progress import PROGRESS_EVERY_S  # noqa: E402
 
 
@@ -45,21 +45,13 @@ def relay_app(model: str, probe: LagProbe) -> Starlette:
         try:
             while True:
                 text = json.loads(await websocket.receive_text())["message"]
-                asked = {"role": "user", "content": text}
-                body = {"model": "m", "stream": True, "messages": [asked]}
-                reply, shown, shown_at, rest = "", 0, 0.0, b""
-                async with http["model"].post(f"{model}/v1/chat/completions", json=body) as r:
-                    async for data in r.content.iter_any():
-                        *events, rest = (rest + data).split(b"\n\n")  # as the stand-in ends them
-                        for event in events:
-                            if event.startswith(b"data: {"):
-                                for choice in json.loads(event[6:])["choices"]:
-                                    reply += choice["delta"].get("content") or ""
-                        now = time.monotonic()
-                        due = not shown or now - shown_at >= PROGRESS_EVERY_S
-                        if len(reply) > shown and due:
-                            await websocket.send_json({"type": "chunk", "text": reply[shown:]})
-                            shown, shown_at = len(reply), now
+                reply, shown, shown_at = "", 0, 0.0
+                async for reply in read_bare(http["model"], f"{model}/v1", text):
+                    now = time.monotonic()
+                    due = not shown or now - shown_at >= PROGRESS_EVERY_S
+                    if len(reply) > shown and due:
+                        await websocket.send_json({"type": "chunk", "text": reply[shown:]})
+                        shown, shown_at = len(reply), now
                 await websocket.send_json({"type": "reply", "text": reply})
         except WebSocketDisconnect:
             return

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import subprocess
 import sys
@@ -29,23 +28,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)
 
-from benchmarks.streaming import expected_reply  # noqa: E402
+from benchmarks.streaming import expected_reply, read_bare  # noqa: E402
 
 
 async def bare(session: object, url: str, tag: str) -> str:
     """The stream read with aiohttp alone."""
-    import aiohttp
-
-    assert isinstance(session, aiohttp.ClientSession)
-    body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": tag}]}
-    reply, rest = "", b""
-    async with session.post(f"{url}/chat/completions", json=body) as response:
-        async for data in response.content.iter_any():
-            *events, rest = (rest + data).split(b"\n\n")
-            for event in events:
-                if event.startswith(b"data: {"):
-                    for choice in json.loads(event[6:])["choices"]:
-                        reply += choice["delta"].get("content") or ""
+    reply = ""
+    async for so_far in read_bare(session, url, tag):
+        reply = so_far
     return reply
 
 

@@ -61,6 +61,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,23 @@ def serve_model(port: int) -> None:
 
 def expected_reply() -> str:
     return "".join(f"w{n} " for n in range(PIECES))
+
+
+async def read_bare(session: Any, url: str, text: str) -> AsyncIterator[str]:
+    """The stand-in's stream for `text` read with aiohttp alone (`url` ends in /v1): the
+    reply so far after each read of the body, the events cut at the blank lines the
+    stand-in ends them with and each chunk's JSON read. The least any client does: the
+    floor's reading in bare_relay.py and provider_stream.py."""
+    body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": text}]}
+    reply, rest = "", b""
+    async with session.post(f"{url}/chat/completions", json=body) as response:
+        async for data in response.content.iter_any():
+            *events, rest = (rest + data).split(b"\n\n")
+            for event in events:
+                if event.startswith(b"data: {"):
+                    for choice in json.loads(event[6:])["choices"]:
+                        reply += choice["delta"].get("content") or ""
+            yield reply
 
 
 # --- chatlink with a lag probe (its own process) ------------------------------------------
