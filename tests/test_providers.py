@@ -46,6 +46,17 @@ def model_settings(tmp_path: Path, provider: str, url: str, **extra: Any) -> Any
     return make_settings(tmp_path, **(values | extra))
 
 
+def timing_out_in_1s(tmp_path: Path, provider: str, url: str) -> Any:
+    """Settings whose model requests time out after a second, not retried."""
+    return model_settings(tmp_path, provider, url, llm_timeout_s=1, llm_max_retries=0)
+
+
+def failure_line(caplog: pytest.LogCaptureFixture) -> str:
+    """The one log line of a reply the model failed."""
+    [line] = [r.getMessage() for r in caplog.records if "failed after" in r.getMessage()]
+    return line
+
+
 @pytest.fixture
 async def chat(
     model: tuple[str, FakeModel, str], tmp_path: Path, clock: FakeClock
@@ -379,7 +390,7 @@ async def test_a_model_failure_logs_status_and_reason_never_key_or_prompt(
         caplog.set_level(logging.INFO, logger="bot.conversation")
         [reply] = await app.core.handle(dm("my secret plans for tuesday"))
     assert reply.kind is ReplyKind.ERROR
-    [line] = [r.getMessage() for r in caplog.records if "failed after" in r.getMessage()]
+    line = failure_line(caplog)
     assert line.startswith(f"reply provider {provider} failed after ")
     assert f"account_id={alice.id} model=fake-model {expected}" in line
     assert "error=" in line and "Error" in line.rsplit("error=", 1)[1]
@@ -395,7 +406,7 @@ async def test_a_stream_that_stalls_past_the_timeout_is_a_timeout(
     provider, fake, url = model
     stalled = asyncio.Event()
     fake.default = Plan(text="A reply that stops halfway for good", hold=stalled, hold_after=2)
-    settings = model_settings(tmp_path, provider, url, llm_timeout_s=1, llm_max_retries=0)
+    settings = timing_out_in_1s(tmp_path, provider, url)
     try:
         async with open_chatlink(settings, clock=clock) as app:
             alice = await link_account_first(app, "alice")
@@ -406,7 +417,7 @@ async def test_a_stream_that_stalls_past_the_timeout_is_a_timeout(
     finally:
         stalled.set()
     assert reply.text == MODEL_FAILED and stored == ["user"]
-    [line] = [r.getMessage() for r in caplog.records if "failed after" in r.getMessage()]
+    line = failure_line(caplog)
     # Each SDK's word for it: the OpenAI one's error class, httpx's under Anthropic's.
     assert ("error=APITimeoutError" if provider == "openai" else "error=ReadTimeout") in line
 
@@ -417,7 +428,7 @@ async def test_a_stream_slower_in_all_than_the_timeout_but_never_silent_that_lon
     # The timeout is between two pieces (bot.providers.read_watch), not for the whole reply.
     provider, fake, url = model
     fake.default = Plan(text="Slow and steady wins it", chunk_chars=5, piece_delay=0.4)
-    settings = model_settings(tmp_path, provider, url, llm_timeout_s=1, llm_max_retries=0)
+    settings = timing_out_in_1s(tmp_path, provider, url)
     async with open_chatlink(settings, clock=clock) as app:
         await link_account_first(app, "alice")
         started = time.monotonic()
@@ -438,7 +449,7 @@ async def test_a_reader_busy_longer_than_the_timeout_loses_nothing(
     # Only waiting counts: the whole reply arrived while the reader was busy elsewhere.
     provider_name, fake, url = model
     fake.default = Plan(text="Every word of it kept")
-    settings = model_settings(tmp_path, provider_name, url, llm_timeout_s=1, llm_max_retries=0)
+    settings = timing_out_in_1s(tmp_path, provider_name, url)
     provider = make_provider(settings)
     pieces = []
     try:
@@ -461,14 +472,14 @@ async def test_no_headers_within_the_timeout_is_a_timeout_on_a_connection_a_stre
     # request on that connection waits for its headers under the timeout all the same.
     provider, fake, url = model
     fake.plans = [Plan(text="First, in good time."), Plan(headers_delay=5)]
-    settings = model_settings(tmp_path, provider, url, llm_timeout_s=1, llm_max_retries=0)
+    settings = timing_out_in_1s(tmp_path, provider, url)
     async with open_chatlink(settings, clock=clock) as app:
         await link_account_first(app, "alice")
         caplog.set_level(logging.INFO, logger="bot.conversation")
         [first] = await app.core.handle(dm("one"))
         [second] = await app.core.handle(dm("two"))
     assert first.text == "First, in good time." and second.text == MODEL_FAILED
-    [line] = [r.getMessage() for r in caplog.records if "failed after" in r.getMessage()]
+    line = failure_line(caplog)
     assert "error=APITimeoutError" in line
 
 
@@ -498,6 +509,6 @@ async def test_an_unreachable_model_logs_the_connection_error_and_its_cause(
         caplog.set_level(logging.INFO, logger="bot.conversation")
         [reply] = await app.core.handle(dm("anyone there?"))
     assert reply.kind is ReplyKind.ERROR
-    [line] = [r.getMessage() for r in caplog.records if "failed after" in r.getMessage()]
+    line = failure_line(caplog)
     # aiohttp's word for it (bot.providers.openai_chat.openai_client); httpx's: ConnectError
     assert line.endswith(" model=fake-model error=APIConnectionError cause=ClientConnectorError")
