@@ -5,11 +5,13 @@ is the test's."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
 from bot.conversation.streaming import EmptyReply, generate
+from bot.live_progress import LiveProgress, start_eagerly
 from bot.providers import Turn, Usage
 
 
@@ -127,3 +129,57 @@ async def test_tool_rounds_coalesce_their_text_like_plain_replies() -> None:
         await asyncio.sleep(0)  # as a real stream waits on its connection
     await progress.flush()  # the round ended: what was held is shown
     assert heard == ["", "a", "abcd", "abcde"]
+
+
+async def test_an_update_that_needs_no_wait_is_made_in_the_same_turn() -> None:
+    """A WebSocket frame is written as the piece is read, not on the loop's next turn (which
+    under load comes tens of milliseconds later)."""
+    seen: list[str] = []
+
+    async def frame(text: str) -> None:
+        seen.append(text)
+
+    progress = LiveProgress(frame, every_s=0.5, clock=lambda: 0.0)
+    progress.offer("w0 ")
+    assert seen == ["w0 "]  # no await in between: made before offer returned
+    progress.offer("w0 w1 ")  # too soon: held for flush
+    await progress.flush()
+    assert seen == ["w0 ", "w0 w1 "]
+
+
+async def test_an_eager_start_carries_on_as_a_task_and_can_be_cancelled() -> None:
+    steps: list[str] = []
+    mark: contextvars.ContextVar[str] = contextvars.ContextVar("mark", default="caller's")
+    release, reached = asyncio.Event(), asyncio.Event()
+
+    async def work() -> None:
+        mark.set("the work's")
+        steps.append("started")
+        await release.wait()
+        steps.append("resumed")
+        await asyncio.sleep(0)  # a bare yield
+        try:
+            steps.append("waiting")
+            reached.set()
+            await asyncio.Event().wait()  # never set
+        finally:
+            steps.append(f"cleaned up in {mark.get()} context")
+
+    running = start_eagerly(work())
+    assert steps == ["started"] and mark.get() == "caller's"
+    release.set()
+    await reached.wait()
+    assert steps == ["started", "resumed", "waiting"]
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert steps[-1] == "cleaned up in the work's context"
+    assert running.cancelled()
+
+
+async def test_an_eager_start_that_fails_at_once_is_a_failed_future() -> None:
+    async def refused() -> None:
+        raise RuntimeError("refused")
+
+    failed = start_eagerly(refused())
+    assert failed.done() and isinstance(failed.exception(), RuntimeError)
