@@ -186,7 +186,7 @@ def settle_collector() -> None:
     The middle generation is collected once three young collections have run (not eleven),
     so each of its collections has few objects to look at: there, what a thousand streams
     in flight hold for the length of their replies. With (10_000, 10, 100) one stopped the
-    loop for 50 to 86 ms, long enough alone to hold up a first piece of text past 100 ms;
+    loop for 37 to 86 ms, long enough alone to hold up a first piece of text past 100 ms;
     with these, 20 to 52 ms, and over four alternating runs of the thousand conversations
     (2026-12-04) the added first-text p99 for new threads fell from 78-158 to 51-97 ms,
     arrival to model p99 from 725-961 to 546-664 ms. Full collections stay about as rare
