@@ -1,8 +1,8 @@
 """Web against the seed tutorial's own design: chatlink's POST /api/chat and the tutorial's
 POST /chat (benchmarks/tutorial_app.py), 50 keep-alive clients over real HTTP, two workloads.
 
-    .venv/bin/python benchmarks/web_tutorial.py [--clients 50] [--seconds 10] [--warmup 3]
-        [--deps FOLDER]
+    .venv/bin/python benchmarks/web_tutorial.py [--clients 50] [--rounds 3] [--seconds 5]
+        [--warmup 2] [--deps FOLDER]
 
 - people: every client is a person of its own (registered, logged in), in their own
   conversation;
@@ -11,8 +11,12 @@ POST /chat (benchmarks/tutorial_app.py), 50 keep-alive clients over real HTTP, t
   messages).
 Both servers run in processes of their own on SQLite files, answered by an echo: chatlink as
 `chatlink run` (benchmarks/web.py's settings), the tutorial app under uvicorn with its
-defaults. Afterwards every message sent and its reply must be stored (chatlink: GET
-/api/history; the tutorial: GET /count). `--deps` names a folder holding bcrypt and
+defaults. For each workload both are started and logged in to once, then the load goes to
+one and the other in turn, `--rounds` times each (a warm-up, then `--seconds` measured), so
+that a change of the machine's pace falls on both: the table gives each server's median
+round, the ratio of the medians, and the lowest and highest ratio of a round against the
+tutorial's round next to it. Afterwards every message sent and its reply must be stored
+(chatlink: GET /api/history; the tutorial: GET /count). `--deps` names a folder holding bcrypt and
 python-jose (`pip install --target FOLDER bcrypt python-jose`) when they are not installed;
 without python-jose the tutorial signs with PyJWT, and the table says so.
 Not a test: the machine is shared and noisy; compare the ratios.
@@ -106,17 +110,19 @@ async def load(server: Server, path: str, bearer: list[str], warmup: float, seco
         )  # fmt: skip
 
 
-async def measure(server: Server, kind: str, shared: bool, args: argparse.Namespace) -> Run:
+async def logged_in(server: Server, kind: str, shared: bool, clients: int) -> list[str]:
+    """Each person registered and logged in: their bearer tokens, one per person."""
     async with aiohttp.ClientSession() as http:
-        people = 1 if shared else args.clients
         gate = asyncio.Semaphore(4)
-        tokens = await asyncio.gather(
-            *(login(http, server.url, kind, n, gate) for n in range(people))
+        people = 1 if shared else clients
+        return list(
+            await asyncio.gather(*(login(http, server.url, kind, n, gate) for n in range(people)))
         )
-        bearer = [tokens[0]] * args.clients if shared else list(tokens)
-        path = "/api/chat" if kind == "chatlink" else "/chat"
-        run = await load(server, path, bearer, args.warmup, args.seconds)
-        expected = [2 * sum(run.sent)] if shared else [2 * s for s in run.sent]
+
+
+async def check_stored(server: Server, kind: str, tokens: list[str], expected: list[int]) -> None:
+    """Every message sent, and its reply, is stored for each person."""
+    async with aiohttp.ClientSession() as http:
         for token, want in zip(tokens, expected, strict=True):
             if kind == "chatlink":
                 found = await stored(http, server.url, token)
@@ -126,45 +132,81 @@ async def measure(server: Server, kind: str, shared: bool, args: argparse.Namesp
                     found = (await response.json())["messages"]
             if found != want:
                 raise SystemExit(f"{kind}: {found} messages stored, not {want}")
-    return run
+
+
+def workload(shared: bool, args: argparse.Namespace) -> tuple[dict[str, list[Run]], str]:
+    """Both servers up at once; the load goes to each in turn, `args.rounds` times."""
+    kinds = ("chatlink", "tutorial")
+    runs: dict[str, list[Run]] = {kind: [] for kind in kinds}
+    with tempfile.TemporaryDirectory() as tmp_chatlink, tempfile.TemporaryDirectory() as tmp:
+        folders = {"chatlink": Path(tmp_chatlink), "tutorial": Path(tmp)}
+        with (
+            chatlink_server(folders["chatlink"]) as chatlink,
+            tutorial_server(folders["tutorial"], args.deps) as tutorial,
+        ):
+            servers = {"chatlink": chatlink, "tutorial": tutorial}
+            tokens = {
+                kind: asyncio.run(logged_in(servers[kind], kind, shared, args.clients))
+                for kind in kinds
+            }
+            for _ in range(args.rounds):
+                for kind in kinds:
+                    bearer = tokens[kind] * args.clients if shared else tokens[kind]
+                    path = "/api/chat" if kind == "chatlink" else "/chat"
+                    runs[kind].append(
+                        asyncio.run(load(servers[kind], path, bearer, args.warmup, args.seconds))
+                    )
+            for kind in kinds:
+                sent = [sum(n) for n in zip(*(run.sent for run in runs[kind]), strict=True)]
+                expected = [2 * sum(sent)] if shared else [2 * n for n in sent]
+                asyncio.run(check_stored(servers[kind], kind, tokens[kind], expected))
+        jwt_line = (folders["tutorial"] / "server.log").read_text().splitlines()[0]
+    return runs, jwt_line
+
+
+def median_run(runs: list[Run]) -> Run:
+    return sorted(runs, key=lambda run: run.rate)[len(runs) // 2]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--warmup", type=float, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each server, in turn")
+    parser.add_argument("--seconds", type=float, default=5, help="measured in each round")
+    parser.add_argument("--warmup", type=float, default=2, help="before each round's measure")
     parser.add_argument("--deps", help="a folder holding bcrypt and python-jose")
     args = parser.parse_args()
-    results: dict[tuple[str, str], Run] = {}
-    for workload, shared in (("people", False), ("shared", True)):
-        for kind in ("chatlink", "tutorial"):
-            with tempfile.TemporaryDirectory() as tmp:
-                folder = Path(tmp)
-                server = chatlink_server(folder) if kind == "chatlink" else (
-                    tutorial_server(folder, args.deps)
-                )  # fmt: skip
-                with server as running:
-                    results[(workload, kind)] = asyncio.run(measure(running, kind, shared, args))
-                    if kind == "tutorial":
-                        jwt_line = (folder / "server.log").read_text().splitlines()[0]
-    print(f"({jwt_line}; {args.clients} clients, {args.seconds:g} s measured each)")
-    print(
-        f"{'workload / server':<44} {'requests/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'server CPU':>10} {'ratio':>7}"
-    )
-    for workload, label in (
-        ("people", f"{args.clients} people, each their own conversation"),
-        ("shared", f"one person, {args.clients} clients, one conversation"),
+    rows = []
+    for shared, label in (
+        (False, f"{args.clients} people, each their own conversation"),
+        (True, f"one person, {args.clients} clients, one conversation"),
     ):
-        base = results[(workload, "tutorial")].rate
+        runs, jwt_line = workload(shared, args)
+        rows.append((label, runs))
+    print(
+        f"({jwt_line}; {args.clients} clients; {args.rounds} rounds of each server in turn, "
+        f"{args.seconds:g} s measured in each)"
+    )
+    print(
+        f"{'workload / server (median round)':<44} {'requests/s':>10} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'server CPU':>10} {'ratio':>7}  each round (requests/s; ratio)"
+    )
+    for label, runs in rows:
+        base = median_run(runs["tutorial"]).rate
+        paired = [
+            ours.rate / theirs.rate
+            for ours, theirs in zip(runs["chatlink"], runs["tutorial"], strict=True)
+        ]
         for kind in ("chatlink", "tutorial"):
-            run = results[(workload, kind)]
+            run = median_run(runs[kind])
+            rounds = " ".join(f"{r.rate:,.0f}" for r in runs[kind])
+            if kind == "chatlink":
+                rounds += f"; {min(paired):.2f} to {max(paired):.2f}"
             print(
                 f"{label + ': ' + kind:<44} {run.rate:>10,.0f} "
                 f"{statistics.median(run.latencies) * 1000:>8.1f} "
                 f"{percentile(run.latencies, 0.99) * 1000:>8.1f} {run.server_cpu:>10.0%} "
-                f"{run.rate / base:>7.2f}"
+                f"{run.rate / base:>7.2f}  {rounds}"
             )
 
 
