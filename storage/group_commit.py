@@ -21,13 +21,21 @@ Row = dict[str, Any]
 Apply = Callable[[AsyncConnection, list[Row]], Awaitable[list[int]]]
 
 
+class Inserting:
+    """A batch of rows as one multi-row INSERT; the results are their ids, in order. One
+    statement: as a transaction's last, it may carry the COMMIT along."""
+
+    def __init__(self, db: Database, table: Table) -> None:
+        self.db = db
+        self.table = table
+
+    async def __call__(self, conn: AsyncConnection, rows: list[Row]) -> list[int]:
+        return await self.db.backend.insert_ids(conn, self.table, rows)
+
+
 def inserting(db: Database, table: Table) -> Apply:
-    """A batch of rows as one multi-row INSERT; the results are their ids, in order."""
-
-    async def apply(conn: AsyncConnection, rows: list[Row]) -> list[int]:
-        return await db.backend.insert_ids(conn, table, rows)
-
-    return apply
+    """A batch of rows as one multi-row INSERT (see Inserting)."""
+    return Inserting(db, table)
 
 
 class GroupCommit:
@@ -124,11 +132,17 @@ class _Writer:
             by_apply.setdefault(apply, []).append(place)
         ids = [0] * len(batch)
         async with self.db.write() as conn:
-            await self._notice_foreign_writes(conn)
-            for apply, places in by_apply.items():
+            last = len(by_apply) - 1
+            for n, (apply, places) in enumerate(by_apply.items()):
+                if n == last and isinstance(apply, Inserting):
+                    # SQLite: the mark and the COMMIT go in its trip: one trip in all.
+                    await self.db.backend.commit_with_next(conn)
                 results = await apply(conn, [batch[place][1] for place in places])
                 for place, result in zip(places, results, strict=True):
                     ids[place] = result
+            # Still inside the transaction (or read in its last trip): no other connection
+            # can have committed since it began.
+            await self._notice_foreign_writes(conn)
         return ids
 
     async def _notice_foreign_writes(self, conn: AsyncConnection) -> None:

@@ -44,9 +44,9 @@ def trips(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     seen: list[object] = []
     queue = OneTripConnection._execute
 
-    async def counted(self: OneTripConnection, fn: object, *args: object) -> object:
+    async def counted(self: OneTripConnection, fn: object, *args: object, **kw: object) -> object:
         seen.append(fn)
-        return await queue(self, fn, *args)  # type: ignore[no-untyped-call]
+        return await queue(self, fn, *args, **kw)  # type: ignore[no-untyped-call]
 
     monkeypatch.setattr(OneTripConnection, "_execute", counted)
     return seen
@@ -150,3 +150,57 @@ async def test_a_failed_first_statement_leaves_no_transaction_open(writer: Async
     async with writer.connect() as conn:
         bodies = (await conn.execute(select(notes.c.body).order_by(notes.c.id))).scalars().all()
     assert bodies == ["kept", "after"]
+
+
+@pytest.fixture
+async def backend(tmp_path: Path) -> AsyncIterator[SqliteBackend]:
+    backend = SqliteBackend(
+        make_url(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}"), reader_pool_size=1
+    )
+    async with backend.writer.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    yield backend
+    await backend.close()
+
+
+async def test_the_commit_and_the_mark_go_with_the_last_statement(
+    backend: SqliteBackend, trips: list[object], tmp_path: Path
+) -> None:
+    """A group commit's transaction: BEGIN, its INSERT, the mark and COMMIT, one trip."""
+    async with backend.writer.begin() as conn:
+        trips.clear()
+        await backend.commit_with_next(conn)
+        await conn.execute(insert(notes).values(body="one"))
+        assert len(trips) == 1
+        # Committed in that trip: another connection sees the row, and may write.
+        other = sqlite3.connect(tmp_path / "w.db", timeout=0)
+        assert other.execute("SELECT body FROM notes").fetchall() == [("one",)]
+        mark = await backend.foreign_write_mark(conn)  # read in that trip too
+        other.execute("INSERT INTO notes (body) VALUES ('other')")
+        other.commit()
+        other.close()
+    assert len(trips) == 1  # SQLAlchemy's COMMIT had nothing left to send
+    async with backend.writer.begin() as conn:
+        trips.clear()
+        assert await backend.foreign_write_mark(conn) != mark  # the other's commit is seen
+        await conn.execute(insert(notes).values(body="two"))
+    assert len(trips) == 3  # no commit asked for with it: the mark, the INSERT, COMMIT
+    async with backend.reader.connect() as conn:
+        bodies = (await conn.execute(select(notes.c.body).order_by(notes.c.id))).scalars()
+        assert list(bodies) == ["one", "other", "two"]
+
+
+async def test_a_last_statement_that_fails_commits_nothing(backend: SqliteBackend) -> None:
+    async with backend.writer.begin() as conn:
+        await conn.execute(insert(notes).values(body="kept"))
+    with pytest.raises(IntegrityError):
+        async with backend.writer.begin() as conn:
+            await conn.execute(insert(notes).values(body="gone"))
+            await backend.commit_with_next(conn)
+            await conn.execute(insert(notes).values(body="kept"))  # unique: refused
+    async with backend.writer.begin() as conn:  # nothing left over: a plain transaction
+        await conn.execute(insert(notes).values(body="after"))
+        assert await backend.foreign_write_mark(conn) is not None
+    async with backend.reader.connect() as conn:
+        bodies = (await conn.execute(select(notes.c.body).order_by(notes.c.id))).scalars()
+        assert list(bodies) == ["kept", "after"]

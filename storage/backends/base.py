@@ -83,6 +83,12 @@ class Backend(ABC):
     ) -> list[int]:
         """Insert `rows` with one statement; their new ids, in the order of `rows`."""
 
+    async def commit_with_next(self, conn: AsyncConnection) -> None:
+        """On the writer connection, just before a transaction's last statement: let the
+        COMMIT travel with it where the driver can (one trip less); the transaction is
+        still committed, or rolled back, as the block ends."""
+        return None
+
     async def foreign_write_mark(self, conn: AsyncConnection) -> int | None:
         """On the writer connection: a number that changes when another connection committed,
         None where the backend cannot tell (and caches do not stand for the database)."""

@@ -12,7 +12,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from storage.backends.base import Backend, LocalTurns
-from storage.backends.sqlite_driver import connector
+from storage.backends.sqlite_driver import OneTripConnection, connector
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -60,6 +60,9 @@ def database_file(url: URL) -> Path | None:
     return Path(name)
 
 
+DATA_VERSION = "PRAGMA data_version"
+
+
 class SqliteBackend(Backend):
     """A database file served to one process.
 
@@ -105,7 +108,26 @@ class SqliteBackend(Backend):
         # but may return them in any order.
         return sorted(int(i) for i in result.scalars().all())
 
+    async def commit_with_next(self, conn: AsyncConnection) -> None:
+        """The COMMIT goes to aiosqlite's thread in the next statement's trip, and the
+        foreign-write mark is read there, just before it."""
+        driver = await _one_trip(conn)
+        if driver is not None:
+            driver.commit_with_next(read=DATA_VERSION)
+
     async def foreign_write_mark(self, conn: AsyncConnection) -> int | None:
         """`PRAGMA data_version`: it changes only when another connection (another process,
-        the CLI) committed."""
-        return int((await conn.exec_driver_sql("PRAGMA data_version")).scalar_one())
+        the CLI) committed. Read with the last statement's trip where it went with one
+        (the write lock held since BEGIN IMMEDIATE, no other connection can commit in
+        between)."""
+        driver = await _one_trip(conn)
+        read = driver.take_read() if driver is not None else None
+        if read is not None:
+            return int(read)
+        return int((await conn.exec_driver_sql(DATA_VERSION)).scalar_one())
+
+
+async def _one_trip(conn: AsyncConnection) -> OneTripConnection | None:
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    return driver if isinstance(driver, OneTripConnection) else None
