@@ -102,16 +102,21 @@ async def test_the_file_is_the_one_the_url_names(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-async def writer(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    """The backend's writer engine: isolation off in the driver, BEGIN IMMEDIATE emitted."""
+async def backend(tmp_path: Path) -> AsyncIterator[SqliteBackend]:
+    """The SQLite backend on a file of its own, with the notes table."""
     backend = SqliteBackend(
         make_url(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}"), reader_pool_size=1
     )
     async with backend.writer.begin() as conn:
         await conn.run_sync(metadata.create_all)
-    yield backend.writer
-    await backend.writer.dispose()
-    await backend.reader.dispose()
+    yield backend
+    await backend.close()
+
+
+@pytest.fixture
+def writer(backend: SqliteBackend) -> AsyncEngine:
+    """The backend's writer engine: isolation off in the driver, BEGIN IMMEDIATE emitted."""
+    return backend.writer
 
 
 async def test_begin_goes_with_the_first_statement(
@@ -150,17 +155,6 @@ async def test_a_failed_first_statement_leaves_no_transaction_open(writer: Async
     async with writer.connect() as conn:
         bodies = (await conn.execute(select(notes.c.body).order_by(notes.c.id))).scalars().all()
     assert bodies == ["kept", "after"]
-
-
-@pytest.fixture
-async def backend(tmp_path: Path) -> AsyncIterator[SqliteBackend]:
-    backend = SqliteBackend(
-        make_url(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}"), reader_pool_size=1
-    )
-    async with backend.writer.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    yield backend
-    await backend.close()
 
 
 async def test_the_commit_and_the_mark_go_with_the_last_statement(
