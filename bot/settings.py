@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     metrics_token: SecretStr | None = None
+    # uvloop where installed (auto), or asyncio's own loop (adapters.cli.event_loop).
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     # On Ctrl-C or SIGTERM: how long replies in flight may take before they are cut off.
     shutdown_grace_s: float = Field(10.0, ge=0, le=3600)
 

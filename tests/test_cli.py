@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.cli.event_loop import run_on_loop, running_loop_name
 from bot.app import open_chatlink
 from tests.support.people import dm
 from tests.support.settings import PASSWORD, make_settings
@@ -174,7 +175,59 @@ def test_run_says_what_is_configured_and_stops_on_sigterm(tmp_path: Path) -> Non
     assert "TELEGRAM_BOT_TOKEN is not set" in output
     assert "DISCORD_BOT_TOKEN is not set" in output
     assert "web page and API on http://127.0.0.1:" in output
+    assert re.search(r"chatlink \S+ on uvloop: provider echo", output), output
     assert "stopped cleanly" in output
+
+
+def test_run_on_asyncio_s_own_loop_when_told(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("EVENT_LOOP=asyncio\nWEB_ENABLED=false\n")
+    process = subprocess.Popen(
+        [*CHATLINK, "run"], cwd=tmp_path, env=_env(), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    assert process.stdout is not None
+    started = ""
+    for line in process.stdout:
+        if " on asyncio: " in line or " on uvloop: " in line:
+            started = line
+            break
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert " on asyncio: provider echo" in started
+
+
+def test_the_event_loop_each_setting_gives() -> None:
+    async def which() -> int:
+        return {"uvloop": 1, "asyncio": 2}[running_loop_name()]
+
+    assert [run_on_loop(which(), c) for c in ("auto", "uvloop", "asyncio")] == [1, 1, 2]
+
+
+def test_an_event_loop_that_is_not_installed_or_unknown_is_refused(tmp_path: Path) -> None:
+    """EVENT_LOOP=uvloop without uvloop says so; auto falls back to asyncio's loop."""
+    script = (
+        "import sys; sys.modules['uvloop'] = None; sys.argv = ['chatlink', 'migrate']; "
+        "import adapters.compose; adapters.compose.main()"
+    )
+    env = _env() | {"DATA_DIR": str(tmp_path), "EVENT_LOOP": "uvloop"}
+    run = [sys.executable, "-c", script]
+    refused = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (
+        "chatlink: EVENT_LOOP=uvloop, but uvloop is not installed here: "
+        "install it (pip install uvloop) or set EVENT_LOOP=auto"
+    )
+    assert not (tmp_path / "chatlink.db").exists()  # nothing was done
+    env["EVENT_LOOP"] = "auto"
+    fallback = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert fallback.returncode == 0, fallback.stderr
+    assert "up to date" in fallback.stdout
+    (tmp_path / ".env").write_text("EVENT_LOOP=trio\n")
+    unknown = chatlink(tmp_path, "migrate", check=False)
+    assert unknown.returncode == 2
+    assert unknown.stderr.startswith("chatlink: setting EVENT_LOOP: Input should be 'auto',")
+    assert not (tmp_path / "data").exists()
 
 
 def test_prune_dry_run(tmp_path: Path) -> None:
@@ -220,7 +273,7 @@ def test_a_one_shot_command_runs_with_the_collector_on() -> None:
     than `run` is read."""
     script = (
         "import gc, sys; import adapters.cli.main as cli; "
-        "cli.asyncio.run = lambda work: (work.close(), print(gc.isenabled()), 0)[2]; "
+        "cli.run_on_loop = lambda work, choice: (work.close(), print(gc.isenabled()), 0)[2]; "
         "sys.argv = ['chatlink', 'stats']; import adapters.compose; adapters.compose.main()"
     )
     assert _python(script) == ["True"]

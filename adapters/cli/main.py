@@ -4,7 +4,6 @@ backup, stats. Results go to standard output, logs and errors to standard error.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import logging
 import sys
@@ -14,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pydantic import ValidationError
 
 from adapters.cli import accounts, upkeep
+from adapters.cli.event_loop import run_on_loop, running_loop_name
 from adapters.cli.models import list_models
 from bot.app import Chatlink, migrate, open_chatlink
 from bot.delivery import Door, serve
@@ -112,7 +112,8 @@ def main(
     for line in settings.misspelled():
         log.warning("%s", line)
     try:
-        return asyncio.run(_dispatch(args, settings, build_doors, build_checks))
+        work = _dispatch(args, settings, build_doors, build_checks)
+        return run_on_loop(work, settings.event_loop)
     except ConfigError as exc:
         print(f"chatlink: {scrub(str(exc))}", file=sys.stderr)
         return 2
@@ -204,8 +205,9 @@ async def _run(app: Chatlink, build_doors: DoorFactory | None) -> int:
     if settings.retention_days:
         doors.append(Retention(app.core.memory.store, settings.retention_days))
     log.info(
-        "chatlink %s: provider %s, model %s; doors: %s",
+        "chatlink %s on %s: provider %s, model %s; doors: %s",
         chatlink_version(),
+        running_loop_name(),
         app.core.provider.name,
         settings.llm_model or "-",
         ", ".join(door.name for door in doors) or "none",
