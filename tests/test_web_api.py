@@ -11,7 +11,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from adapters.web import WebDoor
-from adapters.web.security import ApiTokens
+from adapters.web.security import ApiTokens, TokenError
 from bot.app import Chatlink
 from bot.messages import Platform
 from tests.support.people import dm
@@ -130,6 +130,43 @@ async def test_bad_tokens_are_refused(http: httpx.AsyncClient) -> None:
         response = await http.get("/api/me", headers=headers)
         assert response.status_code == 401, headers
         assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_a_token_is_verified_once_and_refused_past_its_expiry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    import jwt
+
+    from bot.accounts import credential_version
+    from storage import Account
+
+    decoded: list[str] = []
+    real_decode = jwt.decode
+
+    def counted(token: str, *args: object, **kwargs: object) -> object:
+        decoded.append(token)
+        return real_decode(token, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jwt, "decode", counted)
+    now = [time.time()]
+    tokens = ApiTokens(SECRET, timedelta(seconds=60), remembered=2, clock=lambda: now[0])
+    alice = Account(7, "alice", "h", False, None)  # type: ignore[arg-type]
+    token = tokens.issue(alice)
+    assert tokens.read(token) == tokens.read(token) == (7, credential_version(alice))
+    assert decoded == [token]  # the second read took the checked result
+    forged = token[:-3] + ("AAA" if token[-3:] != "AAA" else "BBB")
+    for _ in range(2):
+        with pytest.raises(TokenError):
+            tokens.read(forged)
+    assert decoded == [token, forged, forged]  # a refused token is never remembered
+    others = [tokens.issue(Account(n, f"u{n}", "h", False, None)) for n in (8, 9)]  # type: ignore[arg-type]
+    assert [tokens.read(t)[0] for t in others] == [8, 9]
+    assert tokens.read(token)[0] == 7 and decoded[-1] == token  # forgotten past the bound
+    now[0] += 61
+    with pytest.raises(TokenError):
+        tokens.read(others[1])  # remembered, but expired by now
 
 
 async def test_chat_history_and_delete(http: httpx.AsyncClient) -> None:

@@ -8,6 +8,9 @@ import hmac
 import ipaddress
 import json
 import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +21,9 @@ from bot.accounts import Account, credential_version
 from bot.secret import derive_key
 
 TOKEN_ALGORITHM = "HS256"
+# Tokens remembered once verified (about 0.35 KB each): the 50 clients of benchmarks/
+# web_tutorial.py spent some 6% of the web door's CPU decoding the same few tokens again.
+VERIFIED_TOKENS = 10_000
 
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -35,9 +41,20 @@ class TokenError(Exception):
 class ApiTokens:
     """Bearer tokens (JWT, HS256) naming an account and its credential version."""
 
-    def __init__(self, secret_key: str, lifetime: timedelta) -> None:
+    def __init__(
+        self,
+        secret_key: str,
+        lifetime: timedelta,
+        *,
+        remembered: int = VERIFIED_TOKENS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._key = derive_key(secret_key, "chatlink.api-token")
         self.lifetime = lifetime
+        self.remembered = remembered
+        self.clock = clock
+        # token -> (its expiry, account id, credential version): each checked once
+        self._verified: OrderedDict[str, tuple[float, int, str]] = OrderedDict()
 
     def issue(self, account: Account) -> str:
         """A signed token for `account`, valid for the configured lifetime."""
@@ -53,7 +70,18 @@ class ApiTokens:
         return jwt.encode(claims, self._key, algorithm=TOKEN_ALGORITHM)
 
     def read(self, token: str) -> tuple[int, str]:
-        """(account id, credential version) from a valid token; TokenError otherwise."""
+        """(account id, credential version) from a valid token; TokenError otherwise.
+
+        A token's signature is checked once; until it expires, the same string is known good.
+        The caller still compares the version with the account's (a password change or a
+        disable ends every token at once)."""
+        known = self._verified.get(token)
+        if known is not None:
+            expires, account_id, version = known
+            if self.clock() < expires:
+                return account_id, version
+            del self._verified[token]
+            raise TokenError()
         import jwt
 
         try:
@@ -63,9 +91,14 @@ class ApiTokens:
                 algorithms=[TOKEN_ALGORITHM],
                 options={"require": ["sub", "exp", "iat", "ver"]},
             )
-            return int(claims["sub"]), str(claims["ver"])
+            account_id, version, expires = int(claims["sub"]), str(claims["ver"]), claims["exp"]
         except (jwt.PyJWTError, ValueError, TypeError) as exc:
             raise TokenError() from exc
+        if self.remembered > 0 and isinstance(expires, int | float):
+            self._verified[token] = (float(expires), account_id, version)
+            if len(self._verified) > self.remembered:
+                self._verified.popitem(last=False)  # the longest remembered goes first
+        return account_id, version
 
 
 def new_csrf_token() -> str:
