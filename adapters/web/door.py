@@ -15,7 +15,7 @@ import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.web.app import create_app
-from adapters.web.connections import HeaderDeadline
+from adapters.web.connections import BoundedHeads
 from adapters.web.live import SERVICE_RESTART
 from bot.app import Chatlink
 from bot.delivery import SHUTTING_DOWN, InFlight, WebhookReceiver
@@ -224,8 +224,7 @@ class WebDoor:
             ws_per_message_deflate=False,
             # Slow or huge headers: a deadline, a size bound, and a cap on connections (past
             # it, 503). Per-address connection limits are the reverse proxy's (README).
-            http=HeaderDeadline.with_timeout(settings.web_header_timeout_s),
-            h11_max_incomplete_event_size=settings.web_max_header_bytes,
+            http=BoundedHeads.bounded(settings.web_header_timeout_s, settings.web_max_header_bytes),
             limit_concurrency=settings.web_max_connections,
             timeout_keep_alive=5,
             # Only a backstop: `stop` has drained every request and socket before uvicorn

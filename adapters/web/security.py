@@ -311,8 +311,9 @@ class ForwardedFor:
 class HeaderLimit:
     """Refuses a request whose headers add up to more than `max_bytes` (431).
 
-    uvicorn's h11 bound applies only while headers are still arriving: a large head sent in
-    one piece slips past it, so the total is checked here too."""
+    The protocol's bound (adapters.web.connections) applies only while a head is still
+    arriving: a large head that came in one read slips past it, so the total is checked here
+    too."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
