@@ -8,7 +8,7 @@ messages 100 per getUpdates; an update counts once its "Echo: ..." reply came ba
 sendMessage (or, for a reply that streamed, by its last editMessageText). Message i comes
 from chat i % chats: several hundred chats, so chatlink's in-order handling per chat leaves
 plenty of work to run at once. Measured in the same run, one after the other, each after a
-warm-up load:
+warm-up load, each on its own event loop (--chatlink-loop):
 - chatlink: the real TelegramDoor (polling, typing action, per-chat order) around the real
   core with the echo provider on a SQLite file, every chat linked to its own account, so each
   message is looked up, stored, answered and its reply stored; logging as `chatlink run`
@@ -54,6 +54,7 @@ from telegram import Update  # noqa: E402
 from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, MessageHandler  # noqa: E402
 from telegram.ext import filters as telegram_filters  # noqa: E402
 
+from adapters.cli.event_loop import run_on_loop  # noqa: E402
 from adapters.cli.main import settle_collector  # noqa: E402
 from adapters.telegram_bot import door as door_module  # noqa: E402
 from benchmarks.bot_api_server import LoopbackBotApi  # noqa: E402
@@ -153,20 +154,35 @@ async def bare_bot(base_url: str, concurrency: int) -> AsyncIterator[None]:
             await asyncio.wait_for(app.stop(), STOP_WITHIN_S)
 
 
-async def run(args: argparse.Namespace, folder: Path) -> dict[str, dict[str, Any]]:
+async def measure_chatlink(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     chats = list(range(FIRST_CHAT, FIRST_CHAT + args.chats))
-    results: dict[str, dict[str, Any]] = {}
-    async with LoopbackBotApi() as api:
-        async with chatlink_bot(folder, api.base_url, chats, args.flood_limits) as count_stored:
-            await load(api, chats, args.warmup, "chatlink warm-up")
-            results["chatlink"] = await load(api, chats, args.updates, "chatlink measured")
-            expected = 2 * (args.warmup + args.updates)
-            if (found := await count_stored()) != expected:
-                raise SystemExit(f"chatlink stored {found} messages, not {expected}")
-        async with bare_bot(api.base_url, args.bare_concurrency):
-            await load(api, chats, args.warmup, "bare warm-up")
-            results["bare"] = await load(api, chats, args.updates, "bare measured")
-    return results
+    async with (
+        LoopbackBotApi() as api,
+        chatlink_bot(folder, api.base_url, chats, args.flood_limits) as count_stored,
+    ):
+        await load(api, chats, args.warmup, "chatlink warm-up")
+        result = await load(api, chats, args.updates, "chatlink measured")
+        expected = 2 * (args.warmup + args.updates)
+        if (found := await count_stored()) != expected:
+            raise SystemExit(f"chatlink stored {found} messages, not {expected}")
+    return result
+
+
+async def measure_bare(args: argparse.Namespace) -> dict[str, Any]:
+    chats = list(range(FIRST_CHAT, FIRST_CHAT + args.chats))
+    async with LoopbackBotApi() as api, bare_bot(api.base_url, args.bare_concurrency):
+        await load(api, chats, args.warmup, "bare warm-up")
+        return await load(api, chats, args.updates, "bare measured")
+
+
+def run(args: argparse.Namespace, folder: Path) -> dict[str, dict[str, Any]]:
+    """Each bot on the event loop it runs on by itself: chatlink's door on `chatlink run`'s
+    (EVENT_LOOP's default: uvloop where installed), the bare bot on asyncio's, as its
+    example's `run_polling` has it."""
+    return {
+        "chatlink": run_on_loop(measure_chatlink(args, folder), args.chatlink_loop),
+        "bare": asyncio.run(measure_bare(args)),
+    }
 
 
 def main() -> None:
@@ -179,6 +195,10 @@ def main() -> None:
         help="updates the bare bot handles at once (1: python-telegram-bot's default)",
     )  # fmt: skip
     parser.add_argument(
+        "--chatlink-loop", choices=("auto", "uvloop", "asyncio"), default="auto",
+        help="chatlink's event loop (EVENT_LOOP; auto: uvloop where installed)",
+    )  # fmt: skip
+    parser.add_argument(
         "--flood-limits", action="store_true", help="keep the door's 30 messages/s limiter"
     )
     args = parser.parse_args()
@@ -187,7 +207,7 @@ def main() -> None:
         for handler in logging.getLogger().handlers:
             assert isinstance(handler, logging.StreamHandler)
             handler.setStream(log)
-        results = asyncio.run(run(args, Path(tmp)))
+        results = run(args, Path(tmp))
     rates = {name: r["updates"] / r["seconds"] for name, r in results.items()}
     calls = {name: sum(r["calls"].values()) / r["updates"] for name, r in results.items()}
     server = {name: r["server_cpu_seconds"] / r["seconds"] for name, r in results.items()}

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.errors import ConfigError
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
+T = TypeVar("T")
 
 
 def loop_factory(choice: str) -> LoopFactory | None:
@@ -40,7 +41,7 @@ def running_loop_name() -> str:
     return type(asyncio.get_running_loop()).__module__.split(".")[0]
 
 
-def run_on_loop(work: Coroutine[Any, Any, int], choice: str) -> int:
+def run_on_loop(work: Coroutine[Any, Any, T], choice: str) -> T:
     """`work` run to its end on a new loop of EVENT_LOOP's kind, as asyncio.run does."""
     try:
         factory = loop_factory(choice)
