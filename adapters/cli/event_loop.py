@@ -1,10 +1,11 @@
 """The event loop a command runs on: uvloop where it is installed, else asyncio's own.
 
 uvloop (libuv, installed with uvicorn[standard] on Linux and macOS) runs the same asyncio
-code with less CPU per callback, per socket read and per timer; under a thousand streaming
-conversations chatlink spent about a fifth less CPU per reply on it and its loop lagged less
-(benchmarks/README.md, 2026-12-04 evening). EVENT_LOOP=asyncio keeps asyncio's loop, for an
-installation without uvloop or to rule the loop out when something misbehaves.
+code with less overhead per callback, socket read and timer: with 50 clients on /api/chat the
+web door answered about a sixth more requests a second on it, and under a thousand streaming
+conversations its loop lagged less (benchmarks/README.md, 2026-12-04, second session).
+EVENT_LOOP=asyncio keeps asyncio's loop, for an installation without uvloop or to rule the
+loop out when something misbehaves.
 """
 
 from __future__ import annotations
