@@ -190,11 +190,12 @@ def settle_collector() -> None:
     objects: the protocol, its headers, queues and buffers), about a microsecond each. With
     (10_000, 10, 100) one stopped the loop for 37 to 86 ms, long enough alone to hold up a
     first piece of text past 100 ms; with (10_000, 2, 500), 20 to 52 ms; with a young
-    generation of 3,000 instead of 10,000, 10 to 28 ms, and in three alternating pairs of
-    the thousand conversations (2026-12-04) the loop's lag p99 went from 44 to 53 ms to 37
-    to 48 ms, at the same CPU per reply. Full collections stay as rare: one after 1,700
-    middle ones, each after three young ones, some 15 million net allocations apart, as
-    with (10_000, 2, 500).
+    generation of 3,000 instead of 10,000, 4 to 34 ms. Over five alternating pairs of the
+    thousand conversations (2026-12-04) the loop's lag p99 averaged 52 and 53 ms (new and
+    warm threads) against 54 and 58, at the same CPU per reply (2.8 ms): within the noise,
+    as the lag is now set by the loop's longest turns more than by the collector. Full
+    collections stay as rare: one after 1,700 middle ones, each after three young ones,
+    some 15 million net allocations apart, as with (10_000, 2, 500).
 
     The collector was off until now (adapters.compose.main): it is turned on here."""
     gc.freeze()
