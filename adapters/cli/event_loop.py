@@ -38,7 +38,7 @@ def loop_factory(choice: str) -> LoopFactory | None:
 
 
 def running_loop_name() -> str:
-    """ "uvloop" or "asyncio": the package of the loop this runs on."""
+    """The package of the loop this runs on: uvloop or asyncio."""
     return type(asyncio.get_running_loop()).__module__.split(".")[0]
 
 
